@@ -1,0 +1,35 @@
+//! The extraction engine: scan bytes in, checked fields out.
+//!
+//! A pure library: no async runtime, database or queue. It owns every step
+//! from a file's bytes to [`formflow_schemas::Record`]s:
+//!
+//! - [`decode`]: sniff the format by content, check limits, and yield pages
+//!   one at a time (PDF through pdfium, TIFF, PNG, JPEG);
+//! - [`prepare`]: greyscale, background levelling and binarisation;
+//! - [`register`]: find the printed box lines, deskew, orientation, and place
+//!   each template page on the scan; [`identify`] says which form and page;
+//! - [`ocr`] and [`read`]: read text boxes, comb cells, tick boxes, choices
+//!   and signatures into raw candidates;
+//! - [`normalise`] and [`validate`]: turn candidates into contract values
+//!   using each field type's grammar, and apply the template's rules;
+//! - [`pipeline`]: ties them together per file, including batch splitting.
+//!
+//! The caller chooses threads: an [`Engine`] is shared, and each thread
+//! extracts with its own [`pipeline::Worker`] (Tesseract handles are not
+//! shared between threads).
+
+pub mod decode;
+pub mod error;
+pub mod identify;
+pub mod normalise;
+pub mod ocr;
+pub mod pipeline;
+pub mod prepare;
+pub mod raw;
+pub mod read;
+pub mod register;
+pub mod validate;
+
+pub use decode::{Limits, Page};
+pub use error::ExtractError;
+pub use pipeline::{Engine, Worker};

@@ -1,0 +1,551 @@
+//! Registration: where the template's boxes lie on a scan.
+//!
+//! Owns the geometry between template millimetres and scan pixels. It finds
+//! the printed box lines (long thin runs of ink, so neither handwriting nor
+//! filled heading bars count), tries the page orientations a scanner can
+//! produce, measures the skew on the lines, then fits scale and offset on
+//! each axis by matching the line profile against the template's boxes. The
+//! result is a [`Pose`] that maps any template point onto the scan, and a
+//! coverage score saying how much of the template's box lines are really
+//! there. Which template a page is, is [`crate::identify`]'s decision.
+
+use crate::prepare::Ink;
+use formflow_schemas::{FieldType, Template};
+
+/// Shortest horizontal run counted as a printed line, in millimetres.
+const MIN_HRUN_MM: f64 = 5.0;
+/// Shortest vertical run counted as a printed line, in millimetres: less
+/// than a text box's 8 mm, more than most handwritten strokes.
+const MIN_VRUN_MM: f64 = 5.5;
+/// Thicker than this and it is a filled area, not a line.
+const MAX_LINE_MM: f64 = 0.9;
+/// Range of scale searched, around the resolution the file states.
+const SCALE_RANGE: (f64, f64) = (0.90, 1.10);
+/// Largest skew searched, in degrees.
+const MAX_SKEW_DEG: f64 = 5.0;
+
+/// The printed lines of one template page, in millimetres.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    /// Form key.
+    pub form: String,
+    /// Page of the form, from 1.
+    pub page: u32,
+    /// Page size in millimetres.
+    pub size_mm: [f64; 2],
+    /// Horizontal lines: (y, x from, x to).
+    pub hlines: Vec<(f64, f64, f64)>,
+    /// Vertical lines: (x, y from, y to).
+    pub vlines: Vec<(f64, f64, f64)>,
+}
+
+impl Reference {
+    /// The box lines of a template page: every text box, comb cell and
+    /// signature box tall enough to be seen as a line (tick boxes are too
+    /// small to tell from handwriting and are left out).
+    pub fn of(t: &Template, page: u32) -> Reference {
+        let mut rects = Vec::new();
+        for f in t.fields_on(page) {
+            if matches!(f.kind, FieldType::Checkbox | FieldType::Choice) {
+                continue;
+            }
+            match &f.cells {
+                Some(cells) => rects.extend(cells.iter().copied()),
+                None => rects.push(f.box_mm),
+            }
+        }
+        let mut hlines: Vec<(f64, f64, f64)> = Vec::new();
+        let mut vlines: Vec<(f64, f64, f64)> = Vec::new();
+        for r in rects {
+            if r.w >= MIN_HRUN_MM {
+                for y in [r.y, r.bottom()] {
+                    hlines.push((y, r.x, r.right()));
+                }
+            }
+            if r.h >= MIN_VRUN_MM {
+                for x in [r.x, r.right()] {
+                    vlines.push((x, r.y, r.bottom()));
+                }
+            }
+        }
+        Reference {
+            form: t.form.clone(),
+            page,
+            size_mm: t.page_size_mm,
+            hlines: merge(hlines),
+            vlines: merge(vlines),
+        }
+    }
+}
+
+/// Joins collinear segments that touch (shared comb cell edges).
+fn merge(mut v: Vec<(f64, f64, f64)>) -> Vec<(f64, f64, f64)> {
+    v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let mut out: Vec<(f64, f64, f64)> = Vec::new();
+    for s in v {
+        if let Some(last) = out.last_mut() {
+            if (last.0 - s.0).abs() < 0.01 && s.1 <= last.2 + 0.01 {
+                last.2 = last.2.max(s.2);
+                continue;
+            }
+        }
+        out.push(s);
+    }
+    out
+}
+
+/// A sampled piece of a printed line: centre and length in pixels.
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    x: f32,
+    y: f32,
+    w: f32,
+}
+
+/// A coarse bitmap of where line pieces were found, for quick look-ups.
+#[derive(Debug, Clone)]
+struct Mask {
+    cell: u32,
+    w: u32,
+    h: u32,
+    data: Vec<u8>,
+}
+
+impl Mask {
+    fn new(w: u32, h: u32, cell: u32) -> Mask {
+        let (mw, mh) = (w.div_ceil(cell), h.div_ceil(cell));
+        Mask { cell, w: mw, h: mh, data: vec![0; (mw as usize) * (mh as usize)] }
+    }
+    fn set(&mut self, x: u32, y: u32) {
+        let (mx, my) = (x / self.cell, y / self.cell);
+        if mx < self.w && my < self.h {
+            self.data[(my * self.w + mx) as usize] = 1;
+        }
+    }
+    fn near(&self, x: f64, y: f64, r: f64) -> bool {
+        let c = self.cell as f64;
+        let (x0, x1) = (((x - r) / c).floor() as i64, ((x + r) / c).floor() as i64);
+        let (y0, y1) = (((y - r) / c).floor() as i64, ((y + r) / c).floor() as i64);
+        for my in y0.max(0)..=y1.min(self.h as i64 - 1) {
+            for mx in x0.max(0)..=x1.min(self.w as i64 - 1) {
+                if self.data[(my as usize) * (self.w as usize) + mx as usize] != 0 {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+}
+
+/// The printed lines found on a scan, in scan pixels.
+#[derive(Debug, Clone)]
+pub struct Lines {
+    w: u32,
+    h: u32,
+    ppmm: f64,
+    horizontal: Vec<Piece>,
+    vertical: Vec<Piece>,
+    hmask: Mask,
+    vmask: Mask,
+}
+
+impl Lines {
+    /// Finds the long thin runs of ink on a page scanned at `ppmm` pixels a
+    /// millimetre.
+    pub fn find(ink: &Ink, ppmm: f64) -> Lines {
+        let (w, h) = (ink.w, ink.h);
+        let min_h = (MIN_HRUN_MM * ppmm) as usize;
+        let min_v = (MIN_VRUN_MM * ppmm) as usize;
+        let thick = (MAX_LINE_MM * ppmm).ceil() as i64 + 1;
+        let chunk = (ppmm.round() as usize).max(2);
+        let cell = ((ppmm / 2.0).round() as u32).max(1);
+        let mut hmask = Mask::new(w, h, cell);
+        let mut vmask = Mask::new(w, h, cell);
+        let mut horizontal = Vec::new();
+        let mut vertical = Vec::new();
+        let filled = |x: i64, y: i64, dx: i64, dy: i64| ink.get(x - dx * thick, y - dy * thick) && ink.get(x + dx * thick, y + dy * thick);
+        // Rows.
+        for y in 0..h as usize {
+            let row = &ink.data[y * w as usize..(y + 1) * w as usize];
+            let mut x = 0;
+            while x < row.len() {
+                if row[x] == 0 {
+                    x += 1;
+                    continue;
+                }
+                let start = x;
+                while x < row.len() && row[x] != 0 {
+                    x += 1;
+                }
+                if x - start >= min_h {
+                    let mut c = start;
+                    while c < x {
+                        let e = (c + chunk).min(x);
+                        let cx = (c + e) / 2;
+                        if !filled(cx as i64, y as i64, 0, 1) {
+                            horizontal.push(Piece { x: cx as f32, y: y as f32, w: (e - c) as f32 });
+                            hmask.set(cx as u32, y as u32);
+                        }
+                        c = e;
+                    }
+                }
+            }
+        }
+        // Columns: walk rows once, keeping each column's current run.
+        let mut run_start = vec![usize::MAX; w as usize];
+        for y in 0..=h as usize {
+            for x in 0..w as usize {
+                let on = y < h as usize && ink.data[y * w as usize + x] != 0;
+                let s = run_start[x];
+                if on {
+                    if s == usize::MAX {
+                        run_start[x] = y;
+                    }
+                } else if s != usize::MAX {
+                    if y - s >= min_v {
+                        let mut c = s;
+                        while c < y {
+                            let e = (c + chunk).min(y);
+                            let cy = (c + e) / 2;
+                            if !filled(x as i64, cy as i64, 1, 0) {
+                                vertical.push(Piece { x: x as f32, y: cy as f32, w: (e - c) as f32 });
+                                vmask.set(x as u32, cy as u32);
+                            }
+                            c = e;
+                        }
+                    }
+                    run_start[x] = usize::MAX;
+                }
+            }
+        }
+        Lines { w, h, ppmm, horizontal, vertical, hmask, vmask }
+    }
+
+    /// How much printed line was found, in millimetres.
+    pub fn total_mm(&self) -> f64 {
+        let s: f32 = self.horizontal.iter().chain(&self.vertical).map(|p| p.w).sum();
+        s as f64 / self.ppmm
+    }
+}
+
+/// How a scan lies relative to the upright page.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pose {
+    /// Clockwise quarter turns the page was scanned with: 0, 90, 180 or 270.
+    pub orientation: u16,
+    /// Skew in radians, measured in the upright frame.
+    pub angle: f64,
+    /// Pixels a millimetre across.
+    pub sx: f64,
+    /// Pixels a millimetre down.
+    pub sy: f64,
+    /// Offset across, in upright deskewed pixels.
+    pub tx: f64,
+    /// Offset down, in upright deskewed pixels.
+    pub ty: f64,
+    /// Scan width in pixels.
+    pub scan_w: u32,
+    /// Scan height in pixels.
+    pub scan_h: u32,
+}
+
+impl Pose {
+    /// Where the template point (x, y) in millimetres lies on the scan.
+    pub fn to_scan(&self, x_mm: f64, y_mm: f64) -> (f64, f64) {
+        let xr = self.sx * x_mm + self.tx;
+        let yr = self.sy * y_mm + self.ty;
+        let (s, c) = self.angle.sin_cos();
+        let xu = xr * c - yr * s;
+        let yu = xr * s + yr * c;
+        from_upright(self.orientation, self.scan_w, self.scan_h, xu, yu)
+    }
+
+    /// The same pose moved by (dx, dy) millimetres on the page.
+    pub fn shifted(&self, dx_mm: f64, dy_mm: f64) -> Pose {
+        Pose { tx: self.tx + dx_mm * self.sx, ty: self.ty + dy_mm * self.sy, ..*self }
+    }
+
+    /// Pixels a millimetre, the mean of both axes.
+    pub fn ppmm(&self) -> f64 {
+        (self.sx + self.sy) / 2.0
+    }
+}
+
+fn to_upright(o: u16, w: u32, h: u32, x: f64, y: f64) -> (f64, f64) {
+    let (w, h) = (w as f64 - 1.0, h as f64 - 1.0);
+    match o {
+        90 => (y, w - x),
+        180 => (w - x, h - y),
+        270 => (h - y, x),
+        _ => (x, y),
+    }
+}
+
+fn from_upright(o: u16, w: u32, h: u32, ux: f64, uy: f64) -> (f64, f64) {
+    let (w, h) = (w as f64 - 1.0, h as f64 - 1.0);
+    match o {
+        90 => (w - uy, ux),
+        180 => (w - ux, h - uy),
+        270 => (uy, h - ux),
+        _ => (ux, uy),
+    }
+}
+
+/// A template page placed on a scan, with how well its lines match.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    /// Where the page lies.
+    pub pose: Pose,
+    /// Share (0..1) of the template's box lines found where the pose puts them.
+    pub coverage: f64,
+}
+
+/// Orientations worth trying for a scan of this shape.
+pub fn orientations(lines: &Lines, reference: &Reference) -> Vec<u16> {
+    let portrait_ref = reference.size_mm[1] >= reference.size_mm[0];
+    let portrait_scan = lines.h >= lines.w;
+    if portrait_ref == portrait_scan {
+        vec![0, 180]
+    } else {
+        vec![90, 270]
+    }
+}
+
+/// Places `reference` on the scan in orientation `o`.
+pub fn place(lines: &Lines, reference: &Reference, o: u16) -> Option<Placement> {
+    let quarter = o == 90 || o == 270;
+    let (hs, vs) = if quarter { (&lines.vertical, &lines.horizontal) } else { (&lines.horizontal, &lines.vertical) };
+    let up = |p: &Piece| to_upright(o, lines.w, lines.h, p.x as f64, p.y as f64);
+    let hpts: Vec<(f64, f64, f64)> = hs.iter().map(|p| { let (x, y) = up(p); (x, y, p.w as f64) }).collect();
+    let vpts: Vec<(f64, f64, f64)> = vs.iter().map(|p| { let (x, y) = up(p); (x, y, p.w as f64) }).collect();
+    if hpts.len() < 8 || reference.hlines.is_empty() || reference.vlines.is_empty() {
+        return None;
+    }
+    let (uw, uh) = if quarter { (lines.h, lines.w) } else { (lines.w, lines.h) };
+    let angle = skew(&hpts, uh as f64, uw as f64);
+    let (s, c) = angle.sin_cos();
+    // Rectify: rotate by -angle.
+    let ys: Vec<(f64, f64)> = hpts.iter().map(|&(x, y, w)| (-x * s + y * c, w)).collect();
+    let xs: Vec<(f64, f64)> = vpts.iter().map(|&(x, y, w)| (x * c + y * s, w)).collect();
+    let ppmm = lines.ppmm;
+    let href: Vec<(f64, f64)> = reference.hlines.iter().map(|&(y, a, b)| (y, b - a)).collect();
+    let vref: Vec<(f64, f64)> = reference.vlines.iter().map(|&(x, a, b)| (x, b - a)).collect();
+    let (sy, ty) = fit_axis(&ys, &href, ppmm, uh as f64)?;
+    let (sx, tx) = fit_axis(&xs, &vref, ppmm, uw as f64)?;
+    let pose = Pose { orientation: o, angle, sx, sy, tx, ty, scan_w: lines.w, scan_h: lines.h };
+    let coverage = coverage(lines, reference, &pose);
+    Some(Placement { pose, coverage })
+}
+
+/// The skew that makes the horizontal lines sharpest, in radians.
+fn skew(pts: &[(f64, f64, f64)], extent: f64, width: f64) -> f64 {
+    let max = MAX_SKEW_DEG.to_radians();
+    let pad = (width * max.sin()).ceil() + 2.0;
+    let n = (extent + 2.0 * pad) as usize + 2;
+    let mut hist = vec![0f64; n];
+    let mut score = |a: f64| {
+        let (s, c) = a.sin_cos();
+        hist.iter_mut().for_each(|v| *v = 0.0);
+        for &(x, y, w) in pts {
+            let yr = -x * s + y * c + pad;
+            if yr >= 0.0 && (yr as usize) < n {
+                hist[yr as usize] += w;
+            }
+        }
+        hist.iter().map(|v| v * v).sum::<f64>()
+    };
+    let mut best = (f64::MIN, 0.0);
+    let step = 0.1f64.to_radians();
+    let mut a = -max;
+    while a <= max + 1e-9 {
+        let sc = score(a);
+        if sc > best.0 {
+            best = (sc, a);
+        }
+        a += step;
+    }
+    let centre = best.1;
+    let fine = 0.01f64.to_radians();
+    for i in -10..=10 {
+        let a = centre + i as f64 * fine;
+        let sc = score(a);
+        if sc > best.0 {
+            best = (sc, a);
+        }
+    }
+    best.1
+}
+
+/// Fits `pixel = s * mm + t` on one axis: the scale and offset that put the
+/// template's lines on the strongest parts of the scan's line profile.
+fn fit_axis(pts: &[(f64, f64)], lines: &[(f64, f64)], ppmm: f64, extent: f64) -> Option<(f64, f64)> {
+    let n = extent as usize + 1;
+    let mut prof = vec![0f64; n];
+    for &(p, w) in pts {
+        if p >= 0.0 && (p as usize) < n {
+            prof[p as usize] += w;
+        }
+    }
+    let sigma = (0.25 * ppmm).max(1.0);
+    let prof = smooth(&prof, sigma);
+    let at = |x: f64| -> f64 {
+        if x < 0.0 || x >= (n - 1) as f64 {
+            return 0.0;
+        }
+        let i = x as usize;
+        let f = x - i as f64;
+        prof[i] * (1.0 - f) + prof[i + 1] * f
+    };
+    let eval = |s: f64, t: f64| lines.iter().map(|&(pos, len)| len * at(s * pos + t)).sum::<f64>();
+    let span = 0.12 * extent;
+    let mut best = (0.0, 0.0, 0.0);
+    let mut k = SCALE_RANGE.0;
+    while k <= SCALE_RANGE.1 + 1e-9 {
+        let s = k * ppmm;
+        let mut t = -span;
+        while t <= span {
+            let v = eval(s, t);
+            if v > best.0 {
+                best = (v, s, t);
+            }
+            t += 1.0;
+        }
+        k += 0.004;
+    }
+    if best.0 <= 0.0 {
+        return None;
+    }
+    // Refine around the best.
+    let (mut bv, mut bs, mut bt) = best;
+    let (s0, t0) = (bs, bt);
+    for i in -8..=8 {
+        let s = s0 + i as f64 * 0.0005 * ppmm;
+        for j in -12..=12 {
+            let t = t0 + j as f64 * 0.25;
+            let v = eval(s, t);
+            if v > bv {
+                (bv, bs, bt) = (v, s, t);
+            }
+        }
+    }
+    Some((bs, bt))
+}
+
+fn smooth(v: &[f64], sigma: f64) -> Vec<f64> {
+    let r = (3.0 * sigma).ceil() as i64;
+    let k: Vec<f64> = (-r..=r).map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp()).collect();
+    let n = v.len() as i64;
+    (0..n)
+        .map(|i| {
+            let mut acc = 0.0;
+            for (j, kv) in k.iter().enumerate() {
+                let x = i + j as i64 - r;
+                if x >= 0 && x < n {
+                    acc += v[x as usize] * kv;
+                }
+            }
+            acc
+        })
+        .collect()
+}
+
+/// Share of the template's line length found on the scan where `pose` puts it.
+pub fn coverage(lines: &Lines, reference: &Reference, pose: &Pose) -> f64 {
+    let quarter = pose.orientation == 90 || pose.orientation == 270;
+    let (hm, vm) = if quarter { (&lines.vmask, &lines.hmask) } else { (&lines.hmask, &lines.vmask) };
+    let r = (0.6 * pose.ppmm()).max(2.0);
+    let (mut hit, mut all) = (0usize, 0usize);
+    let mut walk = |mask: &Mask, pts: &mut dyn Iterator<Item = (f64, f64)>| {
+        for (x, y) in pts {
+            let (px, py) = pose.to_scan(x, y);
+            all += 1;
+            if mask.near(px, py, r) {
+                hit += 1;
+            }
+        }
+    };
+    for &(y, a, b) in &reference.hlines {
+        let n = ((b - a) / 1.5).ceil().max(1.0) as usize;
+        walk(hm, &mut (0..=n).map(|i| (a + (b - a) * i as f64 / n as f64, y)));
+    }
+    for &(x, a, b) in &reference.vlines {
+        let n = ((b - a) / 1.5).ceil().max(1.0) as usize;
+        walk(vm, &mut (0..=n).map(|i| (x, a + (b - a) * i as f64 / n as f64)));
+    }
+    hit as f64 / all.max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use formflow_schemas::TemplateSet;
+
+    /// Draws a reference's lines onto an ink map through a pose.
+    fn draw(reference: &Reference, pose: &Pose) -> Ink {
+        let (w, h) = (pose.scan_w, pose.scan_h);
+        let mut ink = Ink { w, h, data: vec![0; (w * h) as usize] };
+        let mut dot = |x: f64, y: f64| {
+            for dy in -1..=1 {
+                for dx in -1..=1 {
+                    let (xi, yi) = (x.round() as i64 + dx, y.round() as i64 + dy);
+                    if xi >= 0 && yi >= 0 && xi < w as i64 && yi < h as i64 {
+                        ink.data[(yi as usize) * (w as usize) + xi as usize] = 1;
+                    }
+                }
+            }
+        };
+        for &(y, a, b) in &reference.hlines {
+            let mut x = a;
+            while x <= b {
+                let (px, py) = pose.to_scan(x, y);
+                dot(px, py);
+                x += 0.05;
+            }
+        }
+        for &(x, a, b) in &reference.vlines {
+            let mut y = a;
+            while y <= b {
+                let (px, py) = pose.to_scan(x, y);
+                dot(px, py);
+                y += 0.05;
+            }
+        }
+        ink
+    }
+
+    #[test]
+    fn a_skewed_scaled_shifted_upside_down_page_is_placed() {
+        let set = TemplateSet::builtin();
+        let reference = Reference::of(set.get("voter-registration").unwrap(), 1);
+        let ppmm = 150.0 / 25.4;
+        let (w, h) = ((210.0 * ppmm) as u32, (297.0 * ppmm) as u32);
+        let truth = Pose { orientation: 180, angle: 1.1f64.to_radians(), sx: ppmm * 1.02, sy: ppmm * 1.02, tx: 20.0, ty: -15.0, scan_w: w, scan_h: h };
+        let ink = draw(&reference, &truth);
+        let lines = Lines::find(&ink, ppmm);
+        let best = orientations(&lines, &reference)
+            .into_iter()
+            .filter_map(|o| place(&lines, &reference, o))
+            .max_by(|a, b| a.coverage.total_cmp(&b.coverage))
+            .unwrap();
+        assert_eq!(best.pose.orientation, 180);
+        assert!(best.coverage > 0.95, "coverage {}", best.coverage);
+        for (x, y) in [(52.0, 45.0), (195.0, 280.0), (17.0, 148.0)] {
+            let (a, b) = (truth.to_scan(x, y), best.pose.to_scan(x, y));
+            assert!((a.0 - b.0).abs() < 2.0 && (a.1 - b.1).abs() < 2.0, "{a:?} vs {b:?}");
+        }
+    }
+
+    #[test]
+    fn the_wrong_template_covers_less() {
+        let set = TemplateSet::builtin();
+        let voter = Reference::of(set.get("voter-registration").unwrap(), 1);
+        let la2 = Reference::of(set.get("legal-aid-cw1").unwrap(), 2);
+        let ppmm = 100.0 / 25.4;
+        let (w, h) = ((210.0 * ppmm) as u32, (297.0 * ppmm) as u32);
+        let pose = Pose { orientation: 0, angle: 0.0, sx: ppmm, sy: ppmm, tx: 0.0, ty: 0.0, scan_w: w, scan_h: h };
+        let lines = Lines::find(&draw(&voter, &pose), ppmm);
+        let wrong = place(&lines, &la2, 0).map(|p| p.coverage).unwrap_or(0.0);
+        let right = place(&lines, &voter, 0).unwrap().coverage;
+        assert!(right > 0.95 && wrong < 0.7, "right {right} wrong {wrong}");
+    }
+}

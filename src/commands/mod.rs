@@ -1,0 +1,57 @@
+//! The subcommands' logic, kept out of `main.rs` so that it can be tested.
+//!
+//! Owns how files are found and spread over threads; extraction itself is
+//! `formflow_extract`'s, scoring is [`crate::eval`]'s.
+
+mod bench;
+mod extract;
+
+pub use bench::{bench, peak_rss_mib};
+pub use extract::{eval, extract, extract_paths, scan_files};
+
+use anyhow::Context as _;
+use formflow_extract::pipeline::Config;
+use formflow_extract::Engine;
+use formflow_schemas::TemplateSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Options every extracting command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExtractOpts {
+    /// Threads extracting at once (each with its own OCR engine). Default:
+    /// the number of cores.
+    #[arg(long, env = "FORMFLOW_THREADS")]
+    pub threads: Option<usize>,
+    /// A folder of form templates to use instead of the built-in ones.
+    #[arg(long, env = "FORMFLOW_TEMPLATES")]
+    pub templates: Option<PathBuf>,
+    /// Fields believed less than this are flagged `low_confidence` (0..1).
+    #[arg(long, env = "FORMFLOW_REVIEW_THRESHOLD")]
+    pub review_threshold: Option<f64>,
+    /// The date rules are checked against, as YYYY-MM-DD (default: today).
+    #[arg(long, env = "FORMFLOW_TODAY")]
+    pub today: Option<chrono::NaiveDate>,
+}
+
+impl ExtractOpts {
+    /// The engine these options describe.
+    pub fn engine(&self) -> anyhow::Result<Arc<Engine>> {
+        let templates = match &self.templates {
+            Some(dir) => TemplateSet::load_dir(dir).with_context(|| format!("Failed to load the templates in {}", dir.display()))?,
+            None => TemplateSet::builtin(),
+        };
+        let mut config = Config::default();
+        if let Some(t) = self.review_threshold {
+            anyhow::ensure!((0.0..=1.0).contains(&t), "the review threshold must be between 0 and 1, not {t}");
+            config.review_threshold = t;
+        }
+        config.today = self.today;
+        Ok(Arc::new(Engine::new(templates, config)))
+    }
+
+    /// How many threads to extract on.
+    pub fn threads(&self) -> usize {
+        self.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1)
+    }
+}
