@@ -12,6 +12,9 @@
 //! image (a born-digital PDF) is rendered at 300 dpi, capped likewise. Page
 //! count, page size in millimetres and the resulting pixels are checked
 //! before anything is rendered. PDFium applies `/Rotate` itself.
+//!
+//! A file without `%%EOF` in its last KiB is refused as cut short before
+//! PDFium sees it: PDFium repairs what it can and would draw a half page.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
