@@ -20,6 +20,8 @@
 
 pub mod decode;
 pub mod error;
+pub mod fuse;
+pub mod glyph;
 pub mod identify;
 pub mod normalise;
 pub mod ocr;

@@ -9,6 +9,7 @@
 
 use crate::decode::{Limits, Page, Source};
 use crate::error::ExtractError;
+use crate::glyph::GlyphModel;
 use crate::identify::identify;
 use crate::normalise::{normalise, Context, Normalised};
 use crate::ocr::Ocr;
@@ -45,13 +46,22 @@ pub struct Engine {
     templates: TemplateSet,
     references: Vec<Reference>,
     config: Config,
+    glyphs: Option<GlyphModel>,
 }
 
 impl Engine {
     /// An engine for these templates.
     pub fn new(templates: TemplateSet, config: Config) -> Engine {
         let references = templates.all().iter().flat_map(|t| (1..=t.pages).map(move |p| Reference::of(t, p))).collect();
-        Engine { templates, references, config }
+        // Without handwriting fonts the engine still works, on Tesseract alone.
+        let glyphs = GlyphModel::from_fonts(&GlyphModel::default_fonts()).ok();
+        Engine { templates, references, config, glyphs }
+    }
+
+    /// Whether the glyph recogniser (for hand-printed capitals) is in use:
+    /// it needs the handwriting fonts `scripts/setup.sh` installs.
+    pub fn has_glyph_model(&self) -> bool {
+        self.glyphs.is_some()
     }
 
     /// The templates it knows.
@@ -125,7 +135,7 @@ impl Worker {
         let Some(t) = engine.templates.get(&id.form) else {
             return PageResult { number: page.number, form: None, pose: None, fields: Vec::new() };
         };
-        let reader = PageReader { gray: &page.image, pose: id.placement.pose, threshold };
+        let reader = PageReader { gray: &page.image, pose: id.placement.pose, threshold, glyphs: engine.glyphs.as_ref() };
         let fields = t.fields_on(id.page).map(|f| (f.name.clone(), reader.read(f, &mut self.ocr))).collect();
         PageResult { number: page.number, form: Some((id.form, id.page)), pose: Some(id.placement.pose), fields }
     }

@@ -80,31 +80,35 @@ pub fn binarise(img: &GrayImage, threshold: u8) -> Ink {
     Ink { w: img.width(), h: img.height(), data }
 }
 
-/// Stretches a crop so its paper is white and its ink black: the paper
-/// level is a high percentile, the ink level a low one. Returns the crop's
-/// paper and ink levels before stretching.
+/// Stretches a crop so its paper is white and its ink black. Paper and ink
+/// are told apart by Otsu's split of the crop's own histogram; the paper
+/// level is the median of the light side, the ink level a low percentile
+/// of the dark side. Returns the crop's paper and ink levels before
+/// stretching.
 pub fn level(img: &mut GrayImage) -> (u8, u8) {
-    let mut hist = [0u32; 256];
+    let mut hist = [0u64; 256];
     for &p in img.as_raw() {
         hist[p as usize] += 1;
     }
-    let n: u32 = hist.iter().sum();
+    let n: u64 = hist.iter().sum();
     if n == 0 {
         return (255, 0);
     }
-    let pct = |q: f64| {
-        let target = (n as f64 * q) as u32;
+    let split = otsu(&hist) as usize;
+    let quantile = |lo: usize, hi: usize, q: f64| -> u8 {
+        let total: u64 = hist[lo..=hi].iter().sum();
+        let target = (total as f64 * q) as u64;
         let mut acc = 0;
-        for (i, &c) in hist.iter().enumerate() {
+        for (i, &c) in hist.iter().enumerate().take(hi + 1).skip(lo) {
             acc += c;
             if acc > target {
                 return i as u8;
             }
         }
-        255
+        hi as u8
     };
-    let paper = pct(0.80);
-    let ink = pct(0.005).min(paper.saturating_sub(40));
+    let paper = quantile((split + 1).min(255), 255, 0.5);
+    let ink = quantile(0, split, 0.05).min(paper.saturating_sub(40));
     let span = (paper as f32 - ink as f32).max(1.0);
     for p in img.iter_mut() {
         let v = ((*p as f32 - ink as f32) / span * 255.0).clamp(0.0, 255.0);

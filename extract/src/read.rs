@@ -9,6 +9,8 @@
 //! allows. Marks (tick boxes, choices, signatures) are measured, not read.
 //! Turning what is read into values is [`crate::normalise`]'s job.
 
+use crate::fuse::{fuse_line, merge, GlyphChar};
+use crate::glyph::{segment_line, GlyphModel};
 use crate::ocr::{Layout, Ocr};
 use crate::raw::{CharCandidates, RawValue};
 use crate::register::Pose;
@@ -73,6 +75,8 @@ pub struct PageReader<'a> {
     pub pose: Pose,
     /// Grey level at or below which a pixel is ink.
     pub threshold: u8,
+    /// The glyph recogniser, when handwriting fonts were found.
+    pub glyphs: Option<&'a GlyphModel>,
 }
 
 /// Where a box's lines were found inside its crop, in crop pixels.
@@ -108,9 +112,14 @@ impl PageReader<'_> {
                     best = Some(i);
                 }
             }
+            // Walk to the line's inner edge, but no further than a line is
+            // thick: a tick or a letter touching the line is not the line.
             let mut i = best?;
-            while i + inward >= 0 && i + inward < prof.len() as i64 && prof[(i + inward) as usize] >= share * 0.6 {
+            let limit = (0.8 * CROP_PPMM) as i64;
+            let mut steps = 0;
+            while steps < limit && i + inward >= 0 && i + inward < prof.len() as i64 && prof[(i + inward) as usize] >= share * 0.6 {
                 i += inward;
+                steps += 1;
             }
             Some(i as u32)
         };
@@ -191,13 +200,28 @@ impl PageReader<'_> {
         };
         match self.prepare_text(inner) {
             None => RawValue::Line { chars: Vec::new(), ink: false },
-            Some(t) => match {
+            Some(t) => {
                 dump(&t, &spec.name);
-                ocr.read(&t, CROP_PPI, Layout::Line, line_whitelist(spec))
-            } {
-                Ok(text) if !text.chars.is_empty() => RawValue::Line { chars: text.chars, ink: true },
-                _ => RawValue::Unreadable,
-            },
+                let whitelist = line_whitelist(spec);
+                let text = ocr.read(&t, CROP_PPI, Layout::Line, whitelist).unwrap_or_default();
+                let chars = match self.glyphs {
+                    Some(model) => {
+                        let allowed: String = whitelist.chars().filter(|c| *c != ' ').collect();
+                        let glyphs: Vec<GlyphChar> = segment_line(&t, 128)
+                            .into_iter()
+                            .map(|s| GlyphChar { span: (s.x0 as i32, s.x1 as i32), space_before: s.space_before, cands: model.classify(&s.image, &allowed) })
+                            .filter(|g| !g.cands.is_empty())
+                            .collect();
+                        fuse_line(&text.chars, &text.spans, &glyphs)
+                    }
+                    None => text.chars,
+                };
+                if chars.is_empty() {
+                    RawValue::Unreadable
+                } else {
+                    RawValue::Line { chars, ink: true }
+                }
+            }
         }
     }
 
@@ -261,7 +285,7 @@ impl PageReader<'_> {
                 .filter(|(_, mid)| mid >= l && mid < r)
                 .map(|(c, _)| c)
                 .collect();
-            let cands = match mine.as_slice() {
+            let tess = match mine.as_slice() {
                 [] => CharCandidates(vec![('?', 0.0)]),
                 [one] => restrict(one, &classes[i]),
                 // Two characters in one cell: keep the surer, and say so by
@@ -272,6 +296,10 @@ impl PageReader<'_> {
                     c.0.iter_mut().for_each(|(_, p)| *p *= 0.5);
                     c
                 }
+            };
+            let cands = match (self.glyphs, &glyphs[i]) {
+                (Some(model), Some(g)) => merge(Some(&tess), Some(&model.classify(g, &classes[i]))),
+                _ => tess,
             };
             out.push(Some(cands));
         }
@@ -330,9 +358,12 @@ impl PageReader<'_> {
         }
         let pad = (1.0 * CROP_PPMM) as u32;
         let (cw, ch) = (x1 - x0 + 1, y1 - y0 + 1);
+        // Level the writing and its own paper first, then set it on white:
+        // levelled after padding, grey paper would stay grey.
+        let mut glyphs = image::imageops::crop_imm(&img, x0, y0, cw, ch).to_image();
+        crate::prepare::level(&mut glyphs);
         let mut out = GrayImage::from_pixel(cw + 2 * pad, ch + 2 * pad, image::Luma([255]));
-        image::imageops::replace(&mut out, &image::imageops::crop_imm(&img, x0, y0, cw, ch).to_image(), pad as i64, pad as i64);
-        crate::prepare::level(&mut out);
+        image::imageops::replace(&mut out, &glyphs, pad as i64, pad as i64);
         Some(out)
     }
 }

@@ -334,8 +334,10 @@ impl Fitted {
 
     /// The most believed reading that `accept` takes, trying the next
     /// candidates of the least sure positions first (best-first over the
-    /// product of confidences), giving up after `limit` readings. Positions
-    /// where nothing fits keep the reader's first choice.
+    /// product of confidences), giving up after `limit` readings. Only
+    /// characters the reader gave some belief are tried (an alternative at
+    /// zero is no reading, and swapping one in would only hide what the
+    /// paper says); positions where nothing fits keep the first choice.
     pub fn search(&self, accept: impl Fn(&str) -> bool, limit: usize) -> Option<Reading> {
         let options: Vec<Vec<(char, f64)>> = self
             .slots
@@ -344,7 +346,12 @@ impl Fitted {
                 if s.picks.is_empty() {
                     vec![(s.top, s.top_p)]
                 } else {
-                    s.picks.iter().map(|p| (p.ch, p.conf)).collect()
+                    s.picks
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, p)| *i == 0 || p.conf > 0.0)
+                        .map(|(_, p)| (p.ch, p.conf))
+                        .collect()
                 }
             })
             .collect();
@@ -400,11 +407,11 @@ impl Ord for Node {
     }
 }
 
-/// Fits the candidates to whichever format of the same length they fit
-/// best. The confidence is that reading's, times its share of the weight of
-/// all formats that fit (two formats that both fit well halve the belief).
-/// `None` when no format has as many positions as there are candidates.
-pub fn fit_best(cands: &[&CharCandidates], formats: &[Vec<Class>], case: Case) -> Option<(Fitted, Reading)> {
+/// Fits the candidates to every format of the same length, best fitting
+/// first. Each format comes with its share (0..1) of the weight of all the
+/// formats that fit, and its reading's confidence is already multiplied by
+/// it (two formats that both fit well halve the belief).
+pub fn fit_all(cands: &[&CharCandidates], formats: &[Vec<Class>], case: Case) -> Vec<(Fitted, Reading, f64)> {
     let mut fits: Vec<(Fitted, Reading, f64)> = formats
         .iter()
         .filter(|f| f.len() == cands.len())
@@ -415,22 +422,20 @@ pub fn fit_best(cands: &[&CharCandidates], formats: &[Vec<Class>], case: Case) -
             (fitted, reading, w)
         })
         .collect();
-    if fits.is_empty() {
-        return None;
-    }
-    let mut best = 0;
-    for i in 1..fits.len() {
-        if fits[i].2 > fits[best].2 {
-            best = i;
-        }
-    }
+    fits.sort_by(|a, b| b.2.total_cmp(&a.2));
     let mut texts = HashSet::new();
     let total: f64 = fits.iter().filter(|f| texts.insert(f.1.text.clone())).map(|f| f.2).sum();
-    let (fitted, mut reading, w) = fits.swap_remove(best);
-    if total > 0.0 {
-        reading.confidence *= (w / total).min(1.0);
+    for (_, reading, w) in &mut fits {
+        *w = if total > 0.0 { (*w / total).min(1.0) } else { 1.0 };
+        reading.confidence *= *w;
     }
-    Some((fitted, reading))
+    fits
+}
+
+/// The best fitting format of [`fit_all`], or `None` when no format has as
+/// many positions as there are candidates.
+pub fn fit_best(cands: &[&CharCandidates], formats: &[Vec<Class>], case: Case) -> Option<(Fitted, Reading)> {
+    fit_all(cands, formats, case).into_iter().next().map(|(f, r, _)| (f, r))
 }
 
 #[cfg(test)]
@@ -504,6 +509,9 @@ mod tests {
         assert_eq!(r.text, "21");
         assert!(r.confidence < 0.5);
         assert_eq!(f.search(|_| false, 100), None);
+        let unbelieved = c(&[('3', 0.9), ('2', 0.0)]);
+        let f = Fitted::new(&[&unbelieved, &b], &[Class::digit(), Class::digit()], Case::Capitals);
+        assert_eq!(f.search(|t| t != "31", 100), None);
     }
 
     #[test]

@@ -108,11 +108,20 @@ pub(super) fn normalise(spec: &FieldSpec, w: &Written, ctx: &Context) -> Normali
     if first.broken {
         return Normalised::invalid(as_read(), first.confidence);
     }
-    let found: Option<(Date, Reading)> = match Date::from_digits(&first.text) {
-        Ok(d) => Some((d, first.clone())),
-        Err(_) => fitted
-            .search(|t| Date::from_digits(t).is_ok(), SEARCH_LIMIT)
-            .and_then(|r| Date::from_digits(&r.text).ok().map(|d| (d, r))),
+    // A reading that breaks a rule (31 February, a birth in 1755) takes the
+    // next candidates the reader believed in, if they make it keep every
+    // rule; an impossible date settles for a real one. Otherwise it stays
+    // as read.
+    let keeps_rules = |t: &str| Date::from_digits(t).is_ok_and(|d| date_rules_hold(spec, d, ctx));
+    let real = |t: &str| Date::from_digits(t).is_ok();
+    let pick = |r: Reading| Date::from_digits(&r.text).ok().map(|d| (d, r));
+    let found: Option<(Date, Reading)> = if keeps_rules(&first.text) {
+        pick(first.clone())
+    } else {
+        fitted
+            .search(keeps_rules, SEARCH_LIMIT)
+            .or_else(|| if real(&first.text) { Some(first.clone()) } else { fitted.search(real, SEARCH_LIMIT) })
+            .and_then(pick)
     };
     match found {
         Some((date, reading)) => {
@@ -293,6 +302,7 @@ mod tests {
     #[test]
     fn an_impossible_date_is_kept_as_read_and_invalid() {
         assert_eq!(value_flags(run(&dob(), &cells("31021990"), &ctx())), (json!("1990-02-31"), vec![Flag::Invalid]));
+        assert_eq!(value_flags(run(&dob(), &line("31 02 1990"), &ctx())), (json!("1990-02-31"), vec![Flag::Invalid]));
         assert_eq!(value_flags(run(&dob(), &cells("01131990"), &ctx())), (json!("1990-13-01"), vec![Flag::Invalid]));
     }
 
@@ -302,6 +312,22 @@ mod tests {
         let n = run(&dob(), &doubtful_cells("[32]1021990"), &ctx());
         assert_eq!(n.value, json!("1990-02-21"));
         assert_eq!(n.flags, vec![Flag::LowConfidence]);
+    }
+
+    #[test]
+    fn a_date_that_breaks_a_rule_takes_a_believed_candidate_that_keeps_it() {
+        // A birth in 1755 is out of range; the 7 was perhaps a 9.
+        let n = run(&dob(), &doubtful_cells("17051[79]55"), &ctx());
+        assert_eq!(n.value, json!("1955-05-17"));
+        assert_eq!(n.flags, vec![Flag::LowConfidence]);
+        // With no believed alternative the date stays as read.
+        let raw = RawValue::Cells(
+            "17032031".chars().map(|c| Some(CharCandidates(vec![(c, 0.99), ('0', 0.0), ('1', 0.0)]))).collect(),
+        );
+        assert_eq!(value_flags(run(&dob(), &raw, &ctx())), (json!("2031-03-17"), vec![Flag::Invalid]));
+        // A signing date in the future likewise.
+        let n = run(&signed(), &doubtful_cells("01022[70]25"), &ctx());
+        assert_eq!(n.value, json!("2025-02-01"));
     }
 
     #[test]

@@ -49,6 +49,10 @@ const INKED_BLANK_CONFIDENCE: f64 = 0.95;
 /// for but could not read (the field is also flagged `ambiguous`).
 const LOST_CHARACTER: f64 = 0.5;
 
+/// What the reader puts for a character it saw ink for but could not read.
+/// No field type allows it, so it is never a reading.
+pub const UNREAD: char = '?';
+
 /// Knobs and facts normalisation depends on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Context {
@@ -202,11 +206,13 @@ fn written(raw: &RawValue) -> Input<'_> {
         RawValue::Cells(cells) => (cells.iter().map(Option::as_ref).collect(), false),
         _ => return Input::Unreadable,
     };
-    let lost = items.iter().flatten().filter(|c| c.0.is_empty()).count();
-    // A lost character leaves a comb cell empty; on a line it leaves nothing.
+    // A character with no candidate, or only the reader's `?` (ink it could
+    // not read), is lost: it leaves a comb cell empty and a line shorter.
+    let is_lost = |c: &CharCandidates| c.0.iter().all(|(ch, _)| *ch == UNREAD);
+    let lost = items.iter().flatten().filter(|c| is_lost(c)).count();
     let chars: Vec<Option<&CharCandidates>> = items
         .into_iter()
-        .map(|c| c.filter(|c| !c.0.is_empty()))
+        .map(|c| c.filter(|c| !is_lost(c)))
         .filter(|c| !inked || c.is_some())
         .collect();
     let w = Written { chars, lost };
@@ -342,6 +348,16 @@ mod tests {
         let n = normalise(&spec("x", FieldType::Text), &raw, &ctx());
         assert_eq!(n.value, json!("AB"));
         assert_eq!(n.flags, vec![Flag::LowConfidence, Flag::Ambiguous]);
+    }
+
+    #[test]
+    fn the_readers_question_mark_is_a_lost_character() {
+        let n = normalise(&spec("n", FieldType::Integer), &doubtful_cells("?0"), &ctx());
+        assert_eq!((n.value, n.flags), (json!(0), vec![Flag::LowConfidence, Flag::Ambiguous]));
+        let n = normalise(&spec("n", FieldType::Integer), &cells("??"), &ctx());
+        assert_eq!((n.value, n.flags), (Value::Null, vec![Flag::Unreadable]));
+        let n = normalise(&spec("n", FieldType::NiNumber), &cells("?B123456C"), &ctx());
+        assert_eq!((n.value, n.flags), (json!("B123456C"), vec![Flag::Invalid, Flag::Ambiguous]));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Telephone numbers: digits and single spaces as written, a `+` allowed in
 //! front. Owns the choice of digits by position, dropping punctuation the
-//! reader saw as noise, and the length rule (10 or 11 digits for a UK
-//! number; an international one starts with `+`).
+//! reader saw as noise, and the rules: a UK number is written from its
+//! leading `0` with 10 or 11 digits; an international one starts with `+`.
 
 use super::chars::{Case, Class, Slot};
 use super::{tidy, Normalised, Written};
@@ -24,7 +24,7 @@ pub fn is_phone(s: &str) -> bool {
     if international {
         (7..=15).contains(&digits)
     } else {
-        (10..=11).contains(&digits)
+        (10..=11).contains(&digits) && rest.starts_with('0')
     }
 }
 
@@ -48,7 +48,10 @@ pub(super) fn normalise(w: &Written) -> Normalised {
             confidence *= super::chars::clean(c.best().map_or(0.0, |b| b.1));
             continue;
         }
-        let slot = Slot::new(c, Class::digit(), Case::Capitals);
+        // A UK number's first digit is its trunk 0.
+        let first_digit = !text.starts_with('+') && !text.chars().any(|c| c.is_ascii_digit());
+        let class = if first_digit { Class::lit('0') } else { Class::digit() };
+        let slot = Slot::new(c, class, Case::Capitals);
         match slot.picks.first() {
             Some(p) => {
                 text.push(p.ch);
@@ -93,6 +96,7 @@ mod tests {
         assert!(!is_phone("070065160301"));
         assert!(!is_phone("+44"));
         assert!(!is_phone("07006-516030"));
+        assert!(!is_phone("97006 516030"));
         assert!(!is_phone(""));
     }
 
@@ -111,6 +115,14 @@ mod tests {
         let n = run(&phone(), &line("O7OO6 5I6O3O"), &ctx());
         assert_eq!(n.value, json!("07006 516030"));
         assert_eq!(n.flags, vec![Flag::LowConfidence]);
+    }
+
+    #[test]
+    fn a_uk_number_starts_with_its_zero() {
+        let n = run(&phone(), &doubtful("[90]7892 848796"), &ctx());
+        assert_eq!(n.value, json!("07892 848796"));
+        let n = run(&phone(), &line("97892 848796"), &ctx());
+        assert_eq!((n.value, n.flags), (json!("97892 848796"), vec![Flag::Invalid]));
     }
 
     #[test]

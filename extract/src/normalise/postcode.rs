@@ -1,14 +1,42 @@
 //! UK postcodes: an outward code (`A9`, `A99`, `AA9`, `AA99`, `A9A` or
 //! `AA9A`), one space, an inward code (a digit and two letters), as in
 //! `SW1A 1AA`. Owns the choice between the outward formats, and of letters
-//! and digits by position within them.
+//! and digits by position within them, and Royal Mail's rules of which
+//! letters go where: the outward code starts with a postcode area, and
+//! some letters are never used in some places. A reading that breaks them
+//! is a misreading (or a postcode that does not exist), so a believed
+//! alternative that keeps them is taken, and failing that it is flagged.
 
-use super::chars::{fit_best, Case, Class};
+use super::chars::{fit_all, Case, Class};
 use super::{Normalised, Written};
 use serde_json::Value;
 
 /// The outward formats: `A` a letter, `9` a digit.
 const OUTWARD: [&str; 6] = ["A9", "A99", "AA9", "AA99", "A9A", "AA9A"];
+
+/// The postcode areas: the 121 of the UK, the Crown Dependencies (GY, IM,
+/// JE) and the non-geographic BF and BX.
+const AREAS: [&str; 126] = [
+    "AB", "AL", "B", "BA", "BB", "BD", "BF", "BH", "BL", "BN", "BR", "BS", "BT", "BX", "CA", "CB", "CF", "CH", "CM",
+    "CO", "CR", "CT", "CV", "CW", "DA", "DD", "DE", "DG", "DH", "DL", "DN", "DT", "DY", "E", "EC", "EH", "EN", "EX",
+    "FK", "FY", "G", "GL", "GU", "GY", "HA", "HD", "HG", "HP", "HR", "HS", "HU", "HX", "IG", "IM", "IP", "IV", "JE",
+    "KA", "KT", "KW", "KY", "L", "LA", "LD", "LE", "LL", "LN", "LS", "LU", "M", "ME", "MK", "ML", "N", "NE", "NG",
+    "NN", "NP", "NR", "NW", "OL", "OX", "PA", "PE", "PH", "PL", "PO", "PR", "RG", "RH", "RM", "S", "SA", "SE", "SG",
+    "SK", "SL", "SM", "SN", "SO", "SP", "SR", "SS", "ST", "SW", "SY", "TA", "TD", "TF", "TN", "TQ", "TR", "TS", "TW",
+    "UB", "W", "WA", "WC", "WD", "WF", "WN", "WR", "WS", "WV", "YO", "ZE",
+];
+
+/// Letters used third in an `A9A` outward code.
+const THIRD_OF_A9A: &str = "ABCDEFGHJKPSTUW";
+
+/// Letters used fourth in an `AA9A` outward code.
+const FOURTH_OF_AA9A: &str = "ABEHMNPRVWXY";
+
+/// Letters never used in an inward code.
+const NOT_INWARD: &str = "CIKMOV";
+
+/// How many readings the search for a valid postcode may try per format.
+const SEARCH_LIMIT: usize = 2000;
 
 /// A UK postcode in its written shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,11 +46,17 @@ pub struct Postcode {
 }
 
 /// Why a string is not a UK postcode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PostcodeError {
     /// Not an outward code, a space and an inward code.
     #[error("a postcode is an outward code (such as SW1A), a space and a digit and two letters")]
     Shape,
+    /// The outward code does not start with a postcode area.
+    #[error("{0} is not a postcode area")]
+    Area(String),
+    /// A letter is never used where it stands.
+    #[error("postcodes never have {0} there")]
+    Letter(char),
 }
 
 /// Whether `s` has the shape `format` gives (`A` letter, `9` digit).
@@ -43,8 +77,27 @@ impl Postcode {
             return Err(PostcodeError::Shape);
         }
         let (outward, inward) = v.split_at(v.len() - 3);
-        if !OUTWARD.iter().any(|f| shaped(outward, f)) || !shaped(inward, "9AA") {
+        let Some(format) = OUTWARD.iter().find(|f| shaped(outward, f)) else {
             return Err(PostcodeError::Shape);
+        };
+        if !shaped(inward, "9AA") {
+            return Err(PostcodeError::Shape);
+        }
+        let area: String = outward.chars().take_while(char::is_ascii_uppercase).collect();
+        if !AREAS.contains(&area.as_str()) {
+            return Err(PostcodeError::Area(area));
+        }
+        let last = outward.chars().last().unwrap_or(' ');
+        let allowed = match *format {
+            "A9A" => THIRD_OF_A9A,
+            "AA9A" => FOURTH_OF_AA9A,
+            _ => "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+        };
+        if !allowed.contains(last) {
+            return Err(PostcodeError::Letter(last));
+        }
+        if let Some(c) = inward.chars().find(|c| NOT_INWARD.contains(*c)) {
+            return Err(PostcodeError::Letter(c));
         }
         Ok(Postcode { outward: outward.to_string(), inward: inward.to_string() })
     }
@@ -80,15 +133,29 @@ fn spaced(s: &str) -> String {
     format!("{} {}", a.iter().collect::<String>(), b.iter().collect::<String>())
 }
 
-/// Normalises a postcode field.
+/// Normalises a postcode field: the best fitting format's reading if it
+/// keeps the rules, else the most believed reading that does in any format
+/// (trying only alternatives the reader believed in), else the best
+/// reading as read, flagged.
 pub(super) fn normalise(w: &Written) -> Normalised {
     let cands = w.solid();
-    match fit_best(&cands, &formats(cands.len()), Case::Capitals) {
-        Some((_, r)) => match Postcode::parse(&r.text) {
-            Ok(p) if !r.broken => Normalised::new(Value::String(p.as_string()), r.confidence),
-            _ => Normalised::invalid(Value::String(spaced(&r.text)), r.confidence),
-        },
-        None => Normalised::invalid(Value::String(spaced(&w.as_read())), w.read_confidence()),
+    let fits = fit_all(&cands, &formats(cands.len()), Case::Capitals);
+    let Some((_, first, _)) = fits.first() else {
+        return Normalised::invalid(Value::String(spaced(&w.as_read())), w.read_confidence());
+    };
+    let valid = |t: &str| Postcode::parse(t).is_ok();
+    if !first.broken && valid(&first.text) {
+        return Normalised::new(Value::String(spaced(&first.text)), first.confidence);
+    }
+    let found = fits
+        .iter()
+        .filter_map(|(fitted, _, share)| {
+            fitted.search(valid, SEARCH_LIMIT).map(|r| (r.text, r.confidence * share))
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    match found {
+        Some((text, confidence)) => Normalised::new(Value::String(spaced(&text)), confidence),
+        None => Normalised::invalid(Value::String(spaced(&first.text)), first.confidence),
     }
 }
 
@@ -119,6 +186,17 @@ mod tests {
     }
 
     #[test]
+    fn parse_keeps_royal_mails_letter_rules() {
+        assert_eq!(Postcode::parse("KP4V 2GS"), Err(PostcodeError::Area("KP".into())));
+        assert_eq!(Postcode::parse("Q1 1AA"), Err(PostcodeError::Area("Q".into())));
+        assert_eq!(Postcode::parse("L7S 5QK"), Err(PostcodeError::Letter('K')));
+        assert_eq!(Postcode::parse("W1I 1AA"), Err(PostcodeError::Letter('I')));
+        assert_eq!(Postcode::parse("EC1C 1AA"), Err(PostcodeError::Letter('C')));
+        assert!(Postcode::parse("EC1A 1BB").is_ok());
+        assert!(Postcode::parse("W1P 1AA").is_ok());
+    }
+
+    #[test]
     fn a_postcode_gets_one_space() {
         let n = run(&pc(), &line("SW1A1AA"), &ctx());
         assert_eq!((n.value, n.flags), (json!("SW1A 1AA"), vec![]));
@@ -140,6 +218,32 @@ mod tests {
         assert_eq!((n.value, n.flags), (json!("LS8Y 8UH"), vec![]));
         let n = run(&pc(), &line("HX3 OLN"), &ctx());
         assert_eq!(n.value, json!("HX3 0LN"));
+    }
+
+    #[test]
+    fn a_believed_alternative_that_keeps_the_rules_is_taken() {
+        // KP is no postcode area; the reader also saw an H.
+        let raw = RawValue::Line {
+            chars: vec![
+                CharCandidates(vec![('K', 0.84), ('H', 0.75)]),
+                CharCandidates::sure('P', 0.94),
+                CharCandidates::sure('4', 0.95),
+                CharCandidates::sure('V', 0.95),
+                CharCandidates::sure(' ', 1.0),
+                CharCandidates::sure('2', 0.99),
+                CharCandidates::sure('B', 0.95),
+                CharCandidates::sure('S', 0.95),
+            ],
+            ink: true,
+        };
+        let n = run(&pc(), &raw, &ctx());
+        assert_eq!(n.value, json!("HP4V 2BS"));
+        assert_eq!(n.flags, vec![Flag::LowConfidence]);
+        // With nothing else believed, it is kept and flagged.
+        let n = run(&pc(), &line("KP4V 2BS"), &ctx());
+        assert_eq!((n.value, n.flags), (json!("KP4V 2BS"), vec![Flag::Invalid]));
+        let n = run(&pc(), &line("L7S 5QK"), &ctx());
+        assert_eq!((n.value, n.flags), (json!("L7S 5QK"), vec![Flag::Invalid]));
     }
 
     #[test]
@@ -172,21 +276,21 @@ mod tests {
     }
 
     fn valid_postcode() -> impl Strategy<Value = String> {
-        (proptest::sample::select(OUTWARD.to_vec()), "[0-9][A-Z]{2}", "[A-Z]{2}", "[0-9]{2}", "[A-Z]").prop_map(
-            |(f, inward, letters, digits, last)| {
-                let (mut l, mut d) = (letters.chars(), digits.chars());
-                let outward: String = f
-                    .chars()
-                    .enumerate()
-                    .map(|(i, c)| match c {
-                        'A' if i == 3 || (i == 2 && f.len() == 3) => last.chars().next().unwrap_or('A'),
-                        'A' => l.next().unwrap_or('A'),
-                        _ => d.next().unwrap_or('0'),
-                    })
-                    .collect();
+        let area = proptest::sample::select(AREAS.to_vec());
+        let inward = "[0-9][ABD-HJLNP-UW-Z]{2}";
+        (area, "[0-9]{2}", proptest::sample::select(THIRD_OF_A9A.chars().collect::<Vec<_>>()), proptest::sample::select(FOURTH_OF_AA9A.chars().collect::<Vec<_>>()), 0..3usize, inward)
+            .prop_map(|(area, digits, third, fourth, shape, inward)| {
+                let d: Vec<char> = digits.chars().collect();
+                let outward = match (area.len(), shape) {
+                    (1, 0) => format!("{area}{}", d[0]),
+                    (1, 1) => format!("{area}{}{}", d[0], d[1]),
+                    (1, _) => format!("{area}{}{third}", d[0]),
+                    (_, 0) => format!("{area}{}", d[0]),
+                    (_, 1) => format!("{area}{}{}", d[0], d[1]),
+                    (_, _) => format!("{area}{}{fourth}", d[0]),
+                };
                 format!("{outward} {inward}")
-            },
-        )
+            })
     }
 
     proptest! {

@@ -76,17 +76,21 @@ fn by_pattern(w: &Written, formats: &[Vec<Class>]) -> Option<(Fitted, Reading)> 
     best
 }
 
-/// Reads free text: the reader's first choices, except that, with
-/// `repair`, a lone digit between letters (`SM1TH`, `J0NES`) becomes the
-/// letter it looks like, and a lone letter between digits (`1O5`) the
-/// digit. Empty comb cells are spaces. A word the reader saw partly in
-/// lower case keeps its `l` an `L`; in a word of capitals it is an `I`.
+/// Reads free text by words. In a word of letters (apostrophes and
+/// hyphens allowed) every character is a letter, so digit readings are set
+/// aside; in a word of digits every character is a digit. In a mixed word,
+/// with `repair`, a lone digit between letters (`SM1TH`, `J0NES`) becomes
+/// the letter it looks like and a lone letter between digits (`1O5`) the
+/// digit; other characters are the reader's first choices. Empty comb
+/// cells are spaces. A word the reader saw partly in lower case keeps its
+/// `l` an `L`; in a word of capitals it is an `I`.
 fn plain(w: &Written, repair: bool) -> Reading {
     let tops: Vec<Option<char>> =
         w.chars.iter().map(|c| c.and_then(CharCandidates::best).map(|(ch, _)| ch)).collect();
     let top = |i: Option<usize>| i.and_then(|i| tops.get(i).copied().flatten());
     let letter = |i: Option<usize>| top(i).is_some_and(char::is_alphabetic);
     let digit = |i: Option<usize>| top(i).is_some_and(|c| c.is_ascii_digit());
+    let not_digit = Class::range(' ', '~').minus("0123456789");
     let mut text = String::new();
     let mut confidence = 1.0;
     let mut word_start = 0;
@@ -99,10 +103,16 @@ fn plain(w: &Written, repair: bool) -> Reading {
             word_start = i;
         }
         let word_end = (i..tops.len()).find(|&j| top(Some(j)).is_none_or(char::is_whitespace)).unwrap_or(tops.len());
-        let lower = tops[word_start..word_end].iter().flatten().any(|&ch| ch.is_lowercase() && ch != 'l');
+        let word: Vec<char> = tops[word_start..word_end].iter().flatten().copied().collect();
+        let lower = word.iter().any(|&ch| ch.is_lowercase() && ch != 'l');
         let case = if lower { Case::Upper } else { Case::Capitals };
+        let letters = word.iter().any(|c| c.is_alphabetic())
+            && word.iter().all(|&c| c.is_ascii_alphabetic() || c == '\'' || c == '-');
+        let digits = word.iter().all(char::is_ascii_digit);
         let (before, after) = (i.checked_sub(1), Some(i + 1));
         let class = match top(Some(i)) {
+            _ if repair && letters => not_digit,
+            _ if repair && digits => Class::digit(),
             Some(t) if repair && t.is_ascii_digit() && letter(before) && letter(after) => Class::upper(),
             Some(t) if repair && t.is_alphabetic() && digit(before) && digit(after) => Class::digit(),
             _ => Class::ANY,
@@ -156,6 +166,24 @@ mod tests {
         // In a word of capitals a lower-case l is a capital I.
         let n = run(&spec("town", FieldType::Text), &line("MlLTON KEYNES"), &ctx());
         assert_eq!(n.value, json!("MILTON KEYNES"));
+    }
+
+    #[test]
+    fn a_word_of_letters_sets_digit_readings_aside() {
+        let raw = RawValue::Line {
+            chars: vec![
+                CharCandidates::sure('T', 0.99),
+                CharCandidates(vec![('O', 0.87), ('0', 0.12)]),
+                CharCandidates::sure('M', 0.99),
+                CharCandidates::sure(' ', 1.0),
+                CharCandidates(vec![('1', 0.8), ('I', 0.19)]),
+                CharCandidates::sure('2', 0.99),
+            ],
+            ink: true,
+        };
+        let n = run(&spec("address", FieldType::Text), &raw, &ctx());
+        assert_eq!(n.value, json!("TOM 12"));
+        assert!(n.confidence > 0.9, "{}", n.confidence);
     }
 
     #[test]

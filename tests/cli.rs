@@ -1,0 +1,47 @@
+//! The `formflow` command as scripts and downstream tools use it.
+
+use crate::util::repo;
+use std::process::Command;
+
+fn formflow(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_formflow")).args(args).current_dir(repo("")).output().expect("formflow runs")
+}
+
+#[test]
+fn extract_writes_one_json_line_a_document_and_a_failed_line_for_a_bad_file() {
+    let out = formflow(&["extract", "--today", "2026-11-22", "samples/bad-inputs/random.bin", "samples/documents/voter-registration-035.png", "samples/batches/batch-mini.pdf"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0]["source"], "random.bin");
+    assert_eq!(lines[0]["status"], "failed");
+    assert_eq!(lines[0]["error"], "the file is not a PDF, TIFF, PNG or JPEG");
+    assert_eq!(lines[1]["form"], "voter-registration");
+    assert_eq!(lines[1]["fields"]["surname"]["value"], "THOMPSON");
+    assert!(lines[1]["fields"]["surname"]["confidence"].as_f64().is_some_and(|c| (0.0..=1.0).contains(&c)));
+    assert_eq!(lines[2]["source"], "batch-mini.pdf");
+    assert_eq!(lines[2]["pages"], serde_json::json!([2, 1]));
+    assert_eq!(lines[3]["pages"], serde_json::json!([3]));
+}
+
+#[test]
+fn eval_prints_the_contract_metrics_as_json() {
+    let out = formflow(&["eval", "--json", "--today", "2026-11-22", "samples"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["documents"], 12);
+    assert_eq!(v["classified"], 1.0);
+    assert_eq!(v["split_right"], 1.0);
+    for key in ["field_accuracy", "silent_error_rate", "review_load", "invalid_caught", "straight_through", "by_tier", "by_type"] {
+        assert!(!v[key].is_null(), "{key}");
+    }
+}
+
+#[test]
+fn a_missing_file_is_an_error_in_plain_words() {
+    let out = formflow(&["extract", "no-such-file.pdf"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Failed to read no-such-file.pdf"), "{err}");
+}

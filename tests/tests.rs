@@ -1,0 +1,16 @@
+//! Integration tests of formflow, one binary (built once). Modules:
+//!
+//! - `util`: paths to the samples, a shared engine with a fixed date, and
+//!   the records of every sample extracted once;
+//! - `samples`: what the engine reads off the copied public scans (exact
+//!   values, classification, batch splitting, orientation, no silent error);
+//! - `bad_inputs`: every file of `samples/bad-inputs` gets its expected
+//!   outcome;
+//! - `templates`: forms are data: a template folder decides what is known;
+//! - `cli`: the `formflow` command's output as downstream tools see it.
+
+mod bad_inputs;
+mod cli;
+mod samples;
+mod templates;
+mod util;
