@@ -10,7 +10,7 @@
 
 use crate::ocr::{Layout, Ocr};
 use crate::read::{crop, CROP_PPMM};
-use crate::register::{orientations, place, Lines, Placement, Reference};
+use crate::register::{orientations, place, Lines, Placement, Reference, Upright};
 use formflow_schemas::Template;
 use image::GrayImage;
 
@@ -36,9 +36,17 @@ pub struct Identified {
 /// Decides which template page a scan is, if any.
 pub fn identify(gray: &GrayImage, lines: &Lines, refs: &[Reference], templates: &[Template], ocr: &mut Ocr) -> Option<Identified> {
     let mut cands: Vec<(usize, Placement)> = Vec::new();
+    let mut uprights: Vec<Upright> = Vec::new();
     for (i, r) in refs.iter().enumerate() {
         for o in orientations(lines, r) {
-            if let Some(p) = place(lines, r, o) {
+            if !uprights.iter().any(|u| u.orientation() == o) {
+                match Upright::new(lines, o) {
+                    Some(u) => uprights.push(u),
+                    None => continue,
+                }
+            }
+            let Some(u) = uprights.iter().find(|u| u.orientation() == o) else { continue };
+            if let Some(p) = place(lines, u, r) {
                 if p.coverage >= MIN_COVERAGE {
                     cands.push((i, p));
                 }

@@ -311,28 +311,69 @@ pub fn orientations(lines: &Lines, reference: &Reference) -> Vec<u16> {
     }
 }
 
-/// Places `reference` on the scan in orientation `o`.
-pub fn place(lines: &Lines, reference: &Reference, o: u16) -> Option<Placement> {
-    let quarter = o == 90 || o == 270;
-    let (hs, vs) = if quarter { (&lines.vertical, &lines.horizontal) } else { (&lines.horizontal, &lines.vertical) };
-    let up = |p: &Piece| to_upright(o, lines.w, lines.h, p.x as f64, p.y as f64);
-    let hpts: Vec<(f64, f64, f64)> = hs.iter().map(|p| { let (x, y) = up(p); (x, y, p.w as f64) }).collect();
-    let vpts: Vec<(f64, f64, f64)> = vs.iter().map(|p| { let (x, y) = up(p); (x, y, p.w as f64) }).collect();
-    if hpts.len() < 8 || reference.hlines.is_empty() || reference.vlines.is_empty() {
+/// A scan's printed lines turned upright for one orientation and
+/// deskewed: what every template is fitted against. Computed once per
+/// orientation, shared by all templates.
+#[derive(Debug, Clone)]
+pub struct Upright {
+    orientation: u16,
+    angle: f64,
+    /// Line profile down the page (horizontal lines), one bin a pixel.
+    rows: Vec<f64>,
+    /// Line profile across the page (vertical lines), one bin a pixel.
+    cols: Vec<f64>,
+}
+
+impl Upright {
+    /// The orientation it was turned for.
+    pub fn orientation(&self) -> u16 {
+        self.orientation
+    }
+
+    /// Turns and deskews the lines for orientation `o`; `None` when there
+    /// are too few lines to place anything.
+    pub fn new(lines: &Lines, o: u16) -> Option<Upright> {
+        let quarter = o == 90 || o == 270;
+        let (hs, vs) = if quarter { (&lines.vertical, &lines.horizontal) } else { (&lines.horizontal, &lines.vertical) };
+        let up = |p: &Piece| to_upright(o, lines.w, lines.h, p.x as f64, p.y as f64);
+        let hpts: Vec<(f64, f64, f64)> = hs.iter().map(|p| { let (x, y) = up(p); (x, y, p.w as f64) }).collect();
+        if hpts.len() < 8 || vs.is_empty() {
+            return None;
+        }
+        let (uw, uh) = if quarter { (lines.h, lines.w) } else { (lines.w, lines.h) };
+        let angle = skew(&hpts, uh as f64, uw as f64);
+        let (s, c) = angle.sin_cos();
+        let sigma = (0.25 * lines.ppmm).max(1.0);
+        let mut rows = vec![0f64; uh as usize + 1];
+        for &(x, y, w) in &hpts {
+            let yr = -x * s + y * c;
+            if yr >= 0.0 && (yr as usize) < rows.len() {
+                rows[yr as usize] += w;
+            }
+        }
+        let mut cols = vec![0f64; uw as usize + 1];
+        for p in vs {
+            let (x, y) = up(p);
+            let xr = x * c + y * s;
+            if xr >= 0.0 && (xr as usize) < cols.len() {
+                cols[xr as usize] += p.w as f64;
+            }
+        }
+        Some(Upright { orientation: o, angle, rows: smooth(&rows, sigma), cols: smooth(&cols, sigma) })
+    }
+}
+
+/// Places `reference` on the scan, upright as `u` says.
+pub fn place(lines: &Lines, u: &Upright, reference: &Reference) -> Option<Placement> {
+    if reference.hlines.is_empty() || reference.vlines.is_empty() {
         return None;
     }
-    let (uw, uh) = if quarter { (lines.h, lines.w) } else { (lines.w, lines.h) };
-    let angle = skew(&hpts, uh as f64, uw as f64);
-    let (s, c) = angle.sin_cos();
-    // Rectify: rotate by -angle.
-    let ys: Vec<(f64, f64)> = hpts.iter().map(|&(x, y, w)| (-x * s + y * c, w)).collect();
-    let xs: Vec<(f64, f64)> = vpts.iter().map(|&(x, y, w)| (x * c + y * s, w)).collect();
     let ppmm = lines.ppmm;
     let href: Vec<(f64, f64)> = reference.hlines.iter().map(|&(y, a, b)| (y, b - a)).collect();
     let vref: Vec<(f64, f64)> = reference.vlines.iter().map(|&(x, a, b)| (x, b - a)).collect();
-    let (sy, ty) = fit_axis(&ys, &href, ppmm, uh as f64)?;
-    let (sx, tx) = fit_axis(&xs, &vref, ppmm, uw as f64)?;
-    let pose = Pose { orientation: o, angle, sx, sy, tx, ty, scan_w: lines.w, scan_h: lines.h };
+    let (sy, ty) = fit_axis(&u.rows, &href, ppmm)?;
+    let (sx, tx) = fit_axis(&u.cols, &vref, ppmm)?;
+    let pose = Pose { orientation: u.orientation, angle: u.angle, sx, sy, tx, ty, scan_w: lines.w, scan_h: lines.h };
     let coverage = coverage(lines, reference, &pose);
     Some(Placement { pose, coverage })
 }
@@ -377,58 +418,71 @@ fn skew(pts: &[(f64, f64, f64)], extent: f64, width: f64) -> f64 {
 }
 
 /// Fits `pixel = s * mm + t` on one axis: the scale and offset that put the
-/// template's lines on the strongest parts of the scan's line profile.
-fn fit_axis(pts: &[(f64, f64)], lines: &[(f64, f64)], ppmm: f64, extent: f64) -> Option<(f64, f64)> {
-    let n = extent as usize + 1;
-    let mut prof = vec![0f64; n];
-    for &(p, w) in pts {
-        if p >= 0.0 && (p as usize) < n {
-            prof[p as usize] += w;
-        }
+/// template's lines on the strongest parts of the scan's (smoothed) line
+/// profile. A coarse search on a profile binned four pixels to one, then a
+/// fine one around the best coarse answers.
+fn fit_axis(prof: &[f64], lines: &[(f64, f64)], ppmm: f64) -> Option<(f64, f64)> {
+    const BIN: usize = 4;
+    let n = prof.len();
+    if n < 2 * BIN {
+        return None;
     }
-    let sigma = (0.25 * ppmm).max(1.0);
-    let prof = smooth(&prof, sigma);
-    let at = |x: f64| -> f64 {
-        if x < 0.0 || x >= (n - 1) as f64 {
+    let coarse: Vec<f64> = prof.chunks(BIN).map(|c| c.iter().sum::<f64>()).collect();
+    let sample = |p: &[f64], x: f64| -> f64 {
+        if x < 0.0 || x >= (p.len() - 1) as f64 {
             return 0.0;
         }
         let i = x as usize;
         let f = x - i as f64;
-        prof[i] * (1.0 - f) + prof[i + 1] * f
+        p[i] * (1.0 - f) + p[i + 1] * f
     };
-    let eval = |s: f64, t: f64| lines.iter().map(|&(pos, len)| len * at(s * pos + t)).sum::<f64>();
-    let span = 0.12 * extent;
-    let mut best = (0.0, 0.0, 0.0);
+    let eval_coarse = |s: f64, t: f64| lines.iter().map(|&(pos, len)| len * sample(&coarse, (s * pos + t) / BIN as f64)).sum::<f64>();
+    let eval_fine = |s: f64, t: f64| lines.iter().map(|&(pos, len)| len * sample(prof, s * pos + t)).sum::<f64>();
+    let span = 0.12 * n as f64;
+    let mut tops: Vec<(f64, f64, f64)> = Vec::new();
     let mut k = SCALE_RANGE.0;
     while k <= SCALE_RANGE.1 + 1e-9 {
         let s = k * ppmm;
         let mut t = -span;
         while t <= span {
-            let v = eval(s, t);
+            let v = eval_coarse(s, t);
+            if v > 0.0 {
+                tops.push((v, s, t));
+            }
+            t += BIN as f64;
+        }
+        k += 0.005;
+    }
+    if tops.is_empty() {
+        return None;
+    }
+    tops.sort_by(|a, b| b.0.total_cmp(&a.0));
+    tops.truncate(4);
+    let mut best = (f64::MIN, 0.0, 0.0);
+    for &(_, s0, t0) in &tops {
+        for i in -6..=6 {
+            let s = s0 + i as f64 * 0.0005 * ppmm;
+            for j in -12..=12 {
+                let t = t0 + j as f64 * 0.5;
+                let v = eval_fine(s, t);
+                if v > best.0 {
+                    best = (v, s, t);
+                }
+            }
+        }
+    }
+    let (s0, t0) = (best.1, best.2);
+    for i in -5..=5 {
+        let s = s0 + i as f64 * 0.0001 * ppmm;
+        for j in -4..=4 {
+            let t = t0 + j as f64 * 0.125;
+            let v = eval_fine(s, t);
             if v > best.0 {
                 best = (v, s, t);
             }
-            t += 1.0;
-        }
-        k += 0.004;
-    }
-    if best.0 <= 0.0 {
-        return None;
-    }
-    // Refine around the best.
-    let (mut bv, mut bs, mut bt) = best;
-    let (s0, t0) = (bs, bt);
-    for i in -8..=8 {
-        let s = s0 + i as f64 * 0.0005 * ppmm;
-        for j in -12..=12 {
-            let t = t0 + j as f64 * 0.25;
-            let v = eval(s, t);
-            if v > bv {
-                (bv, bs, bt) = (v, s, t);
-            }
         }
     }
-    Some((bs, bt))
+    Some((best.1, best.2))
 }
 
 fn smooth(v: &[f64], sigma: f64) -> Vec<f64> {
@@ -524,7 +578,7 @@ mod tests {
         let lines = Lines::find(&ink, ppmm);
         let best = orientations(&lines, &reference)
             .into_iter()
-            .filter_map(|o| place(&lines, &reference, o))
+            .filter_map(|o| Upright::new(&lines, o).and_then(|u| place(&lines, &u, &reference)))
             .max_by(|a, b| a.coverage.total_cmp(&b.coverage))
             .unwrap();
         assert_eq!(best.pose.orientation, 180);
@@ -544,8 +598,9 @@ mod tests {
         let (w, h) = ((210.0 * ppmm) as u32, (297.0 * ppmm) as u32);
         let pose = Pose { orientation: 0, angle: 0.0, sx: ppmm, sy: ppmm, tx: 0.0, ty: 0.0, scan_w: w, scan_h: h };
         let lines = Lines::find(&draw(&voter, &pose), ppmm);
-        let wrong = place(&lines, &la2, 0).map(|p| p.coverage).unwrap_or(0.0);
-        let right = place(&lines, &voter, 0).unwrap().coverage;
+        let u = Upright::new(&lines, 0).unwrap();
+        let wrong = place(&lines, &u, &la2).map(|p| p.coverage).unwrap_or(0.0);
+        let right = place(&lines, &u, &voter).unwrap().coverage;
         assert!(right > 0.95 && wrong < 0.7, "right {right} wrong {wrong}");
     }
 }

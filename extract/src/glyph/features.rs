@@ -9,16 +9,22 @@
 use image::GrayImage;
 
 /// Side of the normalised glyph box, in pixels.
-const N: usize = 32;
+pub(crate) const N: usize = 32;
 /// White margin inside the box.
 const MARGIN: f32 = 2.0;
-/// Spatial pooling grid (GRID x GRID cells).
-const GRID: usize = 5;
+/// Spatial pooling grids (g x g cells each), coarse and fine.
+const GRIDS: [usize; 2] = [GA, GB];
+const GA: usize = 2;
+const GB: usize = 4;
+/// Histogram values over all grids.
+const HIST: usize = (GA * GA + GB * GB) * DIRS;
 /// Gradient directions.
 const DIRS: usize = 8;
+/// Meaningful values in a feature vector: the histograms and the aspect.
+pub(crate) const USED: usize = HIST + 1;
 /// Length of a feature vector: the histograms, the aspect ratio, and zero
 /// padding to a multiple of eight (for vectorised distances).
-pub(crate) const DIM: usize = (GRID * GRID * DIRS + 1).div_ceil(8) * 8;
+pub(crate) const DIM: usize = (HIST + 1).div_ceil(8) * 8;
 /// Weight of the aspect-ratio feature against the unit-length gradient part.
 const ASPECT_WEIGHT: f32 = 0.25;
 
@@ -148,7 +154,28 @@ pub(crate) fn ink_box(ink: &Ink, clean: bool) -> Option<(usize, usize, usize, us
 pub(crate) fn features(ink: &Ink, clean: bool) -> Option<Vec<f32>> {
     let (x0, y0, x1, y1) = ink_box(ink, clean)?;
     let norm = normalise(ink, x0, y0, x1, y1);
-    let mut f = gradient_histogram(&norm);
+    describe(&norm, (x1 - x0) as f32, (y1 - y0) as f32)
+}
+
+/// Where a `w x h` ink box goes in the normalised box: the longer side
+/// fills it, the shorter keeps a softened share (aspect ratio adaptive
+/// normalisation), both centred. Returns (scale x, scale y, offset x,
+/// offset y).
+pub(crate) fn layout(w: f32, h: f32) -> (f32, f32, f32, f32) {
+    let inner = N as f32 - 2.0 * MARGIN;
+    let r = w.min(h) / w.max(h);
+    let r2 = (std::f32::consts::FRAC_PI_2 * r).sin().sqrt();
+    let (ow, oh) = if w >= h { (inner, inner * r2) } else { (inner * r2, inner) };
+    (ow / w, oh / h, (N as f32 - ow) / 2.0, (N as f32 - oh) / 2.0)
+}
+
+/// The feature vector of a normalised `N x N` map whose ink box was
+/// `w x h` before normalising.
+pub(crate) fn describe(norm: &Ink, w: f32, h: f32) -> Option<Vec<f32>> {
+    if norm.w != N || norm.h != N || w <= 0.0 || h <= 0.0 {
+        return None;
+    }
+    let mut f = gradient_histogram(norm);
     // Power transform then unit length: the usual variance stabilising.
     let mut len = 0.0f32;
     for v in f.iter_mut() {
@@ -160,23 +187,14 @@ pub(crate) fn features(ink: &Ink, clean: bool) -> Option<Vec<f32>> {
     }
     let inv = 1.0 / len.sqrt();
     f.iter_mut().for_each(|v| *v *= inv);
-    let (w, h) = ((x1 - x0) as f32, (y1 - y0) as f32);
     f.push(ASPECT_WEIGHT * (w / h).ln().clamp(-3.0, 3.0) / 3.0);
     f.resize(DIM, 0.0);
     Some(f)
 }
 
-/// The ink inside the box, scaled into an `N x N` map: the longer side
-/// fills the box, the shorter keeps a softened share of it (aspect ratio
-/// adaptive normalisation), both centred.
+/// The ink inside the box, scaled into an `N x N` map (see [`layout`]).
 fn normalise(ink: &Ink, x0: usize, y0: usize, x1: usize, y1: usize) -> Ink {
-    let (w, h) = ((x1 - x0) as f32, (y1 - y0) as f32);
-    let inner = N as f32 - 2.0 * MARGIN;
-    let r = w.min(h) / w.max(h);
-    let r2 = (std::f32::consts::FRAC_PI_2 * r).sin().sqrt();
-    let (ow, oh) = if w >= h { (inner, inner * r2) } else { (inner * r2, inner) };
-    let (sx, sy) = (ow / w, oh / h);
-    let (ox, oy) = ((N as f32 - ow) / 2.0, (N as f32 - oh) / 2.0);
+    let (sx, sy, ox, oy) = layout((x1 - x0) as f32, (y1 - y0) as f32);
     let mut out = Ink::new(N, N);
     if sx >= 1.0 && sy >= 1.0 {
         // Enlarging: sample the source bilinearly at each output pixel.
@@ -217,7 +235,7 @@ pub(crate) fn floor(x: f32) -> f32 {
 }
 
 #[inline]
-fn bilinear(ink: &Ink, x: f32, y: f32) -> f32 {
+pub(crate) fn bilinear(ink: &Ink, x: f32, y: f32) -> f32 {
     let (fx, fy) = (floor(x), floor(y));
     let (ax, ay) = (x - fx, y - fy);
     let (ix, iy) = (fx as isize, fy as isize);
@@ -239,35 +257,34 @@ fn splat(out: &mut Ink, x: f32, y: f32, c: f32) {
     }
 }
 
-/// Pooling weights along one axis: for each pixel, the two grid cells it
-/// feeds and their weights (zero for a cell outside the grid).
-fn pooling_table() -> [(usize, f32, usize, f32); N] {
-    let cell = N as f32 / GRID as f32;
+/// Pooling weights along one axis for a `grid`-cell grid: for each pixel,
+/// the two cells it feeds and their weights (zero for a cell outside).
+fn pooling_table(grid: usize) -> [(usize, f32, usize, f32); N] {
+    let cell = N as f32 / grid as f32;
     let mut t = [(0, 0.0, 0, 0.0); N];
     for (x, e) in t.iter_mut().enumerate() {
         let c = (x as f32 + 0.5) / cell - 0.5;
         let b = (c + 1.0) as isize - 1;
         let a = c - b as f32;
         let lo = if b >= 0 { (b as usize, 1.0 - a) } else { (0, 0.0) };
-        let hi = if b + 1 < GRID as isize { ((b + 1) as usize, a) } else { (0, 0.0) };
+        let hi = if b + 1 < grid as isize { ((b + 1) as usize, a) } else { (0, 0.0) };
         *e = (lo.0, lo.1, hi.0, hi.1);
     }
     t
 }
 
 /// Sobel gradients of the normalised map, each split between its two
-/// nearest of eight directions (parallelogram rule) and pooled into a
-/// `GRID x GRID` grid with bilinear weights.
+/// nearest of eight directions (parallelogram rule), pooled into each of
+/// the grids with bilinear weights.
 fn gradient_histogram(img: &Ink) -> Vec<f32> {
     const P: usize = N + 2;
     let mut pad = [0f32; P * P];
     for y in 0..N {
         pad[(y + 1) * P + 1..(y + 1) * P + 1 + N].copy_from_slice(&img.data[y * N..(y + 1) * N]);
     }
-    let table = pooling_table();
-    let mut f = vec![0.0f32; GRID * GRID * DIRS];
+    // Per pixel: (x, y, first direction, its strength, next's strength).
+    let mut grads: Vec<(usize, usize, usize, f32, f32)> = Vec::with_capacity(N * N / 2);
     for y in 0..N {
-        let (ylo, wylo, yhi, wyhi) = table[y];
         for x in 0..N {
             let i = (y + 1) * P + x + 1;
             let gx = (pad[i - P + 1] + 2.0 * pad[i + 1] + pad[i + P + 1]) - (pad[i - P - 1] + 2.0 * pad[i - 1] + pad[i + P - 1]);
@@ -283,17 +300,28 @@ fn gradient_histogram(img: &Ink) -> Vec<f32> {
                 (true, false) => (6, -gy, gx),
             };
             let (d0, a0, a1) = if u >= v { (q, u - v, std::f32::consts::SQRT_2 * v) } else { (q + 1, std::f32::consts::SQRT_2 * u, v - u) };
+            grads.push((x, y, d0, a0, a1));
+        }
+    }
+    let mut f = vec![0.0f32; HIST];
+    let mut offset = 0;
+    for grid in GRIDS {
+        let table = pooling_table(grid);
+        let part = &mut f[offset..offset + grid * grid * DIRS];
+        for &(x, y, d0, a0, a1) in &grads {
             let d1 = (d0 + 1) % DIRS;
+            let (ylo, wylo, yhi, wyhi) = table[y];
             let (xlo, wxlo, xhi, wxhi) = table[x];
             for (cy, wy) in [(ylo, wylo), (yhi, wyhi)] {
                 for (cx, wx) in [(xlo, wxlo), (xhi, wxhi)] {
                     let ws = wx * wy;
-                    let base = (cy * GRID + cx) * DIRS;
-                    f[base + d0] += a0 * ws;
-                    f[base + d1] += a1 * ws;
+                    let base = (cy * grid + cx) * DIRS;
+                    part[base + d0] += a0 * ws;
+                    part[base + d1] += a1 * ws;
                 }
             }
         }
+        offset += grid * grid * DIRS;
     }
     f
 }

@@ -17,6 +17,8 @@
 //! writes files other than the font files themselves.
 
 mod features;
+mod lda;
+mod linalg;
 mod model;
 mod render;
 mod segment;
@@ -155,6 +157,7 @@ impl GlyphModel {
             let Some(font) = render::load(path) else { continue };
             protos.learn_font(&font, 0x5eed ^ ((i as u64) << 20));
         }
+        protos.finish();
         if protos.fonts == 0 {
             return Err(GlyphError::NoFonts { tried: fonts.len(), packages: FONT_PACKAGES.join(" ") });
         }

@@ -1,15 +1,20 @@
 //! The prototype store and the nearest-prototype classifier with calibrated
 //! probabilities.
 
-use super::features::{self, Ink, DIM};
-use super::render::{self, Rng, Variation};
+use super::features::{self, Ink, DIM, USED};
+use super::lda::{self, Projection};
+use super::render::{self, knob, Rng, Variation};
 use ab_glyph::FontVec;
 
 /// Renders per character and font: the plain glyph plus random variations.
 pub(crate) const VARIATIONS: usize = 8;
-fn variations() -> usize { super::render::knob("GD_VAR", VARIATIONS as f32) as usize }
-/// Temperature turning squared feature distances into probabilities,
-/// fitted on held-out fonts (see `examples/glyph_eval.rs`).
+fn variations() -> usize {
+    knob("GD_VAR", VARIATIONS as f32) as usize
+}
+/// Shrinkage of the within-class scatter towards the identity.
+const SHRINK: f32 = 0.1;
+/// Temperature turning squared distances into probabilities, fitted on
+/// held-out fonts (see `examples/glyph_eval.rs`).
 const TEMPERATURE: f32 = 0.02;
 /// Squared distance of the "none of these" alternative: a glyph far from
 /// every prototype keeps probability mass off all characters.
@@ -22,14 +27,21 @@ const MIN_P: f32 = 0.002;
 pub(crate) struct Prototypes {
     /// Class index to character.
     pub chars: Vec<char>,
-    /// Feature vectors, `DIM` each, one after another.
-    pub data: Vec<f32>,
+    /// The discriminant projection, once fitted.
+    proj: Option<Projection>,
+    /// Length of each stored vector (a multiple of 8).
+    stride: usize,
+    /// Prototype vectors, `stride` each, one after another.
+    data: Vec<f32>,
     /// Squared length of each prototype.
-    pub norms: Vec<f32>,
+    norms: Vec<f32>,
     /// Class index of each prototype.
     pub labels: Vec<u16>,
     /// Fonts that contributed.
     pub fonts: usize,
+    /// Temperature and reject distance for this space.
+    temperature: f32,
+    reject_d2: f32,
 }
 
 impl Prototypes {
@@ -41,7 +53,17 @@ impl Prototypes {
                 chars.push(c);
             }
         }
-        Prototypes { chars, data: Vec::new(), norms: Vec::new(), labels: Vec::new(), fonts: 0 }
+        Prototypes {
+            chars,
+            proj: None,
+            stride: DIM,
+            data: Vec::new(),
+            norms: Vec::new(),
+            labels: Vec::new(),
+            fonts: 0,
+            temperature: knob("GD_T0", TEMPERATURE),
+            reject_d2: knob("GD_R0", REJECT_D2),
+        }
     }
 
     /// Learns every character of the charset from one font. Returns how
@@ -54,9 +76,9 @@ impl Prototypes {
             let mut any = false;
             for k in 0..variations() {
                 let v = if k == 0 { Variation::identity() } else { Variation::random(&mut rng) };
-                let varied = render::vary(&ink, &v);
-                if let Some(f) = features::features(&varied, true) {
-                    self.push(ci as u16, f);
+                if let Some(f) = render::varied_features(&ink, &v) {
+                    self.data.extend_from_slice(&f);
+                    self.labels.push(ci as u16);
                     any = true;
                 }
             }
@@ -68,50 +90,74 @@ impl Prototypes {
         learnt
     }
 
-    fn push(&mut self, label: u16, f: Vec<f32>) {
-        debug_assert_eq!(f.len(), DIM);
-        self.norms.push(f.iter().map(|v| v * v).sum());
-        self.data.extend_from_slice(&f);
-        self.labels.push(label);
+    /// Fits the discriminant projection (when it can be fitted) and stores
+    /// the prototypes in the projected space.
+    pub fn finish(&mut self) {
+        if knob("GD_LDA", 1.0) > 0.0 {
+            if let Some(p) = lda::fit(&self.data, DIM, USED, &self.labels, self.chars.len(), knob("GD_SHRINK", SHRINK) as f64) {
+                let stride = p.k.div_ceil(8) * 8;
+                let mut out = vec![0f32; self.labels.len() * stride];
+                for (x, o) in self.data.chunks_exact(DIM).zip(out.chunks_exact_mut(stride)) {
+                    p.apply(x, o);
+                }
+                self.data = out;
+                self.stride = stride;
+                self.proj = Some(p);
+                self.temperature = knob("GD_T", 2.0);
+                self.reject_d2 = knob("GD_R", 60.0);
+            }
+        }
+        self.norms = self.data.chunks_exact(self.stride).map(|p| dot(p, p)).collect();
+    }
+
+    /// The vector a feature vector is compared in.
+    fn embed(&self, f: &[f32]) -> Vec<f32> {
+        match &self.proj {
+            Some(p) => {
+                let mut out = vec![0f32; self.stride];
+                p.apply(f, &mut out);
+                out
+            }
+            None => f.to_vec(),
+        }
     }
 
     /// Candidates for a glyph image, restricted to the characters of
     /// `allowed` (all when empty), best first.
     pub fn classify(&self, img: &image::GrayImage, allowed: &str) -> Vec<(char, f32)> {
         let Some(f) = image_features(img) else { return Vec::new() };
-        let best = self.nearest(&f, allowed);
-        probabilities(&self.chars, &best)
+        let best = self.nearest(&self.embed(&f), allowed);
+        probabilities(&self.chars, &best, self.temperature, self.reject_d2)
     }
 
     /// The smallest squared distance to each allowed class, nearest first.
     pub fn distances(&self, img: &image::GrayImage, allowed: &str) -> Vec<(char, f32)> {
         let Some(f) = image_features(img) else { return Vec::new() };
-        let best = self.nearest(&f, allowed);
+        let best = self.nearest(&self.embed(&f), allowed);
         let mut out: Vec<(char, f32)> = self.chars.iter().copied().zip(best).filter(|(_, d)| *d < f32::MAX).collect();
         out.sort_by(|a, b| a.1.total_cmp(&b.1));
         out
     }
 
-    /// The smallest squared distance from `f` to each class's prototypes,
+    /// The smallest squared distance from `q` to each class's prototypes,
     /// `f32::MAX` for classes not allowed.
-    fn nearest(&self, f: &[f32], allowed: &str) -> Vec<f32> {
+    fn nearest(&self, q: &[f32], allowed: &str) -> Vec<f32> {
         let mut best = vec![f32::MAX; self.chars.len()];
         let allow: Vec<bool> = if allowed.is_empty() {
             vec![true; self.chars.len()]
         } else {
             self.chars.iter().map(|c| allowed.contains(*c)).collect()
         };
-        if !allow.iter().any(|&a| a) || f.len() != DIM {
+        if !allow.iter().any(|&a| a) || q.len() != self.stride {
             return best;
         }
-        let qn: f32 = f.iter().map(|v| v * v).sum();
-        for (i, (p, &l)) in self.data.chunks_exact(DIM).zip(&self.labels).enumerate() {
+        let qn = dot(q, q);
+        for (i, (p, &l)) in self.data.chunks_exact(self.stride).zip(&self.labels).enumerate() {
             let l = l as usize;
             if !allow[l] {
                 continue;
             }
-            let dot = dot(p, f);
-            let d2 = (qn + self.norms[i] - 2.0 * dot).max(0.0);
+            let d2 = (qn + self.norms[i] - 2.0 * dot(p, q)).max(0.0);
             if d2 < best[l] {
                 best[l] = d2;
             }
@@ -122,7 +168,7 @@ impl Prototypes {
 
 /// Dot product in eight independent lanes, so the compiler vectorises it.
 #[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let (ra, rb) = (ca.remainder(), cb.remainder());
@@ -144,15 +190,15 @@ fn image_features(img: &image::GrayImage) -> Option<Vec<f32>> {
 }
 
 /// Softmax of negative squared distances with a "none of these" term.
-fn probabilities(chars: &[char], best: &[f32]) -> Vec<(char, f32)> {
-    let dmin = best.iter().copied().fold(REJECT_D2, f32::min);
-    let mut z = ((dmin - REJECT_D2) / TEMPERATURE).exp();
+fn probabilities(chars: &[char], best: &[f32], temperature: f32, reject_d2: f32) -> Vec<(char, f32)> {
+    let dmin = best.iter().copied().fold(reject_d2, f32::min);
+    let mut z = ((dmin - reject_d2) / temperature).exp();
     let mut out: Vec<(char, f32)> = Vec::new();
     for (&c, &d) in chars.iter().zip(best) {
         if d == f32::MAX {
             continue;
         }
-        let e = ((dmin - d) / TEMPERATURE).exp();
+        let e = ((dmin - d) / temperature).exp();
         z += e;
         out.push((c, e));
     }

@@ -113,9 +113,6 @@ impl Rng {
     }
 }
 
-/// Side of the grid of random displacements of the elastic distortion.
-const ELASTIC_GRID: usize = 3;
-
 /// Development knob: an environment override of a constant (temporary).
 pub(crate) fn knob(name: &str, default: f32) -> f32 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -132,9 +129,6 @@ pub(crate) struct Variation {
     pub sx: f32,
     /// Vertical scale.
     pub sy: f32,
-    /// Elastic displacements at the nodes of a grid over the glyph, as
-    /// shares of the glyph's height (x then y per node).
-    pub elastic: [[f32; 2]; ELASTIC_GRID * ELASTIC_GRID],
     /// Stroke thickness change in pixels: -1 thins, +1 thickens.
     pub thick: i8,
     /// Blur with a 3x3 binomial kernel.
@@ -147,26 +141,20 @@ impl Variation {
         Variation { sx: 1.0, sy: 1.0, ..Variation::default() }
     }
 
-    /// A random variation: rotation up to 6 degrees, slant up to 0.22,
-    /// width 85-115 %, height 92-108 %, a gentle elastic wobble, thickness
-    /// and blur at random.
+    /// A random variation for training: rotation up to 6 degrees, slant up
+    /// to 0.22, width 85-115 %, height 92-108 %, thickness and blur at
+    /// random.
     pub fn random(rng: &mut Rng) -> Variation {
         let thick = match rng.unit() {
             u if u < knob("GD_THIN", 0.3) => -1,
             u if u < knob("GD_THIN", 0.3) + knob("GD_THICK", 0.3) => 1,
             _ => 0,
         };
-        let amp = knob("GD_ELASTIC", 0.0);
-        let mut elastic = [[0.0; 2]; ELASTIC_GRID * ELASTIC_GRID];
-        for e in elastic.iter_mut() {
-            *e = [rng.sym() * amp, rng.sym() * amp];
-        }
         Variation {
             angle: rng.sym() * knob("GD_ROT", 6.0).to_radians(),
             shear: rng.sym() * knob("GD_SHEAR", 0.22),
             sx: 1.0 + rng.sym() * knob("GD_SX", 0.15),
             sy: 1.0 + rng.sym() * knob("GD_SY", 0.08),
-            elastic,
             thick,
             blur: rng.unit() < knob("GD_BLUR", 0.5),
         }
@@ -188,19 +176,26 @@ impl Variation {
             sy: 1.0 + rng.sym() * 0.08,
             thick,
             blur: rng.unit() < 0.5,
-            ..Variation::default()
         }
     }
 
-    fn is_affine_identity(&self) -> bool {
-        self.angle == 0.0 && self.shear == 0.0 && self.sx == 1.0 && self.sy == 1.0 && self.elastic.iter().all(|e| e[0] == 0.0 && e[1] == 0.0)
+    /// The forward linear map: scale, then shear, then rotate.
+    fn matrix(&self) -> [f32; 4] {
+        let (c, s) = (self.angle.cos(), self.angle.sin());
+        let (a, b, e) = (self.sx, self.shear * self.sy, self.sy);
+        [c * a, c * b - s * e, s * a, s * b + c * e]
     }
 }
 
 /// The glyph varied: warped, thickened or thinned, and blurred, then
 /// stretched so the darkest ink is full ink again.
 pub(crate) fn vary(src: &Ink, v: &Variation) -> Ink {
-    let warped = if v.is_affine_identity() { src.clone() } else { warp(src, v) };
+    let warped = warp(src, v);
+    finish(warped, v)
+}
+
+/// Thickness, blur and contrast stretch of a warped map.
+fn finish(warped: Ink, v: &Variation) -> Ink {
     let morphed = match v.thick {
         t if t > 0 => morph(&warped, true),
         t if t < 0 => morph(&warped, false),
@@ -214,70 +209,90 @@ pub(crate) fn vary(src: &Ink, v: &Variation) -> Ink {
     out
 }
 
-/// The elastic displacement (in source pixels) at a point given as shares
-/// of the glyph's width and height.
-#[inline]
-fn elastic_at(v: &Variation, u: f32, w: f32, scale: f32) -> (f32, f32) {
-    let g = (ELASTIC_GRID - 1) as f32;
-    let (gx, gy) = ((u * g).clamp(0.0, g - 1e-3), (w * g).clamp(0.0, g - 1e-3));
-    let (ix, iy) = (gx as usize, gy as usize);
-    let (ax, ay) = (gx - ix as f32, gy - iy as f32);
-    let n = |x: usize, y: usize| v.elastic[y * ELASTIC_GRID + x];
-    let mut d = [0.0f32; 2];
-    for (k, dk) in d.iter_mut().enumerate() {
-        let top = n(ix, iy)[k] * (1.0 - ax) + n(ix + 1, iy)[k] * ax;
-        let bot = n(ix, iy + 1)[k] * (1.0 - ax) + n(ix + 1, iy + 1)[k] * ax;
-        *dk = (top * (1.0 - ay) + bot * ay) * scale;
-    }
-    (d[0], d[1])
-}
-
-/// The affine warp: scale, then shear, then rotate, about the centre;
-/// then the elastic wobble.
-fn warp(src: &Ink, v: &Variation) -> Ink {
-    let (c, s) = (v.angle.cos(), v.angle.sin());
-    // Forward matrix M = R * Sh * S.
-    let (a, b) = (v.sx, v.shear * v.sy);
-    let (d, e) = (0.0, v.sy);
-    let m = [c * a - s * d, c * b - s * e, s * a + c * d, s * b + c * e];
+/// The feature vector of a varied render, warping straight into the
+/// normalised box (one resampling, and thickness and blur applied at the
+/// normalised size): the fast path for training. `None` without ink.
+pub(crate) fn varied_features(src: &Ink, v: &Variation) -> Option<Vec<f32>> {
+    let m = v.matrix();
     let det = m[0] * m[3] - m[1] * m[2];
     if det.abs() < 1e-6 {
+        return None;
+    }
+    let inv = [m[3] / det, -m[1] / det, -m[2] / det, m[0] / det];
+    // Box of the warped ink: the warped centres of the inked pixels,
+    // widened by half a pixel.
+    let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    for y in 0..src.h {
+        for x in 0..src.w {
+            if src.data[y * src.w + x] >= 0.5 {
+                let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
+                let (wx, wy) = (m[0] * px + m[1] * py, m[2] * px + m[3] * py);
+                x0 = x0.min(wx);
+                x1 = x1.max(wx);
+                y0 = y0.min(wy);
+                y1 = y1.max(wy);
+            }
+        }
+    }
+    if x0 > x1 {
+        return None;
+    }
+    let (x0, y0, x1, y1) = (x0 - 0.5, y0 - 0.5, x1 + 0.5, y1 + 0.5);
+    let (w, h) = (x1 - x0, y1 - y0);
+    let (sx, sy, ox, oy) = super::features::layout(w, h);
+    let n = super::features::N;
+    let mut norm = Ink::new(n, n);
+    for vy in 0..n {
+        let wy = y0 + (vy as f32 + 0.5 - oy) / sy;
+        for ux in 0..n {
+            let wx = x0 + (ux as f32 + 0.5 - ox) / sx;
+            let (px, py) = (inv[0] * wx + inv[1] * wy - 0.5, inv[2] * wx + inv[3] * wy - 0.5);
+            if px < -1.0 || py < -1.0 || px > src.w as f32 || py > src.h as f32 {
+                continue;
+            }
+            norm.data[vy * n + ux] = super::features::bilinear(src, px, py);
+        }
+    }
+    let norm = finish(norm, &Variation { thick: v.thick, blur: v.blur, ..Variation::identity() });
+    if norm.w != n {
+        // Dilation grew the map by a pixel each side: take the middle.
+        let mut mid = Ink::new(n, n);
+        for y in 0..n {
+            mid.data[y * n..(y + 1) * n].copy_from_slice(&norm.data[(y + 1) * norm.w + 1..(y + 1) * norm.w + 1 + n]);
+        }
+        return super::features::describe(&mid, w, h);
+    }
+    super::features::describe(&norm, w, h)
+}
+
+/// The affine warp: scale, then shear, then rotate, about the centre.
+fn warp(src: &Ink, v: &Variation) -> Ink {
+    let m = v.matrix();
+    let det = m[0] * m[3] - m[1] * m[2];
+    if det.abs() < 1e-6 || (m == [1.0, 0.0, 0.0, 1.0]) {
         return src.clone();
     }
     let inv = [m[3] / det, -m[1] / det, -m[2] / det, m[0] / det];
     let (cx, cy) = (src.w as f32 / 2.0, src.h as f32 / 2.0);
-    // Size of the warped bounding box, with room for the wobble.
     let mut hw: f32 = 0.0;
     let mut hh: f32 = 0.0;
     for (x, y) in [(-cx, -cy), (cx, -cy), (-cx, cy), (cx, cy)] {
         hw = hw.max((m[0] * x + m[1] * y).abs());
         hh = hh.max((m[2] * x + m[3] * y).abs());
     }
-    let wobble = v.elastic.iter().flatten().fold(0.0f32, |a, b| a.max(b.abs())) * src.h as f32;
-    let (w, h) = ((2.0 * (hw + wobble)).ceil() as usize + 2, (2.0 * (hh + wobble)).ceil() as usize + 2);
+    let (w, h) = ((2.0 * hw).ceil() as usize + 2, (2.0 * hh).ceil() as usize + 2);
     let (ocx, ocy) = (w as f32 / 2.0, h as f32 / 2.0);
     let mut out = Ink::new(w, h);
-    let elastic = wobble > 0.0;
     for y in 0..h {
         let dy = y as f32 + 0.5 - ocy;
         for x in 0..w {
             let dx = x as f32 + 0.5 - ocx;
-            let mut sx = inv[0] * dx + inv[1] * dy + cx - 0.5;
-            let mut sy = inv[2] * dx + inv[3] * dy + cy - 0.5;
-            if elastic {
-                let (ex, ey) = elastic_at(v, sx / src.w as f32, sy / src.h as f32, src.h as f32);
-                sx += ex;
-                sy += ey;
-            }
+            let sx = inv[0] * dx + inv[1] * dy + cx - 0.5;
+            let sy = inv[2] * dx + inv[3] * dy + cy - 0.5;
             if sx < -1.0 || sy < -1.0 || sx > src.w as f32 || sy > src.h as f32 {
                 continue;
             }
-            let (fx, fy) = (super::features::floor(sx), super::features::floor(sy));
-            let (ax, ay) = (sx - fx, sy - fy);
-            let (ix, iy) = (fx as isize, fy as isize);
-            let top = src.at(ix, iy) * (1.0 - ax) + src.at(ix + 1, iy) * ax;
-            let bot = src.at(ix, iy + 1) * (1.0 - ax) + src.at(ix + 1, iy + 1) * ax;
-            out.data[y * w + x] = top * (1.0 - ay) + bot * ay;
+            out.data[y * w + x] = super::features::bilinear(src, sx, sy);
         }
     }
     out

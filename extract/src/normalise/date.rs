@@ -10,6 +10,10 @@ use chrono::{Datelike, NaiveDate};
 use formflow_schemas::template::FieldSpec;
 use serde_json::Value;
 
+/// How likely, against the first reading, another reading must be for a
+/// date rule to choose it.
+const RIVAL_SHARE: f64 = 0.2;
+
 /// How many readings the search for a real date may try.
 const SEARCH_LIMIT: usize = 2000;
 
@@ -115,12 +119,17 @@ pub(super) fn normalise(spec: &FieldSpec, w: &Written, ctx: &Context) -> Normali
     let keeps_rules = |t: &str| Date::from_digits(t).is_ok_and(|d| date_rules_hold(spec, d, ctx));
     let real = |t: &str| Date::from_digits(t).is_ok();
     let pick = |r: Reading| Date::from_digits(&r.text).ok().map(|d| (d, r));
+    // A rule may only choose between readings the reader found comparably
+    // likely: a sure 9 does not become an 8 because the age comes out
+    // better; the paper may simply be wrong, and then the flag says so.
+    let comparable = |r: &Reading| r.confidence >= RIVAL_SHARE * first.confidence;
     let found: Option<(Date, Reading)> = if keeps_rules(&first.text) {
         pick(first.clone())
     } else {
         fitted
             .search(keeps_rules, SEARCH_LIMIT)
-            .or_else(|| if real(&first.text) { Some(first.clone()) } else { fitted.search(real, SEARCH_LIMIT) })
+            .filter(comparable)
+            .or_else(|| if real(&first.text) { Some(first.clone()) } else { fitted.search(real, SEARCH_LIMIT).filter(comparable) })
             .and_then(pick)
     };
     match found {
