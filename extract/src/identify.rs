@@ -115,7 +115,7 @@ mod tests {
     #[test]
     fn similarity_ignores_case_spaces_and_punctuation() {
         assert_eq!(similarity("Page 1 of 2", "PAGE1OF2"), 1.0);
-        assert!((similarity("Page 1 of 2", "Page 2 of 2") - 6.0 / 7.0).abs() < 1e-9);
+        assert!((similarity("Page 1 of 2", "Page 2 of 2") - 7.0 / 8.0).abs() < 1e-9);
         assert_eq!(similarity("", "RTV-E"), 0.0);
         assert!(similarity("LA-CW1 (2025)", "RTV-E (2025)") < 0.6);
     }

@@ -193,16 +193,17 @@ pub(crate) fn describe(norm: &Ink, w: f32, h: f32) -> Option<Vec<f32>> {
 }
 
 /// The ink inside the box, scaled into an `N x N` map (see [`layout`]).
-fn normalise(ink: &Ink, x0: usize, y0: usize, x1: usize, y1: usize) -> Ink {
+pub(crate) fn normalise(ink: &Ink, x0: usize, y0: usize, x1: usize, y1: usize) -> Ink {
     let (sx, sy, ox, oy) = layout((x1 - x0) as f32, (y1 - y0) as f32);
     let mut out = Ink::new(N, N);
     if sx >= 1.0 && sy >= 1.0 {
         // Enlarging: sample the source bilinearly at each output pixel.
+        let src = Padded::new(ink);
         for v in 0..N {
             let sy_src = (v as f32 + 0.5 - oy) / sy - 0.5 + y0 as f32;
             for u in 0..N {
                 let sx_src = (u as f32 + 0.5 - ox) / sx - 0.5 + x0 as f32;
-                out.data[v * N + u] = bilinear(ink, sx_src, sy_src);
+                out.data[v * N + u] = src.sample(sx_src, sy_src);
             }
         }
     } else {
@@ -225,6 +226,49 @@ fn normalise(ink: &Ink, x0: usize, y0: usize, x1: usize, y1: usize) -> Ink {
         }
     }
     out
+}
+
+/// An ink map with a blank border, for fast bilinear sampling.
+#[derive(Clone, Debug)]
+pub(crate) struct Padded {
+    w: usize,
+    h: usize,
+    data: Vec<f32>,
+}
+
+impl Padded {
+    const B: usize = 2;
+
+    /// The map with its border.
+    pub fn new(ink: &Ink) -> Padded {
+        let pw = ink.w + 2 * Self::B;
+        let mut data = vec![0f32; pw * (ink.h + 2 * Self::B)];
+        for y in 0..ink.h {
+            let o = (y + Self::B) * pw + Self::B;
+            data[o..o + ink.w].copy_from_slice(&ink.data[y * ink.w..(y + 1) * ink.w]);
+        }
+        Padded { w: ink.w, h: ink.h, data }
+    }
+
+    /// Bilinear sample at (x, y) in the original map's pixel coordinates
+    /// (pixel centres at integers); 0 outside.
+    #[inline]
+    pub fn sample(&self, x: f32, y: f32) -> f32 {
+        let b = Self::B as f32;
+        let x = x.clamp(-1.5, self.w as f32 + 0.5) + b;
+        let y = y.clamp(-1.5, self.h as f32 + 0.5) + b;
+        let (ix, iy) = (x as usize, y as usize);
+        let (ax, ay) = (x - ix as f32, y - iy as f32);
+        let pw = self.w + 2 * Self::B;
+        let i = iy * pw + ix;
+        let d = &self.data;
+        if i + pw + 1 >= d.len() {
+            return 0.0;
+        }
+        let top = d[i] + (d[i + 1] - d[i]) * ax;
+        let bot = d[i + pw] + (d[i + pw + 1] - d[i + pw]) * ax;
+        top + (bot - top) * ay
+    }
 }
 
 /// `x.floor()` for `x > -1e6`, without a library call.
@@ -257,67 +301,86 @@ fn splat(out: &mut Ink, x: f32, y: f32, c: f32) {
     }
 }
 
-/// Pooling weights along one axis for a `grid`-cell grid: for each pixel,
-/// the two cells it feeds and their weights (zero for a cell outside).
-fn pooling_table(grid: usize) -> [(usize, f32, usize, f32); N] {
+/// Dense pooling weights for a `grid`-cell grid along one axis: row `c`
+/// holds each pixel's weight for cell `c` (bilinear between cell centres).
+fn pooling_matrix(grid: usize) -> Vec<f32> {
     let cell = N as f32 / grid as f32;
-    let mut t = [(0, 0.0, 0, 0.0); N];
-    for (x, e) in t.iter_mut().enumerate() {
+    let mut m = vec![0f32; grid * N];
+    for x in 0..N {
         let c = (x as f32 + 0.5) / cell - 0.5;
         let b = (c + 1.0) as isize - 1;
         let a = c - b as f32;
-        let lo = if b >= 0 { (b as usize, 1.0 - a) } else { (0, 0.0) };
-        let hi = if b + 1 < grid as isize { ((b + 1) as usize, a) } else { (0, 0.0) };
-        *e = (lo.0, lo.1, hi.0, hi.1);
+        if b >= 0 {
+            m[b as usize * N + x] = 1.0 - a;
+        }
+        if b + 1 < grid as isize {
+            m[(b as usize + 1) * N + x] = a;
+        }
     }
-    t
+    m
 }
 
 /// Sobel gradients of the normalised map, each split between its two
-/// nearest of eight directions (parallelogram rule), pooled into each of
-/// the grids with bilinear weights.
-fn gradient_histogram(img: &Ink) -> Vec<f32> {
+/// nearest of eight directions (parallelogram rule: the axis direction
+/// takes the larger component minus the smaller, the diagonal the smaller
+/// times the square root of two), pooled into each grid with bilinear
+/// weights.
+pub(crate) fn gradient_histogram(img: &Ink) -> Vec<f32> {
     const P: usize = N + 2;
-    let mut pad = [0f32; P * P];
+    const NN: usize = N * N;
+    let mut pad = vec![0f32; P * P];
     for y in 0..N {
         pad[(y + 1) * P + 1..(y + 1) * P + 1 + N].copy_from_slice(&img.data[y * N..(y + 1) * N]);
     }
-    // Per pixel: (x, y, first direction, its strength, next's strength).
-    let mut grads: Vec<(usize, usize, usize, f32, f32)> = Vec::with_capacity(N * N / 2);
+    let mut planes = vec![0f32; DIRS * NN];
+    let (mut gx, mut gy) = ([0f32; N], [0f32; N]);
     for y in 0..N {
+        let (r0, r1, r2) = (&pad[y * P..(y + 1) * P], &pad[(y + 1) * P..(y + 2) * P], &pad[(y + 2) * P..(y + 3) * P]);
         for x in 0..N {
-            let i = (y + 1) * P + x + 1;
-            let gx = (pad[i - P + 1] + 2.0 * pad[i + 1] + pad[i + P + 1]) - (pad[i - P - 1] + 2.0 * pad[i - 1] + pad[i + P - 1]);
-            let gy = (pad[i + P - 1] + 2.0 * pad[i + P] + pad[i + P + 1]) - (pad[i - P - 1] + 2.0 * pad[i - P] + pad[i - P + 1]);
-            if gx.abs() + gy.abs() < 1e-3 {
+            gx[x] = (r0[x + 2] + 2.0 * r1[x + 2] + r2[x + 2]) - (r0[x] + 2.0 * r1[x] + r2[x]);
+            gy[x] = (r2[x] + 2.0 * r2[x + 1] + r2[x + 2]) - (r0[x] + 2.0 * r0[x + 1] + r0[x + 2]);
+        }
+        for x in 0..N {
+            let (gxv, gyv) = (gx[x], gy[x]);
+            let (ax, ay) = (gxv.abs(), gyv.abs());
+            if ax + ay < 1e-3 {
                 continue;
             }
-            // Turn the vector by quarter turns into the first quadrant.
-            let (q, u, v) = match (gx >= 0.0, gy >= 0.0) {
-                (true, true) => (0, gx, gy),
-                (false, true) => (2, gy, -gx),
-                (false, false) => (4, -gx, -gy),
-                (true, false) => (6, -gy, gx),
+            let axis = if ax >= ay { if gxv >= 0.0 { 0 } else { 4 } } else if gyv >= 0.0 { 2 } else { 6 };
+            let diag = match (gxv >= 0.0, gyv >= 0.0) {
+                (true, true) => 1,
+                (false, true) => 3,
+                (false, false) => 5,
+                (true, false) => 7,
             };
-            let (d0, a0, a1) = if u >= v { (q, u - v, std::f32::consts::SQRT_2 * v) } else { (q + 1, std::f32::consts::SQRT_2 * u, v - u) };
-            grads.push((x, y, d0, a0, a1));
+            let p = y * N + x;
+            planes[axis * NN + p] = ax.max(ay) - ax.min(ay);
+            planes[diag * NN + p] = std::f32::consts::SQRT_2 * ax.min(ay);
         }
     }
     let mut f = vec![0.0f32; HIST];
     let mut offset = 0;
+    let mut rows = vec![0f32; N * GB.max(GA)];
     for grid in GRIDS {
-        let table = pooling_table(grid);
-        let part = &mut f[offset..offset + grid * grid * DIRS];
-        for &(x, y, d0, a0, a1) in &grads {
-            let d1 = (d0 + 1) % DIRS;
-            let (ylo, wylo, yhi, wyhi) = table[y];
-            let (xlo, wxlo, xhi, wxhi) = table[x];
-            for (cy, wy) in [(ylo, wylo), (yhi, wyhi)] {
-                for (cx, wx) in [(xlo, wxlo), (xhi, wxhi)] {
-                    let ws = wx * wy;
-                    let base = (cy * grid + cx) * DIRS;
-                    part[base + d0] += a0 * ws;
-                    part[base + d1] += a1 * ws;
+        let w = pooling_matrix(grid);
+        for d in 0..DIRS {
+            let plane = &planes[d * NN..(d + 1) * NN];
+            // Pool along x: rows[y * grid + c].
+            for y in 0..N {
+                let row = &plane[y * N..(y + 1) * N];
+                for c in 0..grid {
+                    rows[y * grid + c] = super::model::dot(row, &w[c * N..(c + 1) * N]);
+                }
+            }
+            // Then along y.
+            for cy in 0..grid {
+                let wy = &w[cy * N..(cy + 1) * N];
+                for cx in 0..grid {
+                    let mut s = 0.0;
+                    for y in 0..N {
+                        s += wy[y] * rows[y * grid + cx];
+                    }
+                    f[offset + (cy * grid + cx) * DIRS + d] = s;
                 }
             }
         }

@@ -74,9 +74,11 @@ impl Prototypes {
             let Some(ink) = render::render_char(font, c, render::RENDER_PX) else { continue };
             let mut rng = Rng::new(seed ^ ((ci as u64 + 1) * 0x1000_0001));
             let mut any = false;
+            let padded = features::Padded::new(&ink);
+            let inked = render::inked_centres(&ink);
             for k in 0..variations() {
                 let v = if k == 0 { Variation::identity() } else { Variation::random(&mut rng) };
-                if let Some(f) = render::varied_features(&ink, &v) {
+                if let Some(f) = render::varied_features(&padded, &inked, &v) {
                     self.data.extend_from_slice(&f);
                     self.labels.push(ci as u16);
                     any = true;

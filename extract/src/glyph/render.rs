@@ -209,10 +209,25 @@ fn finish(warped: Ink, v: &Variation) -> Ink {
     out
 }
 
+/// The centres of a map's inked pixels (coverage at least one half).
+pub(crate) fn inked_centres(src: &Ink) -> Vec<(f32, f32)> {
+    let mut out = Vec::new();
+    for y in 0..src.h {
+        for x in 0..src.w {
+            if src.data[y * src.w + x] >= 0.5 {
+                out.push((x as f32 + 0.5, y as f32 + 0.5));
+            }
+        }
+    }
+    out
+}
+
 /// The feature vector of a varied render, warping straight into the
 /// normalised box (one resampling, and thickness and blur applied at the
-/// normalised size): the fast path for training. `None` without ink.
-pub(crate) fn varied_features(src: &Ink, v: &Variation) -> Option<Vec<f32>> {
+/// normalised size): the fast path for training. `padded` is the render
+/// with a blank border and `inked` its inked pixel centres. `None` without
+/// ink.
+pub(crate) fn varied_features(padded: &super::features::Padded, inked: &[(f32, f32)], v: &Variation) -> Option<Vec<f32>> {
     let m = v.matrix();
     let det = m[0] * m[3] - m[1] * m[2];
     if det.abs() < 1e-6 {
@@ -222,17 +237,12 @@ pub(crate) fn varied_features(src: &Ink, v: &Variation) -> Option<Vec<f32>> {
     // Box of the warped ink: the warped centres of the inked pixels,
     // widened by half a pixel.
     let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
-    for y in 0..src.h {
-        for x in 0..src.w {
-            if src.data[y * src.w + x] >= 0.5 {
-                let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
-                let (wx, wy) = (m[0] * px + m[1] * py, m[2] * px + m[3] * py);
-                x0 = x0.min(wx);
-                x1 = x1.max(wx);
-                y0 = y0.min(wy);
-                y1 = y1.max(wy);
-            }
-        }
+    for &(px, py) in inked {
+        let (wx, wy) = (m[0] * px + m[1] * py, m[2] * px + m[3] * py);
+        x0 = x0.min(wx);
+        x1 = x1.max(wx);
+        y0 = y0.min(wy);
+        y1 = y1.max(wy);
     }
     if x0 > x1 {
         return None;
@@ -247,10 +257,7 @@ pub(crate) fn varied_features(src: &Ink, v: &Variation) -> Option<Vec<f32>> {
         for ux in 0..n {
             let wx = x0 + (ux as f32 + 0.5 - ox) / sx;
             let (px, py) = (inv[0] * wx + inv[1] * wy - 0.5, inv[2] * wx + inv[3] * wy - 0.5);
-            if px < -1.0 || py < -1.0 || px > src.w as f32 || py > src.h as f32 {
-                continue;
-            }
-            norm.data[vy * n + ux] = super::features::bilinear(src, px, py);
+            norm.data[vy * n + ux] = padded.sample(px, py);
         }
     }
     let norm = finish(norm, &Variation { thick: v.thick, blur: v.blur, ..Variation::identity() });
