@@ -56,6 +56,11 @@ pub fn identify(gray: &GrayImage, lines: &Lines, refs: &[Reference], templates: 
     cands.sort_by(|a, b| b.1.coverage.total_cmp(&a.1.coverage));
     let mut best: Option<Identified> = None;
     for (i, p) in cands.into_iter().take(4) {
+        // Once a page is sure (its marks read), only rivals nearly as well
+        // placed are worth reading marks for.
+        if best.as_ref().is_some_and(|b| b.marks >= 0.9 && p.coverage + 0.1 < b.placement.coverage) {
+            break;
+        }
         let r = &refs[i];
         let Some(t) = templates.iter().find(|t| t.form == r.form) else { continue };
         let marks = read_marks(gray, &p, t, r.page, ocr);

@@ -451,7 +451,7 @@ fn fit_axis(prof: &[f64], lines: &[(f64, f64)], ppmm: f64) -> Option<(f64, f64)>
             }
             t += BIN as f64;
         }
-        k += 0.005;
+        k += 0.008;
     }
     if tops.is_empty() {
         return None;
@@ -460,7 +460,7 @@ fn fit_axis(prof: &[f64], lines: &[(f64, f64)], ppmm: f64) -> Option<(f64, f64)>
     tops.truncate(4);
     let mut best = (f64::MIN, 0.0, 0.0);
     for &(_, s0, t0) in &tops {
-        for i in -6..=6 {
+        for i in -9..=9 {
             let s = s0 + i as f64 * 0.0005 * ppmm;
             for j in -12..=12 {
                 let t = t0 + j as f64 * 0.5;

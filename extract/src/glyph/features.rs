@@ -9,7 +9,7 @@
 use image::GrayImage;
 
 /// Side of the normalised glyph box, in pixels.
-pub(crate) const N: usize = 32;
+pub(crate) const N: usize = 24;
 /// White margin inside the box.
 const MARGIN: f32 = 2.0;
 /// Spatial pooling grids (g x g cells each), coarse and fine.
