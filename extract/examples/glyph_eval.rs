@@ -159,6 +159,7 @@ fn leave_one_family_out(families: &BTreeMap<String, Vec<PathBuf>>) {
     let (mut all, mut dig, mut let_) = (Score::default(), Score::default(), Score::default());
     let mut calib = Calib::default();
     let mut confusions: BTreeMap<(char, char), usize> = BTreeMap::new();
+    let mut dists: Vec<(char, Vec<(char, f32)>)> = Vec::new();
     for (fam, held) in families {
         let train: Vec<PathBuf> = families.iter().filter(|(f, _)| *f != fam).flat_map(|(_, v)| v.clone()).collect();
         let Ok(model) = GlyphModel::from_fonts(&train) else { continue };
@@ -168,6 +169,7 @@ fn leave_one_family_out(families: &BTreeMap<String, Vec<PathBuf>>) {
             for (c, img) in &samples {
                 let cands = model.classify(img, "");
                 fa.add(*c, &cands);
+                dists.push((*c, model.distances(img, "")));
                 calib.add(*c, &cands);
                 let restricted = if c.is_ascii_digit() {
                     model.classify(img, DIGITS)
@@ -203,6 +205,7 @@ fn leave_one_family_out(families: &BTreeMap<String, Vec<PathBuf>>) {
     let top: Vec<String> = conf.iter().take(25).map(|((t, p), n)| format!("{t}->{p} x{n}")).collect();
     println!("  commonest confusions (restricted): {}", top.join(", "));
     println!("  calibration (all chars):\n{}", calib.show());
+    fit_calibration(&dists);
     if std::env::args().any(|a| a == "--lofo-only") {
         std::process::exit(0);
     }
@@ -338,6 +341,10 @@ fn real_lines(dir: &Path, model: &GlyphModel) {
             n += 1;
             let want = truth.chars().filter(|c| *c != ' ').count();
             count_ok += usize::from(segs.len() == want);
+            if std::env::var("GLYPH_SEG_DEBUG").is_ok() && segs.len() != want {
+                let spans: Vec<String> = segs.iter().map(|s| format!("{}{}-{}x{}", if s.space_before { "_" } else { "" }, s.x0, s.x1, s.image.height())).collect();
+                println!("    SEG {}/{field} {truth:?} want {want} got {}: {}", doc.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(), segs.len(), spans.join(" "));
+            }
             let mut read = String::new();
             for s in &segs {
                 if s.space_before && cells == 0 {
@@ -455,4 +462,50 @@ fn dump(fonts: &[PathBuf], out: &Path) {
     if let Err(e) = img.save(out) {
         eprintln!("cannot write {}: {e}", out.display());
     }
+}
+
+/// Probabilities from class distances as the model computes them.
+fn probs(d: &[(char, f32)], t: f32, r: f32) -> Vec<(char, f32)> {
+    let dmin = d.iter().map(|x| x.1).fold(r, f32::min);
+    let mut z = ((dmin - r) / t).exp();
+    let e: Vec<(char, f32)> = d.iter().map(|&(c, x)| (c, ((dmin - x) / t).exp())).collect();
+    z += e.iter().map(|x| x.1).sum::<f32>();
+    e.into_iter().map(|(c, x)| (c, x / z)).collect()
+}
+
+/// Grid search of the temperature and reject distance minimising the
+/// negative log-likelihood on held-out fonts (all chars, and restricted to
+/// digits or letters).
+fn fit_calibration(dists: &[(char, Vec<(char, f32)>)]) {
+    let restrict = |d: &[(char, f32)], set: &str| -> Vec<(char, f32)> { d.iter().copied().filter(|x| set.contains(x.0)).collect() };
+    let mut sets: Vec<(char, Vec<(char, f32)>)> = Vec::new();
+    for (c, d) in dists {
+        sets.push((*c, d.clone()));
+        if c.is_ascii_digit() {
+            sets.push((*c, restrict(d, DIGITS)));
+        } else if c.is_ascii_uppercase() {
+            sets.push((*c, restrict(d, LETTERS)));
+        }
+    }
+    let mut best = (f64::MAX, 0.0, 0.0);
+    let med: f32 = {
+        let mut m: Vec<f32> = dists.iter().filter_map(|(_, d)| d.first().map(|x| x.1)).collect();
+        m.sort_by(f32::total_cmp);
+        m.get(m.len() / 2).copied().unwrap_or(1.0)
+    };
+    for ti in 0..40 {
+        let t = med * 0.02 * 1.15f32.powi(ti);
+        for ri in 0..25 {
+            let r = med * 1.2f32.powi(ri);
+            let mut nll = 0.0;
+            for (c, d) in &sets {
+                let p = probs(d, t, r).iter().find(|x| x.0 == *c).map_or(1e-4, |x| x.1.max(1e-4));
+                nll -= (p as f64).ln();
+            }
+            if nll < best.0 {
+                best = (nll, t, r);
+            }
+        }
+    }
+    println!("  calibration fit: median nearest d2 {med:.3}; best temperature {:.4}, reject d2 {:.3}, NLL/glyph {:.3}", best.1, best.2, best.0 / sets.len().max(1) as f64);
 }

@@ -15,6 +15,10 @@ const TESSERACT_SURE: f32 = 0.9;
 /// Tesseract's share of the belief when it is not sure: below one half,
 /// because when it hesitates the writing is usually hand-printed.
 const TESSERACT_WEIGHT: f32 = 0.4;
+/// How sure of its own reading the glyph recogniser must be for its
+/// reading to stand where Tesseract found fewer characters (Tesseract
+/// sometimes drops the last letters of a line outright).
+const GLYPH_SURE: f32 = 0.6;
 /// What a glyph-only alternative keeps when Tesseract is sure.
 const GLYPH_ALTERNATIVE: f32 = 0.05;
 
@@ -121,11 +125,12 @@ pub fn fuse_line(tess: &[CharCandidates], spans: &[Option<(i32, i32)>], glyphs: 
     }
     let t_conf = mean_top(tchars.iter().filter_map(|(i, _)| tess[*i].best().map(|b| b.1)));
     let g_conf = mean_top(glyphs.iter().filter_map(|g| g.cands.first().map(|c| c.1)));
-    if t_conf >= TESSERACT_SURE {
+    let g_more = glyphs.len() > tchars.len();
+    if t_conf >= TESSERACT_SURE && !(g_more && g_conf >= GLYPH_SURE) {
         // Typed text that the glyph cutter split differently: Tesseract
         // reads type, and touching typed letters are what split badly.
         tess.to_vec()
-    } else if t_conf >= g_conf {
+    } else if t_conf >= g_conf && !(g_more && g_conf >= GLYPH_SURE) {
         tess.iter().map(|c| CharCandidates(c.0.iter().map(|&(ch, p)| (ch, if ch == ' ' { p } else { p * 0.7 })).collect())).collect()
     } else {
         from_glyphs(glyphs, 0.7)

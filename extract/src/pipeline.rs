@@ -37,7 +37,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Config {
-        Config { limits: Limits::default(), review_threshold: 0.80, today: None }
+        Config { limits: Limits::default(), review_threshold: 0.75, today: None }
     }
 }
 

@@ -178,15 +178,11 @@ impl Lines {
                     x += 1;
                 }
                 if x - start >= min_h {
-                    let mut c = start;
-                    while c < x {
-                        let e = (c + chunk).min(x);
-                        let cx = (c + e) / 2;
+                    for (cx, len) in chunks(start, x, chunk) {
                         if !filled(cx as i64, y as i64, 0, 1) {
-                            horizontal.push(Piece { x: cx as f32, y: y as f32, w: (e - c) as f32 });
+                            horizontal.push(Piece { x: cx as f32, y: y as f32, w: len as f32 });
                             hmask.set(cx as u32, y as u32);
                         }
-                        c = e;
                     }
                 }
             }
@@ -203,15 +199,11 @@ impl Lines {
                     }
                 } else if s != usize::MAX {
                     if y - s >= min_v {
-                        let mut c = s;
-                        while c < y {
-                            let e = (c + chunk).min(y);
-                            let cy = (c + e) / 2;
+                        for (cy, len) in chunks(s, y, chunk) {
                             if !filled(x as i64, cy as i64, 1, 0) {
-                                vertical.push(Piece { x: x as f32, y: cy as f32, w: (e - c) as f32 });
+                                vertical.push(Piece { x: x as f32, y: cy as f32, w: len as f32 });
                                 vmask.set(x as u32, cy as u32);
                             }
-                            c = e;
                         }
                     }
                     run_start[x] = usize::MAX;
@@ -226,6 +218,15 @@ impl Lines {
         let s: f32 = self.horizontal.iter().chain(&self.vertical).map(|p| p.w).sum();
         s as f64 / self.ppmm
     }
+}
+
+/// A run from `start` to `end` cut into pieces of at most `chunk`: each
+/// piece's middle and length.
+fn chunks(start: usize, end: usize, chunk: usize) -> impl Iterator<Item = (usize, usize)> {
+    (start..end).step_by(chunk.max(1)).map(move |c| {
+        let e = (c + chunk).min(end);
+        ((c + e) / 2, e - c)
+    })
 }
 
 /// How a scan lies relative to the upright page.

@@ -3,22 +3,26 @@
 
 use super::features::{self, Ink, DIM, USED};
 use super::lda::{self, Projection};
-use super::render::{self, knob, Rng, Variation};
+use super::render::{self, Rng, Variation};
 use ab_glyph::FontVec;
 
 /// Renders per character and font: the plain glyph plus random variations.
-pub(crate) const VARIATIONS: usize = 8;
-fn variations() -> usize {
-    knob("GD_VAR", VARIATIONS as f32) as usize
-}
-/// Shrinkage of the within-class scatter towards the identity.
-const SHRINK: f32 = 0.1;
-/// Temperature turning squared distances into probabilities, fitted on
-/// held-out fonts (see `examples/glyph_eval.rs`).
-const TEMPERATURE: f32 = 0.02;
+const VARIATIONS: usize = 8;
+/// Shrinkage of the within-class scatter towards the identity (0..1),
+/// chosen on held-out fonts.
+const SHRINK: f64 = 0.25;
+/// Temperature turning squared distances in the discriminant space into
+/// probabilities, fitted on held-out fonts (leave-one-family-out, see
+/// `examples/glyph_eval.rs`, which prints the fit).
+const TEMPERATURE: f32 = 8.5;
 /// Squared distance of the "none of these" alternative: a glyph far from
-/// every prototype keeps probability mass off all characters.
-const REJECT_D2: f32 = 0.6;
+/// every prototype keeps probability mass off all characters. Fitted with
+/// the temperature.
+const REJECT_D2: f32 = 385.0;
+/// Temperature and reject distance in the raw feature space, used only if
+/// the discriminant projection cannot be fitted (a single character).
+const RAW_TEMPERATURE: f32 = 0.02;
+const RAW_REJECT_D2: f32 = 0.6;
 /// Candidates below this probability are not reported.
 const MIN_P: f32 = 0.002;
 
@@ -61,8 +65,8 @@ impl Prototypes {
             norms: Vec::new(),
             labels: Vec::new(),
             fonts: 0,
-            temperature: knob("GD_T0", TEMPERATURE),
-            reject_d2: knob("GD_R0", REJECT_D2),
+            temperature: RAW_TEMPERATURE,
+            reject_d2: RAW_REJECT_D2,
         }
     }
 
@@ -76,7 +80,7 @@ impl Prototypes {
             let mut any = false;
             let padded = features::Padded::new(&ink);
             let inked = render::inked_centres(&ink);
-            for k in 0..variations() {
+            for k in 0..VARIATIONS {
                 let v = if k == 0 { Variation::identity() } else { Variation::random(&mut rng) };
                 if let Some(f) = render::varied_features(&padded, &inked, &v) {
                     self.data.extend_from_slice(&f);
@@ -95,19 +99,17 @@ impl Prototypes {
     /// Fits the discriminant projection (when it can be fitted) and stores
     /// the prototypes in the projected space.
     pub fn finish(&mut self) {
-        if knob("GD_LDA", 1.0) > 0.0 {
-            if let Some(p) = lda::fit(&self.data, DIM, USED, &self.labels, self.chars.len(), knob("GD_SHRINK", SHRINK) as f64) {
-                let stride = p.k.div_ceil(8) * 8;
-                let mut out = vec![0f32; self.labels.len() * stride];
-                for (x, o) in self.data.chunks_exact(DIM).zip(out.chunks_exact_mut(stride)) {
-                    p.apply(x, o);
-                }
-                self.data = out;
-                self.stride = stride;
-                self.proj = Some(p);
-                self.temperature = knob("GD_T", 2.0);
-                self.reject_d2 = knob("GD_R", 60.0);
+        if let Some(p) = lda::fit(&self.data, DIM, USED, &self.labels, self.chars.len(), SHRINK) {
+            let stride = p.k.div_ceil(8) * 8;
+            let mut out = vec![0f32; self.labels.len() * stride];
+            for (x, o) in self.data.chunks_exact(DIM).zip(out.chunks_exact_mut(stride)) {
+                p.apply(x, o);
             }
+            self.data = out;
+            self.stride = stride;
+            self.proj = Some(p);
+            self.temperature = TEMPERATURE;
+            self.reject_d2 = REJECT_D2;
         }
         self.norms = self.data.chunks_exact(self.stride).map(|p| dot(p, p)).collect();
     }

@@ -113,11 +113,6 @@ impl Rng {
     }
 }
 
-/// Development knob: an environment override of a constant (temporary).
-pub(crate) fn knob(name: &str, default: f32) -> f32 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 /// One variation of a rendered glyph.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Variation {
@@ -146,17 +141,17 @@ impl Variation {
     /// random.
     pub fn random(rng: &mut Rng) -> Variation {
         let thick = match rng.unit() {
-            u if u < knob("GD_THIN", 0.3) => -1,
-            u if u < knob("GD_THIN", 0.3) + knob("GD_THICK", 0.3) => 1,
+            u if u < 0.3 => -1,
+            u if u < 0.6 => 1,
             _ => 0,
         };
         Variation {
-            angle: rng.sym() * knob("GD_ROT", 6.0).to_radians(),
-            shear: rng.sym() * knob("GD_SHEAR", 0.22),
-            sx: 1.0 + rng.sym() * knob("GD_SX", 0.15),
-            sy: 1.0 + rng.sym() * knob("GD_SY", 0.08),
+            angle: rng.sym() * 6f32.to_radians(),
+            shear: rng.sym() * 0.22,
+            sx: 1.0 + rng.sym() * 0.15,
+            sy: 1.0 + rng.sym() * 0.08,
             thick,
-            blur: rng.unit() < knob("GD_BLUR", 0.5),
+            blur: rng.unit() < 0.5,
         }
     }
 

@@ -78,6 +78,22 @@ pub(crate) fn label(w: usize, h: usize, ink: impl Fn(usize) -> bool) -> (Vec<u32
     (labels, comps)
 }
 
+/// Groups wider than this many letter heights may hold two letters joined
+/// by a thin neck.
+const SPLIT_SOFT: f32 = 1.1;
+/// Groups wider than this many letter heights hold several letters.
+const SPLIT_HARD: f32 = 1.45;
+/// A typical letter's width in letter heights.
+const TYPICAL: f32 = 0.8;
+/// The narrowest piece a cut may leave, in letter heights.
+const MIN_PIECE: f32 = 0.3;
+/// A neck: a column with at most this much ink, in letter heights.
+const NECK: f32 = 0.12;
+/// Word gaps: at least this many letter heights...
+const SPACE_H: f32 = 0.28;
+/// ... and this many times the median gap.
+const SPACE_MEDIAN: f32 = 3.0;
+
 /// A glyph being assembled: its components and the column range it owns.
 #[derive(Clone, Debug)]
 struct Group {
@@ -177,15 +193,32 @@ fn merge_overlapping(comps: &[Comp], order: &[usize], line_h: f32) -> Vec<Group>
 }
 
 /// Cuts a group wider than one character at its weakest columns, pushing
-/// the resulting pieces (left to right) to `out`.
+/// the resulting pieces (left to right) to `out`: a group far too wide is
+/// cut into as many pieces as typical letter widths fit, a group a little
+/// too wide only where a thin neck joins two parts.
 fn split_wide(g: &Group, comps: &[Comp], labels: &[u32], w: usize, line_h: f32, out: &mut Vec<Group>) {
     let width = (g.x1 - g.x0) as f32;
-    let typical = 0.8 * line_h;
-    if width <= 1.45 * line_h || g.x1 - g.x0 < 6 {
+    if width <= SPLIT_SOFT * line_h || g.x1 - g.x0 < 6 {
         out.push(g.clone());
         return;
     }
-    // Column ink counts of the group's own pixels.
+    let profile = column_profile(g, comps, labels, w);
+    let min_piece = (MIN_PIECE * line_h) as usize;
+    let cuts = if width > SPLIT_HARD * line_h {
+        even_cuts(&profile, width, line_h, min_piece)
+    } else {
+        neck_cut(&profile, line_h, min_piece).into_iter().collect()
+    };
+    let mut start = g.x0;
+    for c in cuts {
+        out.push(Group { comps: g.comps.clone(), x0: start, x1: g.x0 + c });
+        start = g.x0 + c;
+    }
+    out.push(Group { comps: g.comps.clone(), x0: start, x1: g.x1 });
+}
+
+/// Ink pixels of the group in each of its columns.
+fn column_profile(g: &Group, comps: &[Comp], labels: &[u32], w: usize) -> Vec<f32> {
     let ids: Vec<u32> = g.comps.iter().map(|&i| i as u32 + 1).collect();
     let (y0, y1) = g.comps.iter().fold((usize::MAX, 0), |(a, b), &i| (a.min(comps[i].y0), b.max(comps[i].y1)));
     let mut profile = vec![0f32; g.x1 - g.x0];
@@ -196,16 +229,20 @@ fn split_wide(g: &Group, comps: &[Comp], labels: &[u32], w: usize, line_h: f32, 
             }
         }
     }
-    // How many characters it probably holds, and cut where the ink is
-    // thinnest near each expected boundary.
-    let n = ((width / typical).round() as usize).clamp(2, 40);
+    profile
+}
+
+/// Cuts near each expected boundary when the group holds `width / typical
+/// letter width` characters, at the thinnest column nearby.
+fn even_cuts(profile: &[f32], width: f32, line_h: f32, min_piece: usize) -> Vec<usize> {
+    let n = ((width / (TYPICAL * line_h)).round() as usize).clamp(2, 40);
     let mut cuts = Vec::new();
     let step = width / n as f32;
     let mut last = 0usize;
     for k in 1..n {
         let centre = k as f32 * step;
-        let lo = ((centre - 0.4 * step).max(last as f32 + 0.35 * line_h)) as usize;
-        let hi = ((centre + 0.4 * step) as usize).min(profile.len().saturating_sub((0.35 * line_h) as usize));
+        let lo = ((centre - 0.4 * step).max((last + min_piece) as f32)) as usize;
+        let hi = ((centre + 0.4 * step) as usize).min(profile.len().saturating_sub(min_piece));
         if lo >= hi {
             continue;
         }
@@ -220,20 +257,24 @@ fn split_wide(g: &Group, comps: &[Comp], labels: &[u32], w: usize, line_h: f32, 
         cuts.push(best.1);
         last = best.1;
     }
-    let mut start = g.x0;
-    for c in cuts {
-        out.push(Group { comps: g.comps.clone(), x0: start, x1: g.x0 + c });
-        start = g.x0 + c;
-    }
-    out.push(Group { comps: g.comps.clone(), x0: start, x1: g.x1 });
+    cuts
 }
 
-/// The smallest gap that counts as a word space.
+/// One cut at a thin neck in the middle part of the group, if there is one.
+fn neck_cut(profile: &[f32], line_h: f32, min_piece: usize) -> Option<usize> {
+    let lo = min_piece.max(profile.len() / 4);
+    let hi = profile.len().saturating_sub(min_piece).min(profile.len() * 3 / 4);
+    let (x, &p) = profile.iter().enumerate().take(hi).skip(lo).min_by(|a, b| a.1.total_cmp(b.1))?;
+    (p <= NECK * line_h).then_some(x)
+}
+
+/// The smallest gap that counts as a word space: wide for the letter
+/// height and for the line's usual letter spacing.
 fn space_gap(gaps: &[f32], line_h: f32) -> f32 {
-    let mut sorted: Vec<f32> = gaps.iter().copied().filter(|g| *g > 0.0).collect();
+    let mut sorted: Vec<f32> = gaps.iter().map(|g| g.max(0.0)).collect();
     sorted.sort_by(f32::total_cmp);
     let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
-    (0.45 * line_h).max(2.0 * median).min(0.9 * line_h).max(3.0)
+    (SPACE_H * line_h).max(SPACE_MEDIAN * median).min(0.9 * line_h).max(3.0)
 }
 
 /// The glyph image of a piece: its own ink (other pieces' ink whitened)
