@@ -433,7 +433,7 @@ mod tests {
         assert_eq!(voter.pages, 1);
         let la = set.get("legal-aid-cw1").unwrap();
         assert_eq!(la.fields.len(), 26);
-        assert_eq!(la.fields_on(2).count(), 14);
+        assert_eq!(la.fields_on(2).count(), 13);
         let nat = voter.field("nationality").unwrap();
         let keys: Vec<_> = nat.options.as_ref().unwrap().iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["british", "irish", "eu", "commonwealth", "other"]);

@@ -100,9 +100,9 @@ pub(crate) fn otsu(hist: &[u32; 256]) -> Option<u8> {
     let sum: f64 = hist.iter().enumerate().map(|(v, &n)| v as f64 * n as f64).sum();
     let (mut w0, mut s0) = (0u64, 0f64);
     let (mut best, mut best_t) = (-1f64, None);
-    for t in 0..255usize {
-        w0 += hist[t] as u64;
-        s0 += t as f64 * hist[t] as f64;
+    for (t, &n) in hist.iter().enumerate().take(255) {
+        w0 += n as u64;
+        s0 += t as f64 * n as f64;
         let w1 = total - w0;
         if w0 == 0 || w1 == 0 {
             continue;

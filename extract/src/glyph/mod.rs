@@ -9,7 +9,8 @@
 //!   nearest-prototype classifier over gradient-direction features whose
 //!   probabilities are calibrated on fonts left out of training;
 //! - [`segment_line`]: cutting a one-line crop into character glyphs and
-//!   finding the word gaps;
+//!   finding the word gaps, and [`GlyphModel::read_line`], which also cuts
+//!   touching letters where the model reads the halves clearly better;
 //! - [`render_glyphs`] and [`render_line`]: synthetic test material from a
 //!   font file, for evaluation and tests.
 //!
@@ -18,6 +19,7 @@
 
 mod features;
 mod lda;
+mod line;
 mod linalg;
 mod model;
 mod render;
@@ -25,6 +27,7 @@ mod segment;
 #[cfg(test)]
 mod tests;
 
+pub use line::ReadGlyph;
 pub use segment::{segment_line, Segment};
 
 use std::path::{Path, PathBuf};
@@ -93,7 +96,8 @@ pub struct GlyphModel {
 /// Models built in this process, by the font files (with size and
 /// modification time) they came from.
 type CacheKey = Vec<(PathBuf, u64, Option<std::time::SystemTime>)>;
-static CACHE: OnceLock<Mutex<Vec<(CacheKey, Arc<model::Prototypes>)>>> = OnceLock::new();
+type Cache = Mutex<Vec<(CacheKey, Arc<model::Prototypes>)>>;
+static CACHE: OnceLock<Cache> = OnceLock::new();
 
 impl GlyphModel {
     /// Font files to learn from: those listed in the environment variable
