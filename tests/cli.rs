@@ -45,3 +45,12 @@ fn a_missing_file_is_an_error_in_plain_words() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("Failed to read no-such-file.pdf"), "{err}");
 }
+
+#[test]
+fn limits_are_set_from_the_command_line() {
+    let out = formflow(&["extract", "--max-pages", "2", "samples/batches/batch-mini.pdf"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    assert_eq!(v["status"], "failed");
+    assert_eq!(v["error"], "the PDF has 3 pages; the limit is 2");
+}

@@ -158,7 +158,7 @@ fn main() {
     } else {
         println!("\n(no real crops at {}: skipped)", dir.display());
     }
-    synthetic_lines(&families);
+    synthetic_lines(&families, &full);
     timing(&full, &dir);
 }
 
@@ -411,8 +411,9 @@ fn real_lines(dir: &Path, model: &GlyphModel) {
     }
 }
 
-fn synthetic_lines(families: &BTreeMap<String, Vec<PathBuf>>) {
+fn synthetic_lines(families: &BTreeMap<String, Vec<PathBuf>>, model: &GlyphModel) {
     println!("\n== synthetic lines (each font, its own spacing) ==");
+    let mut rl_ok = 0;
     let texts = ["STUDIO 57B WHITE PARKWAY", "HS5 9GJ", "505.82", "WEST CAROLYNHAVEN", "07892 848796", "O'NEILL-SMITH", "051025/030", "LAKE MICHAEL"];
     let (mut n, mut ok, mut sp_ok) = (0, 0, 0);
     for (fam, fonts) in families {
@@ -422,6 +423,7 @@ fn synthetic_lines(families: &BTreeMap<String, Vec<PathBuf>>) {
                 let Ok(img) = render_line(f, t, 64.0) else { continue };
                 let segs = segment_line(&img, 128);
                 let want = t.chars().filter(|c| *c != ' ').count();
+                rl_ok += usize::from(model.read_line(&img, 128, "").len() == want);
                 n += 1;
                 fn_ += 1;
                 if segs.len() == want {
@@ -445,6 +447,7 @@ fn synthetic_lines(families: &BTreeMap<String, Vec<PathBuf>>) {
         println!("  {fam:24} segment count right {:.0}% of {fn_}", pct(fok, fn_));
     }
     println!("  OVERALL segment count right {:.1}% of {n}; word gaps right {:.1}% of those", pct(ok, n), pct(sp_ok, ok));
+    println!("  with GlyphModel::read_line: segment count right {:.1}%", pct(rl_ok, n));
 }
 
 fn timing(model: &GlyphModel, dir: &Path) {

@@ -32,6 +32,16 @@ pub struct ExtractOpts {
     /// The date rules are checked against, as YYYY-MM-DD (default: today).
     #[arg(long, env = "FORMFLOW_TODAY")]
     pub today: Option<chrono::NaiveDate>,
+    /// Largest file accepted, in megabytes (default 100).
+    #[arg(long, env = "FORMFLOW_MAX_FILE_MB")]
+    pub max_file_mb: Option<u64>,
+    /// Most pages a file may have (default 200).
+    #[arg(long, env = "FORMFLOW_MAX_PAGES")]
+    pub max_pages: Option<usize>,
+    /// Most pixels a page may decode to, in millions (default 40: A4 at
+    /// 300 dpi is 8.7).
+    #[arg(long, env = "FORMFLOW_MAX_PAGE_MEGAPIXELS")]
+    pub max_page_megapixels: Option<u64>,
 }
 
 impl ExtractOpts {
@@ -47,6 +57,16 @@ impl ExtractOpts {
             config.review_threshold = t;
         }
         config.today = self.today;
+        if let Some(mb) = self.max_file_mb {
+            config.limits.max_file_bytes = mb.saturating_mul(1_000_000);
+        }
+        if let Some(n) = self.max_pages {
+            anyhow::ensure!(n > 0, "the page limit must be at least 1");
+            config.limits.max_pages = n;
+        }
+        if let Some(mp) = self.max_page_megapixels {
+            config.limits.max_page_pixels = mp.saturating_mul(1_000_000);
+        }
         Ok(Arc::new(Engine::new(templates, config)))
     }
 

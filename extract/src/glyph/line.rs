@@ -9,17 +9,17 @@ use super::GlyphModel;
 use image::GrayImage;
 
 /// A glyph narrower than this many letter heights is never tried split.
-const TRY_SPLIT_W: f32 = 0.75;
+const TRY_SPLIT_W: f32 = 0.9;
 /// The narrowest half a split may leave, in letter heights.
 const MIN_HALF: f32 = 0.22;
 /// Cut columns tried per glyph.
 const CANDIDATES: usize = 6;
 /// How much likelier (as a probability ratio) two halves must read than
 /// the whole glyph for the cut to be kept...
-const SPLIT_MARGIN: f32 = 1.5;
+const SPLIT_MARGIN: f32 = 2.0;
 /// ... and how likely at least (the product of the halves' top
 /// probabilities).
-const SPLIT_MIN_P: f32 = 0.5;
+const SPLIT_MIN_P: f32 = 0.7;
 
 /// One glyph of a line and its candidates, best first.
 #[derive(Clone, Debug)]
@@ -58,13 +58,11 @@ impl GlyphModel {
             return;
         }
         let p_whole = whole.first().map_or(0.0, |c| c.1);
-        if std::env::var("GL_DBG").is_ok() { eprintln!("try w={} h={} whole={:?} cands={:?}", w, line_h, whole.first(), cut_candidates(&s, line_h)); }
         let mut best: Option<(f32, u32, Vec<(char, f32)>, Vec<(char, f32)>)> = None;
         for cut in cut_candidates(&s, line_h) {
             let (l, r) = halves(&s, cut);
             let (cl, cr) = (self.classify(&l.image, allowed), self.classify(&r.image, allowed));
             let p = cl.first().map_or(0.0, |c| c.1) * cr.first().map_or(0.0, |c| c.1);
-            if std::env::var("GL_DBG").is_ok() { eprintln!("   cut {cut}: {:?} {:?} -> {p}", cl.first(), cr.first()); }
             if best.as_ref().is_none_or(|b| p > b.0) {
                 best = Some((p, cut, cl, cr));
             }
