@@ -396,7 +396,7 @@ fn real_lines(dir: &Path, model: &GlyphModel) {
             }
         }
     }
-    println!("  line crops: {n}; segment count right {:.1}%; word gaps right (text lines, given count) {:.1}% of {n_spaced}", pct(count_ok, n), pct(spaces_ok, n_spaced));
+    println!("  line crops: {n}; segment count right {:.1}%; word gaps exactly right on {:.1}% of {n_spaced} text lines", pct(count_ok, n), pct(spaces_ok, n_spaced));
     println!("  exact line read {:.1}% (comb composites {:.1}% of {n_comb}, text lines {:.1}%)", pct(exact, n), pct(exact_comb, n_comb), pct(exact - exact_comb, n - n_comb));
     println!(
         "  with GlyphModel::read_line (model-assisted splits): segment count right {:.1}%; exact line read {:.1}% (text lines {:.1}%)",

@@ -125,7 +125,10 @@ pub fn fuse_line(tess: &[CharCandidates], spans: &[Option<(i32, i32)>], glyphs: 
     }
     let t_conf = mean_top(tchars.iter().filter_map(|(i, _)| tess[*i].best().map(|b| b.1)));
     let g_conf = mean_top(glyphs.iter().filter_map(|g| g.cands.first().map(|c| c.1)));
-    let g_more = glyphs.len() > tchars.len();
+    // The glyph recogniser knows capitals and digits only: a line Tesseract
+    // read in small letters (a typed email address) is not for it to redo.
+    let lower = tchars.iter().any(|(i, _)| tess[*i].best().is_some_and(|b| b.0.is_lowercase()));
+    let g_more = glyphs.len() > tchars.len() && !lower;
     if t_conf >= TESSERACT_SURE && !(g_more && g_conf >= GLYPH_SURE) {
         // Typed text that the glyph cutter split differently: Tesseract
         // reads type, and touching typed letters are what split badly.

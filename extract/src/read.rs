@@ -434,13 +434,10 @@ pub fn cell_classes(spec: &FieldSpec, n: usize) -> Vec<String> {
     let alnum = format!("{UPPER}{DIGITS}");
     match spec.kind {
         FieldType::Date | FieldType::Integer | FieldType::Money | FieldType::Phone => vec![DIGITS.to_string(); n],
-        FieldType::NiNumber => (0..n)
-            .map(|i| match i {
-                0 | 1 => UPPER.to_string(),
-                8 => "ABCD".to_string(),
-                _ => DIGITS.to_string(),
-            })
-            .collect(),
+        // Letters where letters go, digits where digits go; the suffix may
+        // be any letter so that a wrong one (the rules allow A-D) is read
+        // as written and flagged, not bent into a valid one.
+        FieldType::NiNumber => (0..n).map(|i| if matches!(i, 0 | 1 | 8) { UPPER.to_string() } else { DIGITS.to_string() }).collect(),
         _ => spec
             .pattern
             .as_deref()

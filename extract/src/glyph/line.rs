@@ -58,7 +58,9 @@ impl GlyphModel {
             return;
         }
         let p_whole = whole.first().map_or(0.0, |c| c.1);
-        let mut best: Option<(f32, u32, Vec<(char, f32)>, Vec<(char, f32)>)> = None;
+        // (probability of both halves, cut column, left and right reads)
+        type Split = (f32, u32, Vec<(char, f32)>, Vec<(char, f32)>);
+        let mut best: Option<Split> = None;
         for cut in cut_candidates(&s, line_h) {
             let (l, r) = halves(&s, cut);
             let (cl, cr) = (self.classify(&l.image, allowed), self.classify(&r.image, allowed));

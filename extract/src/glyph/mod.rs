@@ -28,7 +28,7 @@ mod segment;
 mod tests;
 
 pub use line::ReadGlyph;
-pub use segment::{segment_line, Segment};
+pub use segment::{segment_line, Segment, MAX_LINE_PIXELS};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};

@@ -53,7 +53,7 @@ impl Prototypes {
     pub fn new(charset: &str) -> Prototypes {
         let mut chars: Vec<char> = Vec::new();
         for c in charset.chars() {
-            if !c.is_whitespace() && !chars.contains(&c) {
+            if !c.is_whitespace() && !chars.contains(&c) && chars.len() < u16::MAX as usize {
                 chars.push(c);
             }
         }
@@ -188,8 +188,19 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
+/// Glyph images larger than this (either side) are shrunk first: the
+/// features are taken at 24 pixels anyway.
+const MAX_SIDE: u32 = 160;
+
 /// The feature vector of a glyph image, `None` when it holds no ink.
 fn image_features(img: &image::GrayImage) -> Option<Vec<f32>> {
+    let (w, h) = img.dimensions();
+    if w > MAX_SIDE || h > MAX_SIDE {
+        let s = MAX_SIDE as f32 / w.max(h) as f32;
+        let (nw, nh) = (((w as f32 * s).round() as u32).max(1), ((h as f32 * s).round() as u32).max(1));
+        let small = image::imageops::resize(img, nw, nh, image::imageops::FilterType::Triangle);
+        return features::features(&Ink::from_gray(&small)?, false);
+    }
     features::features(&Ink::from_gray(img)?, false)
 }
 

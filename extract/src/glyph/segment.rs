@@ -78,6 +78,9 @@ pub(crate) fn label(w: usize, h: usize, ink: impl Fn(usize) -> bool) -> (Vec<u32
     (labels, comps)
 }
 
+/// The largest line crop [`segment_line`] works on, in pixels.
+pub const MAX_LINE_PIXELS: usize = 16_000_000;
+
 /// Groups wider than this many letter heights may hold two letters joined
 /// by a thin neck.
 const SPLIT_SOFT: f32 = 1.1;
@@ -109,10 +112,11 @@ struct Group {
 /// the parts of `£` or `&`); pieces far too wide for one character are cut
 /// at their weakest column; specks are dropped. A glyph has `space_before`
 /// when the gap before it is wide for the line's letter height and spacing.
-/// A blank crop gives no segments.
+/// A blank crop gives no segments, and so does one of more than
+/// [`MAX_LINE_PIXELS`] pixels (no line crop is that large).
 pub fn segment_line(img: &GrayImage, threshold: u8) -> Vec<Segment> {
     let (w, h) = (img.width() as usize, img.height() as usize);
-    if w == 0 || h == 0 {
+    if w == 0 || h == 0 || w.saturating_mul(h) > MAX_LINE_PIXELS {
         return Vec::new();
     }
     let raw = img.as_raw();

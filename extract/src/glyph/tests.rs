@@ -96,6 +96,10 @@ fn allowed_restricts_the_candidates() {
         assert!(only.iter().all(|c| c.0 == 'S'));
         assert!(model.classify(img, "#").is_empty(), "no known character allowed: no candidates");
     }
+    // A large picture of the same glyph reads the same.
+    let (w, h) = samples[0].1.dimensions();
+    let big = image::imageops::resize(&samples[0].1, w * 8, h * 8, image::imageops::FilterType::Triangle);
+    assert_eq!(model.classify(&big, DIGITS).first().map(|c| c.0), Some('5'));
     // Restricted to digits, the S-like 5 is read as 5.
     assert_eq!(model.classify(&samples[0].1, DIGITS).first().map(|c| c.0), Some('5'));
 }
@@ -186,11 +190,24 @@ fn segments_are_read_back() {
 }
 
 #[test]
+fn read_line_reads_a_rendered_line() {
+    let model = model_without_humor();
+    let font = &family("fonts-humor-sans")[0];
+    let line = render_line(font, "27 40", 64.0).expect("line renders");
+    let glyphs = model.read_line(&line, 128, DIGITS);
+    let read: String = glyphs.iter().map(|g| format!("{}{}", if g.segment.space_before { " " } else { "" }, g.candidates.first().map_or('?', |c| c.0))).collect();
+    assert_eq!(read, "27 40");
+    assert!(model.read_line(&GrayImage::from_pixel(100, 30, Luma([255])), 128, "").is_empty());
+}
+
+#[test]
 fn blank_lines_have_no_segments() {
     assert!(segment_line(&GrayImage::new(0, 0), 128).is_empty());
     assert!(segment_line(&GrayImage::from_pixel(200, 40, Luma([255])), 128).is_empty());
     // A solid block is cut like touching letters, within its bounds.
     assert!(segment_line(&GrayImage::from_pixel(200, 40, Luma([0])), 128).iter().all(|s| s.x1 <= 200 && s.x0 < s.x1));
+    // Absurdly large crops are refused rather than exhausting memory.
+    assert!(segment_line(&GrayImage::from_pixel(8000, 2001, Luma([255])), 128).is_empty());
     // Specks alone are dropped.
     let mut specks = GrayImage::from_pixel(200, 40, Luma([255]));
     specks.put_pixel(10, 10, Luma([0]));
