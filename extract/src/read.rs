@@ -414,8 +414,12 @@ fn mark(share: f64, lo: f64, hi: f64) -> RawValue {
     RawValue::Mark { present, confidence }
 }
 
-/// The characters Tesseract may return for a one-line box of this type.
-fn line_whitelist(spec: &FieldSpec) -> &'static str {
+/// The characters Tesseract may return for a one-line box of this type:
+/// the template's own character set when it gives one.
+fn line_whitelist(spec: &FieldSpec) -> &str {
+    if let Some(cs) = spec.charset.as_deref() {
+        return cs;
+    }
     match spec.kind {
         FieldType::Email => "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789@._-+",
         FieldType::Phone => "0123456789+ ",

@@ -200,6 +200,10 @@ pub struct FieldSpec {
     /// A regular expression the whole value must match.
     #[serde(default)]
     pub pattern: Option<String>,
+    /// For text, the only characters it may hold (names hold no digits):
+    /// readers choose among these alone.
+    #[serde(default)]
+    pub charset: Option<String>,
 }
 
 fn ordered_options<'de, D: Deserializer<'de>>(
@@ -344,6 +348,11 @@ impl Template {
             if let Some(p) = &f.pattern {
                 regex::Regex::new(p).map_err(|e| say(format!("pattern does not compile: {e}")))?;
             }
+            if let Some(cs) = &f.charset {
+                if cs.trim().is_empty() || f.kind != FieldType::Text {
+                    return Err(say("a charset must list characters, and only a text field has one".into()));
+                }
+            }
             if let Some([lo, hi]) = f.range {
                 if lo > hi {
                     return Err(say(format!("range {lo}..{hi} is empty")));
@@ -483,6 +492,19 @@ mod tests {
         let mut v = voter_json();
         v["fields"][1]["name"] = serde_json::json!("surname");
         assert_eq!(problem(v), "template voter-registration: field surname: the name is used twice");
+    }
+
+    #[test]
+    fn a_charset_belongs_to_text_only() {
+        let v = voter_json();
+        let t = Template::from_json("t.json", &v.to_string()).unwrap();
+        assert_eq!(t.field("surname").unwrap().charset.as_deref(), Some("ABCDEFGHIJKLMNOPQRSTUVWXYZ -'"));
+        let mut v = voter_json();
+        v["fields"][2]["charset"] = serde_json::json!("0123456789");
+        assert_eq!(
+            problem(v),
+            "template voter-registration: field date_of_birth: a charset must list characters, and only a text field has one"
+        );
     }
 
     #[test]

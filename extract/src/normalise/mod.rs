@@ -253,6 +253,7 @@ pub(crate) mod test_support {
             required_unless: None,
             range: None,
             pattern: None,
+            charset: None,
         }
     }
 
