@@ -47,7 +47,6 @@ pub fn crop(gray: &GrayImage, pose: &Pose, b: BoxMm, ppmm: f64) -> GrayImage {
     // crop, and float rounding calls dominated it.
     const ONE: f64 = 65536.0;
     let (dxx, dxy) = ((ex.0 * ONE) as i64, (ex.1 * ONE) as i64);
-    let (dyx, dyy) = ((ey.0 * ONE) as i64, (ey.1 * ONE) as i64);
     let g = gw as usize;
     for j in 0..h as usize {
         let mut x = ((p0.0 + (j as f64 + 0.5) * ey.0 + 0.5 * ex.0) * ONE) as i64;
@@ -66,7 +65,6 @@ pub fn crop(gray: &GrayImage, pose: &Pose, b: BoxMm, ppmm: f64) -> GrayImage {
             x += dxx;
             y += dxy;
         }
-        let _ = (dyx, dyy);
     }
     GrayImage::from_raw(w, h, buf).unwrap_or_else(|| GrayImage::new(w, h))
 }
@@ -241,7 +239,7 @@ impl PageReader<'_> {
             .enumerate()
             .map(|(i, c)| {
                 let (img, f) = self.framed(*c);
-                let g = inside(&img, f, inset).and_then(|inner| self.prepare_cell(inner));
+                let g = inside(&img, f, inset).and_then(|inner| self.prepare_text(inner));
                 if let Some(g) = &g {
                     dump(g, &format!("{}-{i}", spec.name));
                 }
@@ -308,11 +306,6 @@ impl PageReader<'_> {
             out.push(Some(cands));
         }
         RawValue::Cells(out)
-    }
-
-    /// A comb cell's glyph for OCR, or `None` when the cell is empty.
-    fn prepare_cell(&self, inner: GrayImage) -> Option<GrayImage> {
-        self.prepare_text(inner)
     }
 
     /// Cleans a box's inside for OCR: `None` when it holds no writing.
@@ -445,68 +438,11 @@ pub fn cell_classes(spec: &FieldSpec, n: usize) -> Vec<String> {
         _ => spec
             .pattern
             .as_deref()
-            .and_then(pattern_classes)
-            .filter(|c| c.len() == n)
+            .and_then(crate::normalise::pattern_formats)
+            .and_then(|formats| formats.into_iter().find(|f| f.len() == n))
+            .map(|f| f.into_iter().map(|class| class.chars()).collect())
             .unwrap_or_else(|| vec![alnum.clone(); n]),
     }
-}
-
-/// Per-position character sets of a simple anchored pattern such as
-/// `^[0-9][A-Z][0-9]{3}[A-Z]$`; `None` for anything richer.
-pub fn pattern_classes(p: &str) -> Option<Vec<String>> {
-    let body = p.strip_prefix('^')?.strip_suffix('$')?;
-    let chars: Vec<char> = body.chars().collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let class = match chars[i] {
-            '[' => {
-                let end = chars[i..].iter().position(|&c| c == ']')? + i;
-                let inner: Vec<char> = chars[i + 1..end].to_vec();
-                i = end + 1;
-                let mut set = String::new();
-                let mut k = 0;
-                while k < inner.len() {
-                    if k + 2 < inner.len() && inner[k + 1] == '-' {
-                        let (a, b) = (inner[k] as u32, inner[k + 2] as u32);
-                        if a > b {
-                            return None;
-                        }
-                        set.extend((a..=b).filter_map(char::from_u32));
-                        k += 3;
-                    } else {
-                        set.push(inner[k]);
-                        k += 1;
-                    }
-                }
-                set
-            }
-            '\\' => {
-                let c = *chars.get(i + 1)?;
-                i += 2;
-                match c {
-                    'd' => DIGITS.to_string(),
-                    c if !c.is_alphanumeric() => c.to_string(),
-                    _ => return None,
-                }
-            }
-            c if c.is_alphanumeric() || "/-. ".contains(c) => {
-                i += 1;
-                c.to_string()
-            }
-            _ => return None,
-        };
-        let mut times = 1;
-        if chars.get(i) == Some(&'{') {
-            let end = chars[i..].iter().position(|&c| c == '}')? + i;
-            times = chars[i + 1..end].iter().collect::<String>().parse().ok()?;
-            i = end + 1;
-        }
-        for _ in 0..times {
-            out.push(class.clone());
-        }
-    }
-    Some(out)
 }
 
 #[cfg(test)]
@@ -514,17 +450,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn simple_patterns_give_per_position_classes() {
-        let c = pattern_classes("^[0-9][A-Z][0-9]{3}[A-Z]$").unwrap();
+    fn comb_cells_take_their_class_from_the_pattern() {
+        let set = formflow_schemas::TemplateSet::builtin();
+        let account = set.get("legal-aid-cw1").unwrap().field("provider_account").unwrap();
+        let c = cell_classes(account, 6);
         assert_eq!(c.len(), 6);
         assert_eq!(c[0], DIGITS);
         assert_eq!(c[1], UPPER);
         assert_eq!(c[5], UPPER);
-        let c = pattern_classes("^[0-9]{6}/[0-9]{3}$").unwrap();
-        assert_eq!(c.len(), 10);
-        assert_eq!(c[6], "/");
-        assert!(pattern_classes("^(A|B)+$").is_none());
-        assert!(pattern_classes("[0-9]").is_none());
+        let ni = set.get("voter-registration").unwrap().field("ni_number").unwrap();
+        let c = cell_classes(ni, 9);
+        assert_eq!((c[0].as_str(), c[2].as_str(), c[8].as_str()), (UPPER, DIGITS, UPPER));
     }
 
     #[test]

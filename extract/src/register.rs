@@ -212,12 +212,6 @@ impl Lines {
         }
         Lines { w, h, ppmm, horizontal, vertical, hmask, vmask }
     }
-
-    /// How much printed line was found, in millimetres.
-    pub fn total_mm(&self) -> f64 {
-        let s: f32 = self.horizontal.iter().chain(&self.vertical).map(|p| p.w).sum();
-        s as f64 / self.ppmm
-    }
 }
 
 /// A run from `start` to `end` cut into pieces of at most `chunk`: each
@@ -459,31 +453,36 @@ fn fit_axis(prof: &[f64], lines: &[(f64, f64)], ppmm: f64) -> Option<(f64, f64)>
     }
     tops.sort_by(|a, b| b.0.total_cmp(&a.0));
     tops.truncate(4);
+    // Around the best coarse answers, then around the best of those, finer.
     let mut best = (f64::MIN, 0.0, 0.0);
     for &(_, s0, t0) in &tops {
-        for i in -9..=9 {
-            let s = s0 + i as f64 * 0.0005 * ppmm;
-            for j in -12..=12 {
-                let t = t0 + j as f64 * 0.5;
-                let v = eval_fine(s, t);
-                if v > best.0 {
-                    best = (v, s, t);
-                }
-            }
-        }
+        best = refine(best, s0, t0, (9, 0.0005 * ppmm), (12, 0.5), &eval_fine);
     }
-    let (s0, t0) = (best.1, best.2);
-    for i in -5..=5 {
-        let s = s0 + i as f64 * 0.0001 * ppmm;
-        for j in -4..=4 {
-            let t = t0 + j as f64 * 0.125;
-            let v = eval_fine(s, t);
+    best = refine(best, best.1, best.2, (5, 0.0001 * ppmm), (4, 0.125), &eval_fine);
+    Some((best.1, best.2))
+}
+
+/// The best of `best` and every (scale, offset) on a grid of `±n` steps
+/// of `step` around (`s0`, `t0`).
+fn refine(
+    mut best: (f64, f64, f64),
+    s0: f64,
+    t0: f64,
+    (ns, ds): (i32, f64),
+    (nt, dt): (i32, f64),
+    eval: &dyn Fn(f64, f64) -> f64,
+) -> (f64, f64, f64) {
+    for i in -ns..=ns {
+        let s = s0 + i as f64 * ds;
+        for j in -nt..=nt {
+            let t = t0 + j as f64 * dt;
+            let v = eval(s, t);
             if v > best.0 {
                 best = (v, s, t);
             }
         }
     }
-    Some((best.1, best.2))
+    best
 }
 
 fn smooth(v: &[f64], sigma: f64) -> Vec<f64> {

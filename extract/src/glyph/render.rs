@@ -140,35 +140,29 @@ impl Variation {
     /// to 0.22, width 85-115 %, height 92-108 %, thickness and blur at
     /// random.
     pub fn random(rng: &mut Rng) -> Variation {
-        let thick = match rng.unit() {
-            u if u < 0.3 => -1,
-            u if u < 0.6 => 1,
-            _ => 0,
-        };
-        Variation {
-            angle: rng.sym() * 6f32.to_radians(),
-            shear: rng.sym() * 0.22,
-            sx: 1.0 + rng.sym() * 0.15,
-            sy: 1.0 + rng.sym() * 0.08,
-            thick,
-            blur: rng.unit() < 0.5,
-        }
+        Variation::spread(rng, 6.0, 0.22, 0.15, 0.08, 0.3)
     }
 
     /// A modest random variation for test material: rotation up to 3
     /// degrees, slant up to 0.1, size changes up to 8 %, thickness and blur
     /// at random; independent of how the model is trained.
     pub fn test(rng: &mut Rng) -> Variation {
+        Variation::spread(rng, 3.0, 0.1, 0.08, 0.08, 0.25)
+    }
+
+    /// A random variation within the given bounds; strokes are thinned or
+    /// thickened each with chance `thick_p`.
+    fn spread(rng: &mut Rng, degrees: f32, shear: f32, width: f32, height: f32, thick_p: f32) -> Variation {
         let thick = match rng.unit() {
-            u if u < 0.25 => -1,
-            u if u < 0.5 => 1,
+            u if u < thick_p => -1,
+            u if u < 2.0 * thick_p => 1,
             _ => 0,
         };
         Variation {
-            angle: rng.sym() * 3f32.to_radians(),
-            shear: rng.sym() * 0.1,
-            sx: 1.0 + rng.sym() * 0.08,
-            sy: 1.0 + rng.sym() * 0.08,
+            angle: rng.sym() * degrees.to_radians(),
+            shear: rng.sym() * shear,
+            sx: 1.0 + rng.sym() * width,
+            sy: 1.0 + rng.sym() * height,
             thick,
             blur: rng.unit() < 0.5,
         }

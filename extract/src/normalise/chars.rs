@@ -100,6 +100,12 @@ impl Class {
         Class { mask: self.mask & !Class::of(chars).mask, any: self.any }
     }
 
+    /// The printable ASCII characters in the class, as a reader's
+    /// whitelist (a class of any character gives every one).
+    pub fn chars(self) -> String {
+        (' '..='~').filter(|&c| self.contains(c)).collect()
+    }
+
     /// Whether `c` is allowed.
     pub fn contains(self, c: char) -> bool {
         self.any || (c.is_ascii() && (self.mask >> (c as u32)) & 1 == 1)
