@@ -6,9 +6,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Turns scanned paper forms into checked, structured records.
+///
+/// Settings come from the environment (each option names its variable) and
+/// may also be given in a file of NAME=value lines (--config or
+/// FORMFLOW_CONFIG); the environment wins over the file.
 #[derive(Parser)]
 #[command(name = "formflow", version, about)]
 struct Cli {
+    /// A file of NAME=value lines (DATABASE_URL=..., AMQP_URL=...) read
+    /// before the environment.
+    #[arg(long, env = "FORMFLOW_CONFIG", global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,6 +61,82 @@ enum Command {
         #[arg(long)]
         no_tesseract: bool,
     },
+    /// The embedded default: ingest, queue, workers and store in one
+    /// process (a SQLite file, an in-process queue and a local folder, no
+    /// servers). Processes the scans given (default: samples/) and prints
+    /// each file's outcome.
+    Run {
+        /// Scan files or folders (default: samples/).
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        run: formflow::commands::RunOpts,
+        #[command(flatten)]
+        store: formflow::commands::StoreOpts,
+        #[command(flatten)]
+        http: formflow::commands::HttpOpts,
+        #[command(flatten)]
+        worker: formflow::commands::WorkerOpts,
+        #[command(flatten)]
+        opts: formflow::commands::ExtractOpts,
+    },
+    /// The HTTP service: upload API, documents and records API, health and
+    /// metrics. Publishes jobs to RabbitMQ through the database's outbox.
+    Serve {
+        #[command(flatten)]
+        store: formflow::commands::StoreOpts,
+        #[command(flatten)]
+        broker: formflow::commands::BrokerOpts,
+        #[command(flatten)]
+        http: formflow::commands::HttpOpts,
+        #[command(flatten)]
+        opts: formflow::commands::ExtractOpts,
+    },
+    /// Takes jobs from RabbitMQ, extracts them and writes the results to
+    /// the database. Run as many as there are machines and cores.
+    Worker {
+        #[command(flatten)]
+        store: formflow::commands::StoreOpts,
+        #[command(flatten)]
+        broker: formflow::commands::BrokerOpts,
+        #[command(flatten)]
+        worker: formflow::commands::WorkerOpts,
+        #[command(flatten)]
+        opts: formflow::commands::ExtractOpts,
+    },
+    /// Sends scans to a running `formflow serve` as one batch and waits for
+    /// their outcome.
+    Upload {
+        /// Scan files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        upload: formflow::commands::UploadOpts,
+    },
+    /// Applies the database migrations (serve and worker refuse a database
+    /// without them).
+    Migrate {
+        #[command(flatten)]
+        store: formflow::commands::StoreOpts,
+    },
+}
+
+/// Loads the config file named by --config or FORMFLOW_CONFIG into the
+/// environment (never over a variable already set), before options are read.
+fn load_config() -> Result<(), String> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut path = std::env::var_os("FORMFLOW_CONFIG").map(PathBuf::from);
+    for (i, a) in args.iter().enumerate() {
+        let a = a.to_string_lossy();
+        if let Some(p) = a.strip_prefix("--config=") {
+            path = Some(PathBuf::from(p));
+        } else if a == "--config" {
+            path = args.get(i + 1).map(PathBuf::from);
+        }
+    }
+    match path {
+        Some(p) => dotenvy::from_path(&p).map_err(|e| format!("the config file {} could not be read: {e}", p.display())),
+        None => Ok(()),
+    }
 }
 
 fn main() -> ExitCode {
@@ -69,13 +153,26 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FORMFLOW_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
+    if let Err(e) = load_config() {
+        eprintln!("formflow: {e}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
+    let _ = &cli.config;
     let result = match cli.command {
         Command::Extract { paths, opts } => formflow::commands::extract(&paths, &opts),
         Command::Eval { set_dir, json, predictions, save, wrong, opts } => {
             formflow::commands::eval(&set_dir, json, predictions.as_deref(), save.as_deref(), wrong, &opts)
         }
         Command::Bench { paths, no_tesseract } => formflow::commands::bench(&paths, !no_tesseract),
+        Command::Run { paths, run, store, http, worker, opts } => {
+            let paths = if paths.is_empty() { vec![PathBuf::from("samples")] } else { paths };
+            formflow::commands::run(&paths, &run, &store, &http, &worker, &opts)
+        }
+        Command::Serve { store, broker, http, opts } => formflow::commands::serve(&store, &broker, &http, &opts),
+        Command::Worker { store, broker, worker, opts } => formflow::commands::worker(&store, &broker, &worker, &opts),
+        Command::Upload { paths, upload } => formflow::commands::upload(&paths, &upload),
+        Command::Migrate { store } => formflow::commands::migrate(&store),
     };
     if std::env::var_os("FORMFLOW_REPORT_PEAK").is_some() {
         if let Some(p) = formflow::commands::peak_rss_mib() {

@@ -20,4 +20,12 @@ impl ExtractError {
     pub fn is_transient(&self) -> bool {
         matches!(self, ExtractError::Ocr(_)) || matches!(self, ExtractError::Decode(d) if d.is_transient())
     }
+
+    /// A short stable key for the kind of failure (see [`DecodeError::kind`]).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ExtractError::Decode(d) => d.kind(),
+            ExtractError::Ocr(_) => "ocr_unavailable",
+        }
+    }
 }

@@ -7,7 +7,7 @@
 //! holds what is shared and read-only (templates, their line references,
 //! limits, knobs); a [`Worker`] adds one thread's OCR engine.
 
-use crate::decode::{Limits, Page, Source};
+use crate::decode::{DecodeError, Limits, Page, Source};
 use crate::error::ExtractError;
 use crate::glyph::GlyphModel;
 use crate::identify::identify;
@@ -123,21 +123,48 @@ impl Worker {
     /// Identifies and reads one decoded page.
     pub fn read_page(&mut self, page: &Page) -> PageResult {
         let engine = Arc::clone(&self.engine);
+        let Some((form, form_page, pose, threshold)) = self.locate(page) else {
+            return PageResult { number: page.number, form: None, pose: None, fields: Vec::new() };
+        };
+        let Some(t) = engine.templates.get(&form) else {
+            return PageResult { number: page.number, form: None, pose: None, fields: Vec::new() };
+        };
+        let reader = PageReader { gray: &page.image, pose, threshold, glyphs: engine.glyphs.as_ref() };
+        let fields = t.fields_on(form_page).map(|f| (f.name.clone(), reader.read(f, &mut self.ocr))).collect();
+        PageResult { number: page.number, form: Some((form, form_page)), pose: Some(pose), fields }
+    }
+
+    /// Which form page this is and where it lies, with the page's ink
+    /// threshold; none when no known form page is recognised.
+    fn locate(&mut self, page: &Page) -> Option<(String, u32, Pose, u8)> {
+        let engine = Arc::clone(&self.engine);
         let threshold = ink_threshold(&page.image);
         let ink = binarise(&page.image, threshold);
         let ppmm = page.dpi as f64 / 25.4;
         let lines = Lines::find(&ink, ppmm);
         drop(ink);
-        let found = identify(&page.image, &lines, &engine.references, engine.templates.all(), &mut self.ocr);
-        let Some(id) = found else {
-            return PageResult { number: page.number, form: None, pose: None, fields: Vec::new() };
-        };
-        let Some(t) = engine.templates.get(&id.form) else {
-            return PageResult { number: page.number, form: None, pose: None, fields: Vec::new() };
-        };
-        let reader = PageReader { gray: &page.image, pose: id.placement.pose, threshold, glyphs: engine.glyphs.as_ref() };
-        let fields = t.fields_on(id.page).map(|f| (f.name.clone(), reader.read(f, &mut self.ocr))).collect();
-        PageResult { number: page.number, form: Some((id.form, id.page)), pose: Some(id.placement.pose), fields }
+        let id = identify(&page.image, &lines, &engine.references, engine.templates.all(), &mut self.ocr)?;
+        Some((id.form, id.page, id.placement.pose, threshold))
+    }
+
+    /// Page `number` (from 1) of a file as a caseworker should see it: when
+    /// it is a known form page, turned upright, deskewed and cut to the
+    /// template's page at `dpi`, so that the template's boxes fall on its
+    /// fields; otherwise the page as scanned, scaled to `dpi`.
+    pub fn prepared_page(&mut self, bytes: Vec<u8>, number: u32, dpi: f64) -> Result<image::GrayImage, ExtractError> {
+        let mut src = Source::open(bytes, &self.engine.config.limits)?;
+        let index = (number as usize).checked_sub(1).ok_or(DecodeError::NoSuchPage { number: 0, count: src.page_count() })?;
+        let page = src.page(index)?;
+        let located = self.locate(&page);
+        let size = located.as_ref().and_then(|(form, _, _, _)| self.engine.templates.get(form).map(|t| t.page_size_mm));
+        Ok(match (located, size) {
+            (Some((_, _, pose, _)), Some(size)) => warp(&page.image, &pose, size, dpi),
+            _ => {
+                let scale = (dpi / page.dpi as f64).min(1.0);
+                let (w, h) = (((page.image.width() as f64) * scale).round().max(1.0), ((page.image.height() as f64) * scale).round().max(1.0));
+                image::imageops::resize(&page.image, w as u32, h as u32, image::imageops::FilterType::Triangle)
+            }
+        })
     }
 
     /// Groups pages into documents and checks each.
@@ -232,4 +259,25 @@ fn document(t: &Template, source: &str, mut pages: Vec<PageResult>, ctx: &Contex
             .collect(),
         error: None,
     }
+}
+
+/// The template page of `size_mm`, sampled from the scan through `pose`
+/// at `dpi` (bilinear).
+fn warp(scan: &image::GrayImage, pose: &Pose, size_mm: [f64; 2], dpi: f64) -> image::GrayImage {
+    let ppmm = dpi / 25.4;
+    let (w, h) = ((size_mm[0] * ppmm).round().max(1.0) as u32, (size_mm[1] * ppmm).round().max(1.0) as u32);
+    let (sw, sh) = (scan.width() as f64, scan.height() as f64);
+    image::GrayImage::from_fn(w, h, |x, y| {
+        let (sx, sy) = pose.to_scan((x as f64 + 0.5) / ppmm, (y as f64 + 0.5) / ppmm);
+        if sx < 0.0 || sy < 0.0 || sx > sw - 1.0 || sy > sh - 1.0 {
+            return image::Luma([255]);
+        }
+        let (x0, y0) = (sx.floor(), sy.floor());
+        let (fx, fy) = (sx - x0, sy - y0);
+        let (x0, y0) = (x0 as u32, y0 as u32);
+        let (x1, y1) = ((x0 + 1).min(scan.width() - 1), (y0 + 1).min(scan.height() - 1));
+        let p = |x, y| scan.get_pixel(x, y).0[0] as f64;
+        let v = p(x0, y0) * (1.0 - fx) * (1.0 - fy) + p(x1, y0) * fx * (1.0 - fy) + p(x0, y1) * (1.0 - fx) * fy + p(x1, y1) * fx * fy;
+        image::Luma([v.round().clamp(0.0, 255.0) as u8])
+    })
 }

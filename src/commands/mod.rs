@@ -5,9 +5,14 @@
 
 mod bench;
 mod extract;
+mod service;
+mod summary;
+mod upload;
 
 pub use bench::{bench, peak_rss_mib};
 pub use extract::{eval, extract, extract_paths, scan_files};
+pub use service::{migrate, run, serve, worker, BrokerOpts, HttpOpts, RunOpts, StoreOpts, WorkerOpts};
+pub use upload::{upload, UploadOpts};
 
 use anyhow::Context as _;
 use formflow_extract::pipeline::Config;

@@ -140,6 +140,26 @@ impl DecodeError {
         matches!(self, DecodeError::PdfiumMissing { .. })
     }
 
+    /// A short stable key for the kind of failure, for metrics and events
+    /// (the message is for people, this is for counting).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DecodeError::Empty => "empty",
+            DecodeError::FileTooLarge { .. } => "file_too_large",
+            DecodeError::UnknownFormat { .. } => "unknown_format",
+            DecodeError::PdfPassword | DecodeError::PdfLocked => "encrypted",
+            DecodeError::TooManyPages { .. } => "too_many_pages",
+            DecodeError::NoPages { .. } => "no_pages",
+            DecodeError::PageTooLarge { .. } | DecodeError::TooManyPixels { .. } => "page_too_large",
+            DecodeError::Truncated { .. } => "truncated",
+            DecodeError::Damaged { .. } => "damaged",
+            DecodeError::Unsupported { .. } => "unsupported",
+            DecodeError::PdfiumMissing { .. } => "pdfium_missing",
+            DecodeError::RenderFailed { .. } => "render_failed",
+            DecodeError::NoSuchPage { .. } => "no_such_page",
+        }
+    }
+
     pub(crate) fn damaged(format: Format, cause: impl Into<Cause>) -> DecodeError {
         DecodeError::Damaged {
             format,

@@ -1,0 +1,205 @@
+//! Where originals are kept: content-addressed by SHA-256, written before
+//! anything else is done with an upload.
+//!
+//! `FORMFLOW_STORAGE` is either a folder (the default) or an object-store
+//! URL: `s3://bucket/prefix` for Amazon S3 or any S3-compatible store, with
+//! credentials, region and endpoint from the usual `AWS_*` variables
+//! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+//! `AWS_ENDPOINT` for MinIO and the like, `AWS_ALLOW_HTTP=true` for an
+//! endpoint without TLS). An original's key is `sha256/ab/abcdef...`: the
+//! same bytes are stored once however often they are uploaded.
+
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, PutPayload};
+use sha2::{Digest as _, Sha256};
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Why storing or reading an original failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    /// The storage setting names nothing usable.
+    #[error("FORMFLOW_STORAGE {0:?} is neither a folder nor an s3:// URL: {1}")]
+    Config(String, String),
+    /// No original has this key.
+    #[error("the original {0} is not in storage")]
+    Missing(String),
+    /// The folder could not be written or read.
+    #[error("the originals folder could not be used: {0}")]
+    Io(#[from] std::io::Error),
+    /// The object store failed.
+    #[error("the object store could not be used: {0}")]
+    Store(#[from] object_store::Error),
+}
+
+impl BlobError {
+    /// Whether trying again may succeed (the store is down or full), as
+    /// opposed to an original that is not there.
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, BlobError::Missing(_) | BlobError::Config(..))
+    }
+}
+
+/// Where originals are kept.
+#[derive(Clone, Debug)]
+pub enum Blobs {
+    /// A local folder.
+    Folder(PathBuf),
+    /// An object store, with a key prefix.
+    Store(Arc<dyn ObjectStore>, String),
+}
+
+/// The hex SHA-256 of `bytes`: an original's identity.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn key(sha: &str) -> String {
+    format!("sha256/{}/{}", &sha[..2.min(sha.len())], sha)
+}
+
+impl Blobs {
+    /// The storage `FORMFLOW_STORAGE` names: an `s3://` URL, or a folder
+    /// (created when missing).
+    pub fn open(setting: &str) -> Result<Blobs, BlobError> {
+        if let Some(rest) = setting.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(BlobError::Config(setting.into(), "the URL names no bucket".into()));
+            }
+            let store = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .build()
+                .map_err(|e| BlobError::Config(setting.into(), e.to_string()))?;
+            Ok(Blobs::Store(Arc::new(store), prefix.trim_matches('/').to_string()))
+        } else if setting.contains("://") {
+            Err(BlobError::Config(setting.into(), "only s3:// object stores are supported".into()))
+        } else {
+            let dir = PathBuf::from(setting);
+            std::fs::create_dir_all(dir.join("tmp"))?;
+            Ok(Blobs::Folder(dir))
+        }
+    }
+
+    /// Stores `bytes` (once: the same bytes again change nothing) and
+    /// returns their SHA-256. Returns only once the bytes are durable.
+    pub async fn put(&self, bytes: &[u8]) -> Result<String, BlobError> {
+        let sha = sha256_hex(bytes);
+        match self {
+            Blobs::Folder(dir) => {
+                let dir = dir.clone();
+                let sha2 = sha.clone();
+                let bytes = bytes.to_vec();
+                tokio::task::spawn_blocking(move || write_file(&dir, &sha2, &bytes)).await.map_err(std::io::Error::other)??;
+            }
+            Blobs::Store(store, prefix) => {
+                let path = StorePath::from(format!("{}{}", prefixed(prefix), key(&sha)));
+                match store.head(&path).await {
+                    Ok(_) => {}
+                    Err(object_store::Error::NotFound { .. }) => {
+                        store.put(&path, PutPayload::from(bytes.to_vec())).await?;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(sha)
+    }
+
+    /// The original stored under `sha`.
+    pub async fn get(&self, sha: &str) -> Result<Vec<u8>, BlobError> {
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(BlobError::Missing(sha.to_string()));
+        }
+        match self {
+            Blobs::Folder(dir) => match tokio::fs::read(dir.join(key(sha))).await {
+                Ok(b) => Ok(b),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::Missing(sha.to_string())),
+                Err(e) => Err(e.into()),
+            },
+            Blobs::Store(store, prefix) => {
+                let path = StorePath::from(format!("{}{}", prefixed(prefix), key(sha)));
+                match store.get(&path).await {
+                    Ok(r) => Ok(r.bytes().await?.to_vec()),
+                    Err(object_store::Error::NotFound { .. }) => Err(BlobError::Missing(sha.to_string())),
+                    Err(e) => Err(e.into()),
+                }
+            }
+        }
+    }
+}
+
+fn prefixed(prefix: &str) -> String {
+    if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}/")
+    }
+}
+
+/// Writes to a temporary file, syncs it, and renames it into place, so a
+/// crash leaves either the whole original or none.
+fn write_file(dir: &std::path::Path, sha: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let dest = dir.join(key(sha));
+    if dest.exists() {
+        return Ok(());
+    }
+    let parent = dest.parent().expect("a key has a folder");
+    std::fs::create_dir_all(parent)?;
+    let tmp = dir.join("tmp").join(format!("{sha}.{}", uuid::Uuid::now_v7()));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, &dest)?;
+    std::fs::File::open(parent)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_same_bytes_are_stored_once_under_their_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::open(dir.path().to_str().unwrap()).unwrap();
+        let a = blobs.put(b"scan one").await.unwrap();
+        let b = blobs.put(b"scan one").await.unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a, "1a3db7bae48d688b04ca6f76ba156d90e2a89b3ba60610958cb41c4c2e98c061");
+        assert_eq!(blobs.get(&a).await.unwrap(), b"scan one");
+        let files: Vec<_> = walk(dir.path());
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert!(files[0].ends_with(format!("sha256/{}/{}", &a[..2], a)));
+    }
+
+    #[tokio::test]
+    async fn a_missing_original_is_not_transient() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::open(dir.path().to_str().unwrap()).unwrap();
+        let e = blobs.get(&"0".repeat(64)).await.unwrap_err();
+        assert!(matches!(e, BlobError::Missing(_)) && !e.is_transient());
+        assert!(matches!(blobs.get("../../etc/passwd").await.unwrap_err(), BlobError::Missing(_)));
+    }
+
+    #[test]
+    fn other_urls_are_refused_in_plain_words() {
+        let e = Blobs::open("ftp://example/x").unwrap_err().to_string();
+        assert!(e.contains("only s3://"), "{e}");
+    }
+
+    fn walk(p: &std::path::Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(p).unwrap() {
+            let e = e.unwrap().path();
+            if e.is_dir() {
+                out.extend(walk(&e));
+            } else {
+                out.push(e);
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,250 @@
+//! Rows as the queries return them, and the document's life cycle.
+
+use chrono::{DateTime, Utc};
+use formflow_schemas::Flag;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+/// Where an uploaded file stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocStatus {
+    /// Stored and waiting for a worker.
+    Queued,
+    /// A worker has it.
+    Processing,
+    /// Every form in it was read with no flag.
+    Extracted,
+    /// Some field, or some page of no known form, needs a caseworker.
+    NeedsReview,
+    /// No page of it is a known form.
+    Unclassified,
+    /// It could not be read; `error` says why.
+    Failed,
+    /// The same bytes were uploaded before; `duplicate_of` names that document.
+    Duplicate,
+}
+
+impl DocStatus {
+    /// Every status, in the order summaries list them.
+    pub const ALL: [DocStatus; 7] = [
+        DocStatus::Queued,
+        DocStatus::Processing,
+        DocStatus::Extracted,
+        DocStatus::NeedsReview,
+        DocStatus::Unclassified,
+        DocStatus::Failed,
+        DocStatus::Duplicate,
+    ];
+
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocStatus::Queued => "queued",
+            DocStatus::Processing => "processing",
+            DocStatus::Extracted => "extracted",
+            DocStatus::NeedsReview => "needs_review",
+            DocStatus::Unclassified => "unclassified",
+            DocStatus::Failed => "failed",
+            DocStatus::Duplicate => "duplicate",
+        }
+    }
+
+    /// The status stored as `s`.
+    pub fn parse(s: &str) -> Option<DocStatus> {
+        DocStatus::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+
+    /// Whether the document has its one outcome (nothing more will happen
+    /// to it without a person).
+    pub fn is_final(self) -> bool {
+        !matches!(self, DocStatus::Queued | DocStatus::Processing)
+    }
+}
+
+/// A file refused at upload, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// The file's name as sent.
+    pub file: String,
+    /// Why, in plain words.
+    pub error: String,
+}
+
+/// A `batches` row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BatchRow {
+    /// Its id.
+    pub id: Uuid,
+    /// When it was uploaded.
+    pub created_at: DateTime<Utc>,
+    /// Files sent, accepted or not.
+    pub files: i32,
+    /// Files refused, with why.
+    pub refused: Json<Vec<Refusal>>,
+}
+
+/// A `documents` row: one uploaded file.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DocumentRow {
+    /// Its id.
+    pub id: Uuid,
+    /// The batch it came in.
+    pub batch_id: Uuid,
+    /// Its place in the batch, from 0.
+    pub position: i32,
+    /// The file's name as uploaded.
+    pub source: String,
+    /// SHA-256 of the bytes, hex: the original's key in storage.
+    pub sha256: String,
+    /// Its size.
+    pub bytes: i64,
+    /// PDF, TIFF, PNG or JPEG.
+    pub format: String,
+    /// Pages in the file.
+    pub page_count: i32,
+    /// Where it stands ([`DocStatus`]).
+    pub status: String,
+    /// For a duplicate, the document first uploaded with these bytes.
+    pub duplicate_of: Option<Uuid>,
+    /// Why it failed, in plain words.
+    pub error: Option<String>,
+    /// Why it failed, as a short key.
+    pub reason: Option<String>,
+    /// How many times a worker has taken it.
+    pub attempts: i32,
+    /// Milliseconds extraction took, on the attempt that finished it.
+    pub extract_ms: Option<i64>,
+    /// When it was uploaded.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl DocumentRow {
+    /// Its status as a type (a status this build does not know reads as
+    /// `queued`, which keeps it from being taken as finished).
+    pub fn status(&self) -> DocStatus {
+        DocStatus::parse(&self.status).unwrap_or(DocStatus::Queued)
+    }
+}
+
+/// A `records` row: one form found in a document.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RecordRow {
+    /// Its id.
+    pub id: Uuid,
+    /// The document (file) it was found in.
+    pub document_id: Uuid,
+    /// Its place among the document's records, from 0.
+    pub ordinal: i32,
+    /// The batch the document came in.
+    pub batch_id: Uuid,
+    /// The file's name.
+    pub source: String,
+    /// The template key, or none when unclassified.
+    pub form: Option<String>,
+    /// Its pages within the file, from 1, in the form's order.
+    pub pages: Json<Vec<u32>>,
+    /// `extracted`, `needs_review`, `unclassified`, `failed`, and later
+    /// `approved` or `rejected`.
+    pub status: String,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A `field_values` row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FieldRow {
+    /// The record it belongs to.
+    pub record_id: Uuid,
+    /// Its place in the template.
+    pub position: i32,
+    /// The field's name.
+    pub name: String,
+    /// Its value (JSON null when blank).
+    pub value: Json<Value>,
+    /// The engine's belief that the value is right.
+    pub confidence: f64,
+    /// Why it needs review.
+    pub flags: Json<Vec<Flag>>,
+}
+
+/// A `field_history` row: one value a field has had.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct HistoryRow {
+    /// The record.
+    pub record_id: Uuid,
+    /// The field's name.
+    pub name: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who: `formflow-extract` for the reading, else the caseworker.
+    pub actor: String,
+    /// The value before (none for the first reading).
+    pub old_value: Option<Json<Value>>,
+    /// The value after.
+    pub new_value: Json<Value>,
+    /// Why, when given.
+    pub note: Option<String>,
+}
+
+/// A `document_events` row.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct EventRow {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The status it moved to.
+    pub status: String,
+    /// What happened, in plain words.
+    pub detail: Option<String>,
+}
+
+/// What an outbox row carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxKind {
+    /// A job for the worker queue.
+    Job,
+    /// An event for the events exchange.
+    Event,
+}
+
+impl OutboxKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxKind::Job => "job",
+            OutboxKind::Event => "event",
+        }
+    }
+}
+
+/// An `outbox` row: a message waiting to be published.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxRow {
+    /// Its id (publishing order).
+    pub id: i64,
+    /// `job` or `event`.
+    pub kind: String,
+    /// For an event, its routing key (`document.extracted`, ...).
+    pub routing_key: String,
+    /// The message body.
+    pub payload: Json<Value>,
+}
+
+impl OutboxRow {
+    /// What it carries.
+    pub fn kind(&self) -> OutboxKind {
+        if self.kind == "job" {
+            OutboxKind::Job
+        } else {
+            OutboxKind::Event
+        }
+    }
+}

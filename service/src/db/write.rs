@@ -1,0 +1,305 @@
+//! Writes: a batch accepted, a document taken by a worker, a document's
+//! outcome. Each is one transaction, and each queues the messages it causes
+//! in the outbox inside that transaction.
+
+use super::rows::{DocStatus, DocumentRow, OutboxKind, Refusal};
+use super::{on_db, Db, DbResult};
+use crate::event::Event;
+use crate::now;
+use formflow_schemas::{Record, Status};
+use serde_json::json;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+/// A file accepted at upload, stored, not yet in the database.
+#[derive(Debug, Clone)]
+pub struct NewDocument {
+    /// The id it will have.
+    pub id: Uuid,
+    /// Its name as uploaded.
+    pub source: String,
+    /// SHA-256 of its bytes, hex.
+    pub sha256: String,
+    /// Its size.
+    pub bytes: i64,
+    /// Its format.
+    pub format: String,
+    /// Its pages.
+    pub page_count: i32,
+}
+
+/// What became of one accepted file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accepted {
+    /// The document's id.
+    pub id: Uuid,
+    /// When the same bytes were uploaded before (and not failed), that
+    /// document; this one is then not processed again.
+    pub duplicate_of: Option<Uuid>,
+}
+
+/// What a worker finds when it takes a job.
+#[derive(Debug)]
+pub enum Started {
+    /// The document is now the worker's: `attempts` counts this one.
+    Go(DocumentRow),
+    /// The document already has its outcome (a redelivered job).
+    Done(DocStatus),
+    /// No such document.
+    Missing,
+}
+
+/// One page of a processed document and where it went.
+#[derive(Debug, Clone)]
+pub struct PageInfo {
+    /// Its number in the file, from 1.
+    pub number: u32,
+    /// The form and page of the form it was recognised as.
+    pub form: Option<(String, u32)>,
+}
+
+/// A document's one outcome, as a worker commits it.
+#[derive(Debug)]
+pub struct Outcome<'a> {
+    /// The records found (one `failed` record when the file could not be read).
+    pub records: &'a [Record],
+    /// Every page.
+    pub pages: &'a [PageInfo],
+    /// How long extraction took.
+    pub extract_ms: Option<i64>,
+    /// For a failure, a short key naming its kind (for metrics).
+    pub reason: Option<&'a str>,
+}
+
+/// The document status that its records add up to.
+pub fn document_status(records: &[Record]) -> DocStatus {
+    if records.iter().any(|r| r.status == Status::Failed) {
+        DocStatus::Failed
+    } else if records.iter().all(|r| r.status == Status::Extracted) && !records.is_empty() {
+        DocStatus::Extracted
+    } else if records.iter().all(|r| r.status == Status::Unclassified) {
+        DocStatus::Unclassified
+    } else {
+        DocStatus::NeedsReview
+    }
+}
+
+impl Db {
+    /// Records an upload: the batch, a document for each accepted file
+    /// (a duplicate when the same bytes are already here) and a job in the
+    /// outbox for each new one, all or nothing.
+    pub async fn accept_batch(&self, batch_id: Uuid, files: usize, refused: &[Refusal], docs: &[NewDocument]) -> DbResult<Vec<Accepted>> {
+        let at = now();
+        on_db!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query("INSERT INTO batches (id, created_at, files, refused) VALUES ($1, $2, $3, $4)")
+                .bind(batch_id)
+                .bind(at)
+                .bind(files as i32)
+                .bind(Json(refused))
+                .execute(&mut *tx)
+                .await?;
+            let mut out = Vec::with_capacity(docs.len());
+            for (i, d) in docs.iter().enumerate() {
+                let earlier: Option<(Uuid,)> = sqlx::query_as(
+                    "SELECT id FROM documents WHERE sha256 = $1 AND status NOT IN ('failed', 'duplicate') ORDER BY created_at, id LIMIT 1",
+                )
+                .bind(&d.sha256)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let duplicate_of = earlier.map(|e| e.0);
+                let status = if duplicate_of.is_some() { DocStatus::Duplicate } else { DocStatus::Queued };
+                sqlx::query(
+                    "INSERT INTO documents (id, batch_id, position, source, sha256, bytes, format, page_count, status, duplicate_of, attempts, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $11)",
+                )
+                .bind(d.id)
+                .bind(batch_id)
+                .bind(i as i32)
+                .bind(&d.source)
+                .bind(&d.sha256)
+                .bind(d.bytes)
+                .bind(&d.format)
+                .bind(d.page_count)
+                .bind(status.as_str())
+                .bind(duplicate_of)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                let detail = match duplicate_of {
+                    Some(o) => format!("the same file was uploaded before as document {o}"),
+                    None => "stored and queued".to_string(),
+                };
+                sqlx::query("INSERT INTO document_events (document_id, at, status, detail) VALUES ($1, $2, $3, $4)")
+                    .bind(d.id)
+                    .bind(at)
+                    .bind(status.as_str())
+                    .bind(detail)
+                    .execute(&mut *tx)
+                    .await?;
+                if duplicate_of.is_none() {
+                    sqlx::query("INSERT INTO outbox (kind, routing_key, payload, created_at) VALUES ($1, $2, $3, $4)")
+                        .bind(OutboxKind::Job.as_str())
+                        .bind("")
+                        .bind(Json(json!({ "document_id": d.id })))
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                out.push(Accepted { id: d.id, duplicate_of });
+            }
+            tx.commit().await?;
+            Ok(out)
+        })
+    }
+
+    /// A worker takes a document: counts the attempt and marks it
+    /// `processing`, unless it already has its outcome.
+    pub async fn start(&self, id: Uuid) -> DbResult<Started> {
+        let at = now();
+        on_db!(self, p => {
+            let mut tx = p.begin().await?;
+            let row: Option<DocumentRow> = sqlx::query_as(
+                "UPDATE documents SET status = 'processing', attempts = attempts + 1, updated_at = $2 \
+                 WHERE id = $1 AND status IN ('queued', 'processing') RETURNING *",
+            )
+            .bind(id)
+            .bind(at)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                let status: Option<(String,)> = sqlx::query_as("SELECT status FROM documents WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
+                return Ok(match status {
+                    Some((s,)) => Started::Done(DocStatus::parse(&s).unwrap_or(DocStatus::Failed)),
+                    None => Started::Missing,
+                });
+            };
+            sqlx::query("INSERT INTO document_events (document_id, at, status, detail) VALUES ($1, $2, 'processing', $3)")
+                .bind(id)
+                .bind(at)
+                .bind(format!("attempt {}", row.attempts))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(Started::Go(row))
+        })
+    }
+
+    /// Commits a document's outcome: its records, their fields and first
+    /// history, its pages, its status, its event. Returns false, writing
+    /// nothing, when the document already has an outcome (another attempt
+    /// finished first), so a document processed twice keeps one.
+    pub async fn finish(&self, doc: &DocumentRow, outcome: &Outcome<'_>) -> DbResult<bool> {
+        let at = now();
+        let status = document_status(outcome.records);
+        let error = outcome.records.iter().find_map(|r| r.error.clone());
+        let record_ids: Vec<Uuid> = outcome.records.iter().map(|_| Uuid::now_v7()).collect();
+        let mut event = Event::for_document(doc, status, outcome.records, &record_ids, at);
+        event.reason = outcome.reason.map(str::to_string);
+        on_db!(self, p => {
+            let mut tx = p.begin().await?;
+            let updated = sqlx::query(
+                "UPDATE documents SET status = $2, error = $3, reason = $4, extract_ms = $5, updated_at = $6 \
+                 WHERE id = $1 AND status IN ('queued', 'processing')",
+            )
+            .bind(doc.id)
+            .bind(status.as_str())
+            .bind(&error)
+            .bind(outcome.reason)
+            .bind(outcome.extract_ms)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            for (i, (r, rid)) in outcome.records.iter().zip(&record_ids).enumerate() {
+                sqlx::query(
+                    "INSERT INTO records (id, document_id, ordinal, batch_id, source, form, pages, status, error, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+                )
+                .bind(rid)
+                .bind(doc.id)
+                .bind(i as i32)
+                .bind(doc.batch_id)
+                .bind(&doc.source)
+                .bind(&r.form)
+                .bind(Json(&r.pages))
+                .bind(r.status.as_str())
+                .bind(&r.error)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                if r.fields.is_empty() {
+                    continue;
+                }
+                let mut q = sqlx::QueryBuilder::new("INSERT INTO field_values (record_id, position, name, value, confidence, flags) ");
+                q.push_values(r.fields.iter().enumerate(), |mut b, (pos, (name, f))| {
+                    b.push_bind(rid).push_bind(pos as i32).push_bind(name).push_bind(Json(&f.value)).push_bind(f.confidence).push_bind(Json(&f.flags));
+                });
+                q.build().execute(&mut *tx).await?;
+                let mut q = sqlx::QueryBuilder::new("INSERT INTO field_history (record_id, name, at, actor, new_value) ");
+                q.push_values(r.fields.iter(), |mut b, (name, f)| {
+                    b.push_bind(rid).push_bind(name).push_bind(at).push_bind("formflow-extract").push_bind(Json(&f.value));
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            if !outcome.pages.is_empty() {
+                let mut q = sqlx::QueryBuilder::new("INSERT INTO pages (document_id, number, record_id, form, form_page) ");
+                q.push_values(outcome.pages.iter(), |mut b, pg| {
+                    let rid = outcome.records.iter().position(|r| r.pages.contains(&pg.number)).map(|i| record_ids[i]);
+                    b.push_bind(doc.id)
+                        .push_bind(pg.number as i32)
+                        .push_bind(rid)
+                        .push_bind(pg.form.as_ref().map(|f| f.0.clone()))
+                        .push_bind(pg.form.as_ref().map(|f| f.1 as i32));
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            let detail = match &error {
+                Some(e) => e.clone(),
+                None => format!("{} record(s)", outcome.records.len()),
+            };
+            sqlx::query("INSERT INTO document_events (document_id, at, status, detail) VALUES ($1, $2, $3, $4)")
+                .bind(doc.id)
+                .bind(at)
+                .bind(status.as_str())
+                .bind(detail)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO outbox (kind, routing_key, payload, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(OutboxKind::Event.as_str())
+                .bind(event.routing_key())
+                .bind(Json(&event))
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Puts every document without an outcome back in the outbox, once: for
+    /// the embedded runner, whose in-process queue did not survive the
+    /// process that held it. Returns how many.
+    pub async fn requeue_unfinished(&self) -> DbResult<u64> {
+        let at = now();
+        on_db!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query("DELETE FROM outbox WHERE kind = 'job'").execute(&mut *tx).await?;
+            let ids: Vec<(Uuid,)> = sqlx::query_as("SELECT id FROM documents WHERE status IN ('queued', 'processing') ORDER BY created_at, position")
+                .fetch_all(&mut *tx)
+                .await?;
+            for (id,) in &ids {
+                sqlx::query("INSERT INTO outbox (kind, routing_key, payload, created_at) VALUES ('job', '', $1, $2)")
+                    .bind(Json(json!({ "document_id": id })))
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(ids.len() as u64)
+        })
+    }
+}

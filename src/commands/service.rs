@@ -1,0 +1,347 @@
+//! `formflow migrate`, `serve`, `worker` and `run`: the pipeline's
+//! processes, production and embedded, built from the same parts.
+
+use super::summary::{print_summary, Line};
+use super::ExtractOpts;
+use anyhow::Context as _;
+use formflow_ingest::{App, Incoming, UploadLimits};
+use formflow_service::db::DocStatus;
+use formflow_service::queue::Names;
+use formflow_service::{relay, Blobs, Broker, Db};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+use uuid::Uuid;
+
+/// Where the pipeline keeps its state.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreOpts {
+    /// The database: postgres://user@host/db, or sqlite://PATH for a file.
+    /// Required by migrate, serve and worker; `run` defaults to a SQLite
+    /// file in its data folder.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Where originals are kept: a folder, or s3://bucket/prefix (with the
+    /// AWS_* variables for credentials, region and endpoint). Default:
+    /// formflow-data/originals.
+    #[arg(long, env = "FORMFLOW_STORAGE")]
+    pub storage: Option<String>,
+    /// Most database connections this process opens.
+    #[arg(long, env = "FORMFLOW_DB_CONNECTIONS", default_value_t = 8)]
+    pub db_connections: u32,
+}
+
+/// How to reach RabbitMQ.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BrokerOpts {
+    /// RabbitMQ's address.
+    #[arg(long, env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    pub amqp_url: String,
+    /// The jobs queue (its dead letters go to <name>.dead).
+    #[arg(long, env = "FORMFLOW_QUEUE", default_value = "formflow.jobs")]
+    pub queue: String,
+    /// The topic exchange events are published on.
+    #[arg(long, env = "FORMFLOW_EVENTS_EXCHANGE", default_value = "formflow.events")]
+    pub events_exchange: String,
+}
+
+impl BrokerOpts {
+    fn broker(&self) -> Broker {
+        Broker::rabbit(&self.amqp_url, Names { jobs: self.queue.clone(), events: self.events_exchange.clone() })
+    }
+}
+
+/// The HTTP side.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HttpOpts {
+    /// Address to listen on.
+    #[arg(long, env = "FORMFLOW_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Largest upload request, in megabytes (413 beyond).
+    #[arg(long, env = "FORMFLOW_MAX_UPLOAD_MB", default_value_t = 512)]
+    pub max_upload_mb: usize,
+    /// Most files in one upload (413 beyond).
+    #[arg(long, env = "FORMFLOW_MAX_FILES", default_value_t = 1000)]
+    pub max_files: usize,
+}
+
+impl HttpOpts {
+    fn limits(&self) -> UploadLimits {
+        UploadLimits { max_request_bytes: self.max_upload_mb.saturating_mul(1_000_000), max_files: self.max_files.max(1) }
+    }
+}
+
+/// How workers behave.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkerOpts {
+    /// Attempts at one document before it is failed and dead-lettered.
+    #[arg(long, env = "FORMFLOW_MAX_ATTEMPTS", default_value_t = 3)]
+    pub max_attempts: i32,
+    /// Tries of one job after passing failures (database or storage down)
+    /// before it is dead-lettered; waits double from 0.5 s up to 30 s.
+    #[arg(long, env = "FORMFLOW_RETRIES", default_value_t = 8)]
+    pub retries: u32,
+}
+
+impl WorkerOpts {
+    fn settings(&self, concurrency: usize) -> formflow_worker::Settings {
+        formflow_worker::Settings {
+            concurrency,
+            max_attempts: self.max_attempts.max(1),
+            retries: self.retries,
+            ..formflow_worker::Settings::default()
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("Failed to start the async runtime")
+}
+
+async fn connect(store: &StoreOpts, url: Option<&str>) -> anyhow::Result<Db> {
+    let url = url
+        .map(str::to_string)
+        .or_else(|| store.database_url.clone())
+        .context("DATABASE_URL is not set: give a postgres:// or sqlite:// URL (or --database-url)")?;
+    Db::connect(&url, store.db_connections.max(1), Duration::from_secs(10)).await.map_err(Into::into)
+}
+
+async fn connect_migrated(store: &StoreOpts) -> anyhow::Result<Db> {
+    let db = connect(store, None).await?;
+    db.check_migrated().await?;
+    Ok(db)
+}
+
+fn blobs(store: &StoreOpts, default: &Path) -> anyhow::Result<Blobs> {
+    let setting = store.storage.clone().unwrap_or_else(|| default.display().to_string());
+    Ok(Blobs::open(&setting)?)
+}
+
+/// A channel that turns true on SIGTERM or SIGINT.
+fn stop_on_signals() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        eprintln!("formflow: stopping: finishing what is in hand");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+async fn wait_for(mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+const DEFAULT_DATA: &str = "formflow-data";
+
+/// `formflow migrate`.
+pub fn migrate(store: &StoreOpts) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let db = connect(store, None).await?;
+        db.migrate().await?;
+        eprintln!("formflow: the {} database is migrated", db.engine());
+        Ok(())
+    })
+}
+
+async fn http(app: Arc<App>, listen: SocketAddr, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("Failed to listen on {listen}"))?;
+    eprintln!("formflow: serving on http://{}", listener.local_addr().unwrap_or(listen));
+    formflow_ingest::serve(listener, app, wait_for(stop)).await.context("The HTTP server failed")
+}
+
+/// `formflow serve`.
+pub fn serve(store: &StoreOpts, broker: &BrokerOpts, http_opts: &HttpOpts, extract: &ExtractOpts) -> anyhow::Result<()> {
+    let engine = extract.engine()?;
+    runtime()?.block_on(async {
+        let db = connect_migrated(store).await?;
+        let blobs = blobs(store, &Path::new(DEFAULT_DATA).join("originals"))?;
+        let broker = broker.broker();
+        let wake = Arc::new(Notify::new());
+        let stop = stop_on_signals();
+        let relay = tokio::spawn(relay::run(db.clone(), broker.clone(), Arc::clone(&wake), stop.clone()));
+        let app = App::new(db.clone(), blobs, broker.clone(), engine, http_opts.limits(), wake);
+        let served = http(app, http_opts.listen, stop.clone()).await;
+        let _ = relay.await;
+        broker.close().await;
+        db.close().await;
+        served
+    })
+}
+
+/// `formflow worker`.
+pub fn worker(store: &StoreOpts, broker: &BrokerOpts, opts: &WorkerOpts, extract: &ExtractOpts) -> anyhow::Result<()> {
+    let engine = extract.engine()?;
+    let concurrency = extract.threads();
+    runtime()?.block_on(async {
+        let db = connect_migrated(store).await?;
+        let blobs = blobs(store, &Path::new(DEFAULT_DATA).join("originals"))?;
+        let broker = broker.broker();
+        let stop = stop_on_signals();
+        let w = formflow_worker::Worker::new(db.clone(), blobs, broker.clone(), engine, opts.settings(concurrency));
+        eprintln!("formflow: worker started, {concurrency} at a time");
+        w.run(stop).await;
+        broker.close().await;
+        db.close().await;
+        Ok(())
+    })
+}
+
+/// Options of `formflow run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunOpts {
+    /// Folder for the embedded database and originals.
+    #[arg(long, env = "FORMFLOW_DATA", default_value = DEFAULT_DATA)]
+    pub data: PathBuf,
+    /// Keep serving the HTTP API on the results (until Ctrl-C).
+    #[arg(long)]
+    pub serve: bool,
+    /// Files sent to the pipeline per batch.
+    #[arg(long, default_value_t = 50)]
+    pub batch_size: usize,
+}
+
+/// `formflow run`: the whole pipeline in one process, on SQLite, an
+/// in-process queue and a local folder.
+pub fn run(
+    paths: &[PathBuf],
+    opts: &RunOpts,
+    store: &StoreOpts,
+    http_opts: &HttpOpts,
+    worker_opts: &WorkerOpts,
+    extract: &ExtractOpts,
+) -> anyhow::Result<()> {
+    let files = super::scan_files(paths)?;
+    let engine = extract.engine()?;
+    let concurrency = extract.threads();
+    runtime()?.block_on(async {
+        std::fs::create_dir_all(&opts.data).with_context(|| format!("Failed to create the data folder {}", opts.data.display()))?;
+        let default_db = format!("sqlite://{}", opts.data.join("formflow.db").display());
+        let db = connect(store, Some(store.database_url.as_deref().unwrap_or(&default_db))).await?;
+        db.migrate().await?;
+        let blobs = blobs(store, &opts.data.join("originals"))?;
+        let broker = Broker::memory();
+        let requeued = db.requeue_unfinished().await?;
+        if requeued > 0 {
+            eprintln!("formflow: {requeued} document(s) left unfinished last time are queued again");
+        }
+        let wake = Arc::new(Notify::new());
+        let (stop_tx, stop) = watch::channel(false);
+        let relay = tokio::spawn(relay::run(db.clone(), broker.clone(), Arc::clone(&wake), stop.clone()));
+        let w = formflow_worker::Worker::new(db.clone(), blobs.clone(), broker.clone(), Arc::clone(&engine), worker_opts.settings(concurrency));
+        let worker = {
+            let stop = stop.clone();
+            tokio::spawn(async move { w.run(stop).await })
+        };
+        let app = App::new(db.clone(), blobs, broker.clone(), engine, http_opts.limits(), wake);
+        let mut batches = Vec::new();
+        let mut refused = Vec::new();
+        let bar = progress(files.len() as u64, "storing");
+        for chunk in files.chunks(opts.batch_size.max(1)) {
+            let mut incoming = Vec::with_capacity(chunk.len());
+            for f in chunk {
+                let bytes = std::fs::read(f).with_context(|| format!("Failed to read {}", f.display()))?;
+                let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                incoming.push(Incoming { name, bytes });
+            }
+            let answer = formflow_ingest::accept(&app, incoming).await?;
+            bar.inc(chunk.len() as u64);
+            refused.extend(answer.refused);
+            batches.extend(answer.batch_id);
+        }
+        bar.finish_and_clear();
+        let total: i64 = {
+            let mut n = 0;
+            for b in &batches {
+                n += db.batch(*b).await?.map(|v| v.documents.len() as i64).unwrap_or(0);
+            }
+            n
+        };
+        let bar = progress(total as u64, "extracting");
+        loop {
+            let mut left = 0;
+            for b in &batches {
+                left += db.unfinished(*b).await?;
+            }
+            bar.set_position((total - left).max(0) as u64);
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        bar.finish_and_clear();
+        let lines = summary_lines(&db, &batches).await?;
+        print_summary(&lines, &refused);
+        if opts.serve {
+            let stop_signal = stop_on_signals();
+            let forward = stop_tx.clone();
+            tokio::spawn(async move {
+                wait_for(stop_signal).await;
+                let _ = forward.send(true);
+            });
+            http(Arc::clone(&app), http_opts.listen, stop.clone()).await?;
+        }
+        let _ = stop_tx.send(true);
+        let _ = worker.await;
+        let _ = relay.await;
+        db.close().await;
+        Ok(())
+    })
+}
+
+fn progress(len: u64, what: &'static str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} {elapsed}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what);
+    bar
+}
+
+/// One summary line for each document of these batches.
+async fn summary_lines(db: &Db, batches: &[Uuid]) -> anyhow::Result<Vec<Line>> {
+    let mut lines = Vec::new();
+    for b in batches {
+        let Some(view) = db.batch(*b).await? else { continue };
+        for d in view.documents {
+            let full = db.document(d.id).await?;
+            let records = full.map(|v| v.records).unwrap_or_default();
+            let status = match (d.status(), records.is_empty()) {
+                // A duplicate reads as the outcome of the document it repeats.
+                (DocStatus::Duplicate, false) => format!("duplicate ({})", document_status_of(db, d.duplicate_of).await),
+                _ => d.status.clone(),
+            };
+            lines.push(Line {
+                file: d.source.clone(),
+                status,
+                forms: records.iter().map(|r| r.row.form.clone().unwrap_or_else(|| "-".into())).collect(),
+                flagged: records.iter().map(|r| r.fields.iter().filter(|f| !f.flags.0.is_empty()).count()).sum(),
+                error: d.error.clone(),
+            });
+        }
+    }
+    Ok(lines)
+}
+
+async fn document_status_of(db: &Db, id: Option<Uuid>) -> String {
+    match id {
+        Some(id) => db.document_row(id).await.ok().flatten().map(|d| d.status).unwrap_or_else(|| "?".into()),
+        None => "?".into(),
+    }
+}

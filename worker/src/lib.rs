@@ -1,0 +1,306 @@
+//! The worker: takes jobs from the queue, extracts each document, and
+//! commits its one outcome.
+//!
+//! Owns what happens to a job between delivery and ack:
+//! - the document is marked `processing` and its attempt counted in the
+//!   database before any work, so a file that kills every worker that takes
+//!   it is given up on after [`Settings::max_attempts`];
+//! - the original is read from storage and extracted off the async threads,
+//!   at most [`Settings::concurrency`] at once, each with its own OCR engine;
+//! - records, fields, pages, status and the document's event are written
+//!   in one transaction, which writes nothing if the document already has
+//!   an outcome: a job delivered twice leaves one;
+//! - the job is acked only after that commit; a passing failure (database
+//!   or storage unreachable) is retried with backoff, a permanent one (a
+//!   corrupt file) recorded on the document and dead-lettered;
+//! - on stop, no new job is taken and those held are finished.
+//!
+//! The same code serves RabbitMQ (`formflow worker`) and the embedded
+//! in-process queue (`formflow run`).
+
+use formflow_extract::pipeline::PageResult;
+use formflow_extract::{Engine, ExtractError};
+use formflow_schemas::Record;
+use formflow_service::db::{DbError, DocumentRow, Outcome, PageInfo, Started};
+use formflow_service::queue::{Consumer, Delivery, Job};
+use formflow_service::{Blobs, Broker, Db};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+/// How a worker behaves.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Documents extracted at once (each on its own thread).
+    pub concurrency: usize,
+    /// Attempts after which a document is failed and its job dead-lettered.
+    pub max_attempts: i32,
+    /// Tries of one delivery after passing failures before it is given up.
+    pub retries: u32,
+    /// First wait after a passing failure; doubled each time.
+    pub backoff: Duration,
+    /// Longest wait between tries.
+    pub max_backoff: Duration,
+    /// A name for this worker in the broker's consumer list.
+    pub tag: String,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            max_attempts: 3,
+            retries: 8,
+            backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            tag: format!("formflow-worker-{}", std::process::id()),
+        }
+    }
+}
+
+/// What a worker needs.
+pub struct Worker {
+    db: Db,
+    blobs: Blobs,
+    broker: Broker,
+    engine: Arc<Engine>,
+    settings: Settings,
+    extractors: Mutex<Vec<formflow_extract::Worker>>,
+    slots: Semaphore,
+}
+
+/// What became of one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    /// The document has its outcome (now or before); the job was acked.
+    Done,
+    /// The job was dead-lettered, with why.
+    Dead(String),
+    /// The worker is stopping: the job was given back.
+    Requeued,
+}
+
+/// A failure that may pass.
+#[derive(Debug)]
+struct Passing(String);
+
+/// What [`Worker::process`] decided.
+enum Step {
+    Done,
+    Dead(String),
+}
+
+impl Worker {
+    /// A worker over these stores.
+    pub fn new(db: Db, blobs: Blobs, broker: Broker, engine: Arc<Engine>, settings: Settings) -> Arc<Worker> {
+        let slots = Semaphore::new(settings.concurrency.max(1));
+        Arc::new(Worker { db, blobs, broker, engine, settings, extractors: Mutex::new(Vec::new()), slots })
+    }
+
+    /// Takes jobs until `stop` turns true, then finishes those it holds and
+    /// returns. Reconnects, with backoff, when the broker goes away.
+    pub async fn run(self: &Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let prefetch = u16::try_from(self.settings.concurrency.max(1)).unwrap_or(u16::MAX);
+        let mut tasks: JoinSet<Handled> = JoinSet::new();
+        let mut wait = self.settings.backoff;
+        while !*stop.borrow() {
+            let mut consumer: Consumer = match self.broker.consume(prefetch, &self.settings.tag).await {
+                Ok(c) => {
+                    wait = self.settings.backoff;
+                    c
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "worker: cannot take jobs yet; trying again");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = stop.changed() => {}
+                    }
+                    wait = (wait * 2).min(self.settings.max_backoff);
+                    continue;
+                }
+            };
+            tracing::info!("worker: taking jobs");
+            loop {
+                tokio::select! {
+                    d = consumer.next() => match d {
+                        Some(Ok(d)) => {
+                            let me = Arc::clone(self);
+                            let stop = stop.clone();
+                            tasks.spawn(async move { me.handle(d, stop).await });
+                        }
+                        Some(Err(e)) => {
+                            tracing::warn!(error = %e, "worker: lost the broker; reconnecting");
+                            break;
+                        }
+                        None => break,
+                    },
+                    Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                    _ = stop.changed() => {
+                        consumer.cancel().await;
+                        break;
+                    }
+                }
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+        tracing::info!("worker: stopped");
+    }
+
+    /// Handles one delivery to its end: ack, dead letter or requeue.
+    pub async fn handle(&self, d: Delivery, mut stop: watch::Receiver<bool>) -> Handled {
+        let Some(job) = d.job else {
+            let reason = "the message is not a formflow job";
+            if let Err(e) = d.dead_letter(&self.broker, reason).await {
+                tracing::warn!(error = %e, "worker: could not dead-letter a malformed message");
+            }
+            return Handled::Dead(reason.into());
+        };
+        let mut wait = self.settings.backoff;
+        let mut tries = 0;
+        // The attempt is counted once a delivery, however many tries it takes.
+        let mut doc: Option<DocumentRow> = None;
+        let step = loop {
+            let result = match &doc {
+                None => match self.begin(job).await {
+                    Ok(Ok(d)) => {
+                        doc = Some(d);
+                        continue;
+                    }
+                    Ok(Err(step)) => Ok(step),
+                    Err(p) => Err(p),
+                },
+                Some(d) => self.work(d).await,
+            };
+            match result {
+                Ok(step) => break step,
+                Err(Passing(why)) => {
+                    tries += 1;
+                    if tries > self.settings.retries {
+                        break Step::Dead(format!("gave up after {tries} tries: {why}"));
+                    }
+                    tracing::warn!(document = %job.document_id, error = %why, "worker: passing failure; trying again in {wait:?}");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = stop.changed() => {
+                            if let Err(e) = d.requeue().await {
+                                tracing::warn!(error = %e, "worker: could not give a job back; the broker will redeliver it");
+                            }
+                            return Handled::Requeued;
+                        }
+                    }
+                    wait = (wait * 2).min(self.settings.max_backoff);
+                }
+            }
+        };
+        match step {
+            Step::Done => {
+                if let Err(e) = d.ack().await {
+                    // The broker redelivers it; the outcome is committed, so
+                    // the next worker only acks.
+                    tracing::warn!(document = %job.document_id, error = %e, "worker: ack failed after commit");
+                }
+                Handled::Done
+            }
+            Step::Dead(reason) => {
+                if let Err(e) = d.dead_letter(&self.broker, &reason).await {
+                    tracing::warn!(document = %job.document_id, error = %e, "worker: could not dead-letter; the broker will redeliver it");
+                }
+                Handled::Dead(reason)
+            }
+        }
+    }
+
+    /// Takes the job's document: `Ok(Err(step))` when there is nothing to
+    /// do with it. `Err` is a failure that may pass.
+    async fn begin(&self, job: Job) -> Result<Result<DocumentRow, Step>, Passing> {
+        Ok(match self.db.start(job.document_id).await.map_err(passing)? {
+            Started::Missing => Err(Step::Dead(format!("there is no document {}", job.document_id))),
+            Started::Done(_) => Err(Step::Done),
+            Started::Go(doc) => Ok(doc),
+        })
+    }
+
+    /// Does a document's work. `Err` is a failure that may pass.
+    async fn work(&self, doc: &DocumentRow) -> Result<Step, Passing> {
+        if doc.attempts > self.settings.max_attempts {
+            let why = format!(
+                "gave up after {} attempts: the file stopped every worker that took it; scan it again or send it to support",
+                doc.attempts - 1
+            );
+            return self.fail(doc, &why, "attempts").await;
+        }
+        let bytes = match self.blobs.get(&doc.sha256).await {
+            Ok(b) => b,
+            Err(e) if e.is_transient() => return Err(Passing(e.to_string())),
+            Err(_) => return self.fail(doc, "the original file is missing from storage: upload it again", "missing_original").await,
+        };
+        let started = Instant::now();
+        let (result, pages) = self.extract(&doc.source, bytes).await?;
+        let extract_ms = Some(started.elapsed().as_millis() as i64);
+        let (records, reason) = match result {
+            Ok(records) => (records, None),
+            Err(e) if e.is_transient() => return Err(Passing(e.to_string())),
+            Err(e) => (vec![Record::failed(doc.source.clone(), e.to_string())], Some(e.kind())),
+        };
+        let outcome = Outcome { records: &records, pages: &pages, extract_ms, reason };
+        let committed = self.db.finish(doc, &outcome).await.map_err(passing)?;
+        match (committed, records.iter().find_map(|r| r.error.clone())) {
+            (true, Some(error)) => Ok(Step::Dead(error)),
+            _ => Ok(Step::Done),
+        }
+    }
+
+    /// Records a permanent failure; the job is then dead-lettered.
+    async fn fail(&self, doc: &DocumentRow, why: &str, reason: &str) -> Result<Step, Passing> {
+        let records = [Record::failed(doc.source.clone(), why)];
+        let outcome = Outcome { records: &records, pages: &[], extract_ms: None, reason: Some(reason) };
+        self.db.finish(doc, &outcome).await.map_err(passing)?;
+        Ok(Step::Dead(why.to_string()))
+    }
+
+    /// Extracts a file on a blocking thread, at most `concurrency` at once.
+    async fn extract(&self, source: &str, bytes: Vec<u8>) -> Result<(Result<Vec<Record>, ExtractError>, Vec<PageInfo>), Passing> {
+        let _slot = self.slots.acquire().await.map_err(|_| Passing("the worker is closing".into()))?;
+        let reused = self.extractors.lock().ok().and_then(|mut v| v.pop());
+        let engine = Arc::clone(&self.engine);
+        let source = source.to_string();
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut ex = match reused {
+                Some(ex) => ex,
+                None => engine.worker()?,
+            };
+            let out = ex.extract_pages(bytes).map(|pages| {
+                let info: Vec<PageInfo> = pages.iter().map(page_info).collect();
+                (ex.records(&source, pages), info)
+            });
+            Ok::<_, ExtractError>((ex, out))
+        })
+        .await
+        .map_err(|e| Passing(format!("extraction stopped unexpectedly: {e}")))?;
+        match joined {
+            Ok((ex, out)) => {
+                if let Ok(mut v) = self.extractors.lock() {
+                    v.push(ex);
+                }
+                Ok(match out {
+                    Ok((records, pages)) => (Ok(records), pages),
+                    Err(e) => (Err(e), Vec::new()),
+                })
+            }
+            // The OCR engine could not start: this machine's fault.
+            Err(e) => Err(Passing(e.to_string())),
+        }
+    }
+}
+
+fn page_info(p: &PageResult) -> PageInfo {
+    PageInfo { number: p.number, form: p.form.clone() }
+}
+
+fn passing(e: DbError) -> Passing {
+    // A database error that is not transient (a bug, a broken schema) is
+    // still retried: giving up on a document because of our own fault would
+    // lose it; the attempts cap bounds the loop.
+    Passing(e.to_string())
+}
