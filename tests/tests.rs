@@ -7,10 +7,13 @@
 //! - `bad_inputs`: every file of `samples/bad-inputs` gets its expected
 //!   outcome;
 //! - `templates`: forms are data: a template folder decides what is known;
-//! - `cli`: the `formflow` command's output as downstream tools see it.
+//! - `cli`: the `formflow` command's output as downstream tools see it;
+//! - `pipeline`: upload to record through `serve` and `worker` on the real
+//!   PostgreSQL and RabbitMQ (faults included), and `formflow run` on SQLite.
 
 mod bad_inputs;
 mod cli;
+mod pipeline;
 mod samples;
 mod templates;
 mod util;
