@@ -53,13 +53,29 @@ enum Command {
         opts: formflow::commands::ExtractOpts,
     },
     /// Times extraction against full-page tesseract on the same pages and
-    /// reports pages per CPU-second and peak memory.
+    /// reports pages per CPU-second and peak memory; with --pipeline, times
+    /// serve and one then two workers on PostgreSQL and RabbitMQ instead.
     Bench {
         /// Scan files or folders (default: ../shared/samples/public/documents).
         paths: Vec<PathBuf>,
         /// Skip the full-page tesseract comparison.
         #[arg(long)]
         no_tesseract: bool,
+        /// Benchmark the whole pipeline (serve, workers, PostgreSQL,
+        /// RabbitMQ): pages per second with one and two workers, and its
+        /// CPU overhead over extraction alone.
+        #[arg(long)]
+        pipeline: bool,
+        /// A PostgreSQL database to connect to for making the pipeline
+        /// benchmark's own databases.
+        #[arg(long, env = "FORMFLOW_BENCH_ADMIN_URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
+        admin_url: String,
+        /// Rounds of the pipeline benchmark (medians are reported).
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// RabbitMQ, for the pipeline benchmark.
+        #[arg(long, env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+        amqp_url: String,
     },
     /// The embedded default: ingest, queue, workers and store in one
     /// process (a SQLite file, an in-process queue and a local folder, no
@@ -164,7 +180,8 @@ fn main() -> ExitCode {
         Command::Eval { set_dir, json, predictions, save, wrong, opts } => {
             formflow::commands::eval(&set_dir, json, predictions.as_deref(), save.as_deref(), wrong, &opts)
         }
-        Command::Bench { paths, no_tesseract } => formflow::commands::bench(&paths, !no_tesseract),
+        Command::Bench { paths, pipeline: true, admin_url, amqp_url, repeat, .. } => formflow::commands::bench_pipeline(&paths, &admin_url, &amqp_url, repeat),
+        Command::Bench { paths, no_tesseract, .. } => formflow::commands::bench(&paths, !no_tesseract),
         Command::Run { paths, run, store, http, worker, opts } => {
             let paths = if paths.is_empty() { vec![PathBuf::from("samples")] } else { paths };
             formflow::commands::run(&paths, &run, &store, &http, &worker, &opts)

@@ -6,6 +6,7 @@ use crate::App;
 use formflow_extract::decode::{DecodeError, Source};
 use formflow_service::blobs::BlobError;
 use formflow_service::db::{Accepted, DbError, NewDocument, Refusal};
+use futures_util::StreamExt as _;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -67,6 +68,9 @@ pub fn clean_name(raw: &str) -> String {
     name
 }
 
+/// Files checked and stored at once.
+const PARALLEL: usize = 4;
+
 /// Checks, stores and records a batch of files. Refused files are listed
 /// with why and nothing of them is kept; if every file is refused, no batch
 /// is made.
@@ -74,20 +78,31 @@ pub async fn accept(app: &App, files: Vec<Incoming>) -> Result<UploadAnswer, Upl
     let total = files.len();
     let mut refused = Vec::new();
     let mut docs = Vec::new();
-    for f in files {
-        let name = clean_name(&f.name);
-        let size = f.bytes.len();
-        let checked = check(app, f.bytes).await;
-        let (bytes, format, pages) = match checked {
-            Ok(ok) => ok,
-            Err(error) => {
-                app.metrics.refused(size);
-                refused.push(Refusal { file: name, error });
-                continue;
+    // Checked and stored a few at a time (each waits on a disk sync), kept
+    // in the order sent.
+    let checked: Vec<Result<Result<NewDocument, Refusal>, BlobError>> = futures_util::stream::iter(files)
+        .map(|f| async move {
+            let name = clean_name(&f.name);
+            let size = f.bytes.len();
+            match check(app, f.bytes).await {
+                Ok((bytes, format, pages)) => {
+                    let sha256 = app.blobs.put(&bytes).await?;
+                    Ok(Ok(NewDocument { id: Uuid::now_v7(), source: name, sha256, bytes: bytes.len() as i64, format, page_count: pages as i32 }))
+                }
+                Err(error) => {
+                    app.metrics.refused(size);
+                    Ok(Err(Refusal { file: name, error }))
+                }
             }
-        };
-        let sha256 = app.blobs.put(&bytes).await?;
-        docs.push(NewDocument { id: Uuid::now_v7(), source: name, sha256, bytes: bytes.len() as i64, format, page_count: pages as i32 });
+        })
+        .buffered(PARALLEL)
+        .collect()
+        .await;
+    for c in checked {
+        match c? {
+            Ok(d) => docs.push(d),
+            Err(r) => refused.push(r),
+        }
     }
     if docs.is_empty() {
         return Ok(UploadAnswer { batch_id: None, documents: Vec::new(), refused });

@@ -16,7 +16,7 @@ use std::time::Instant;
 const TICKS: f64 = 100.0;
 
 /// (own CPU seconds, waited-for children's CPU seconds) so far.
-fn cpu_seconds() -> anyhow::Result<(f64, f64)> {
+pub(super) fn cpu_seconds() -> anyhow::Result<(f64, f64)> {
     let stat = std::fs::read_to_string("/proc/self/stat").context("Failed to read /proc/self/stat")?;
     // Fields after the command name, which is in parentheses.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");

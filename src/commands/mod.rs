@@ -4,12 +4,14 @@
 //! `formflow_extract`'s, scoring is [`crate::eval`]'s.
 
 mod bench;
+mod bench_pipeline;
 mod extract;
 mod service;
 mod summary;
 mod upload;
 
 pub use bench::{bench, peak_rss_mib};
+pub use bench_pipeline::bench_pipeline;
 pub use extract::{eval, extract, extract_paths, scan_files};
 pub use service::{migrate, run, serve, worker, BrokerOpts, HttpOpts, RunOpts, StoreOpts, WorkerOpts};
 pub use upload::{upload, UploadOpts};

@@ -17,6 +17,10 @@ impl Db {
         F: FnMut(OutboxRow) -> Fut,
         Fut: Future<Output = Result<(), E>>,
     {
+        // A plain read first: an idle relay opens no write transaction.
+        if self.outbox_len().await.map_err(DrainError::Db)? == 0 {
+            return Ok(0);
+        }
         macro_rules! drain {
             ($p:expr, $lock:expr) => {{
                 let mut tx = $p.begin().await.map_err(|e| DrainError::Db(e.into()))?;

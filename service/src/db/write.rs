@@ -159,6 +159,12 @@ impl Db {
         let at = now();
         on_db!(self, p => {
             let mut tx = p.begin().await?;
+            if matches!(self, Db::Postgres(_)) {
+                // This commit need not wait for the disk: if the server
+                // loses it, the job is still unacknowledged and comes back,
+                // with one attempt uncounted.
+                sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+            }
             let row: Option<DocumentRow> = sqlx::query_as(
                 "UPDATE documents SET status = 'processing', attempts = attempts + 1, updated_at = $2 \
                  WHERE id = $1 AND status IN ('queued', 'processing') RETURNING *",

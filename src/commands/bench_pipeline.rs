@@ -1,0 +1,236 @@
+//! `formflow bench --pipeline`: the whole pipeline's throughput with one and
+//! with two workers, and its overhead (HTTP, storage, queue, database)
+//! against extraction alone on the same files, measured in one run.
+//!
+//! For each worker count it makes a fresh database on the PostgreSQL server
+//! of `--admin-url`, starts `formflow serve` and that many `formflow worker`
+//! processes (one extraction thread each) on RabbitMQ, waits until each
+//! worker takes jobs, uploads every file as one batch and waits for every
+//! outcome. Pages per second is pages over the wall time from upload to the
+//! last outcome. CPU is read from `/proc` for serve, the workers, and the
+//! PostgreSQL and RabbitMQ servers, before the upload and after the last
+//! outcome, so start-up (the engine's ~0.3 s) is left out on both sides.
+
+use super::bench::cpu_seconds;
+use super::scan_files;
+use anyhow::Context as _;
+use formflow_extract::decode::Source;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Clock ticks a second in `/proc/*/stat`.
+const TICKS: f64 = 100.0;
+
+fn proc_cpu(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<f64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
+    if f.len() > 12 {
+        (f[11] + f[12]) / TICKS
+    } else {
+        0.0
+    }
+}
+
+/// CPU seconds of every process whose name starts with one of `names`.
+fn named_cpu(names: &[&str]) -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
+    let mut total = 0.0;
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if names.iter().any(|n| comm.trim().starts_with(n)) {
+            total += proc_cpu(pid);
+        }
+    }
+    total
+}
+
+struct Run {
+    upload: f64,
+    workers: usize,
+    pages: usize,
+    wall: f64,
+    serve_cpu: f64,
+    worker_cpu: f64,
+    postgres_cpu: f64,
+    rabbit_cpu: f64,
+}
+
+struct Children(Vec<Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Runs the pipeline benchmark and prints its figures.
+pub fn bench_pipeline(paths: &[PathBuf], admin_url: &str, amqp_url: &str, repeat: usize) -> anyhow::Result<()> {
+    let default = [PathBuf::from("../shared/samples/public/documents")];
+    let files = scan_files(if paths.is_empty() { &default } else { paths })?;
+    anyhow::ensure!(!files.is_empty(), "no scan files to time");
+    let pages: usize = files.iter().map(|f| std::fs::read(f).ok().and_then(|b| Source::open(b, &Default::default()).ok()).map_or(0, |s| s.page_count())).sum();
+
+    let opts = super::ExtractOpts { threads: Some(1), templates: None, review_threshold: None, today: None, max_file_mb: None, max_pages: None, max_page_megapixels: None };
+    let engine = opts.engine()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    println!("{} files, {pages} pages; {repeat} round(s) of: extract alone, pipeline with 1 worker, with 2", files.len());
+    println!();
+    println!("round  extract CPU-s  workers  upload s  wall s  pages/s  serve CPU-s  worker CPU-s  PostgreSQL CPU-s  RabbitMQ CPU-s  overhead");
+    let mut rounds = Vec::new();
+    for round in 1..=repeat.max(1) {
+        // Extraction alone, one thread, the same files, in this process.
+        let mut w = engine.worker()?;
+        let (c0, _) = cpu_seconds()?;
+        for f in &files {
+            let bytes = std::fs::read(f)?;
+            let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            w.extract(&name, bytes);
+        }
+        let (c1, _) = cpu_seconds()?;
+        drop(w);
+        let extract_cpu = c1 - c0;
+        let mut runs = Vec::new();
+        for workers in [1, 2] {
+            let r = rt.block_on(one_run(&files, pages, workers, admin_url, amqp_url))?;
+            println!(
+                "{round:>5}  {extract_cpu:>13.2}  {:>7}  {:>8.2}  {:>6.2}  {:>7.2}  {:>11.2}  {:>12.2}  {:>16.2}  {:>14.2}  {:>7.1}%",
+                r.workers,
+                r.upload,
+                r.wall,
+                r.pages as f64 / r.wall,
+                r.serve_cpu,
+                r.worker_cpu,
+                r.postgres_cpu,
+                r.rabbit_cpu,
+                100.0 * r.overhead(extract_cpu)
+            );
+            runs.push(r);
+        }
+        rounds.push((extract_cpu, runs));
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let rate = |i: usize| median(rounds.iter().map(|(_, r)| r[i].pages as f64 / r[i].wall).collect());
+    let overhead = |i: usize| median(rounds.iter().map(|(e, r)| r[i].overhead(*e)).collect());
+    let extract = median(rounds.iter().map(|(e, _)| *e).collect());
+    println!();
+    println!("medians: extract {:.3} CPU-s a page", extract / pages.max(1) as f64);
+    println!("  1 worker:  {:.2} pages/s, overhead {:.1}%", rate(0), 100.0 * overhead(0));
+    println!("  2 workers: {:.2} pages/s, overhead {:.1}%", rate(1), 100.0 * overhead(1));
+    println!("  two workers / one: {:.2}x (median of rounds: {:.2}x)", rate(1) / rate(0), median(rounds.iter().map(|(_, r)| (r[1].pages as f64 / r[1].wall) / (r[0].pages as f64 / r[0].wall)).collect()));
+    println!("overhead = (serve + workers + PostgreSQL + RabbitMQ CPU) / formflow extract CPU on the same files, same round - 1");
+    Ok(())
+}
+
+impl Run {
+    /// The pipeline's CPU over extraction's, less one.
+    fn overhead(&self, extract_cpu: f64) -> f64 {
+        (self.serve_cpu + self.worker_cpu + self.postgres_cpu + self.rabbit_cpu - extract_cpu) / extract_cpu.max(1e-9)
+    }
+}
+
+async fn one_run(files: &[PathBuf], pages: usize, workers: usize, admin_url: &str, amqp_url: &str) -> anyhow::Result<Run> {
+    let name = format!("formflow_bench_{}_{workers}", std::process::id());
+    let admin = sqlx::PgPool::connect(admin_url).await.with_context(|| format!("Failed to reach PostgreSQL at {admin_url}"))?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&admin).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await?;
+    let base_url = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin_url);
+    let db_url = format!("{base_url}/{name}");
+    let tmp = std::env::temp_dir().join(&name);
+    std::fs::create_dir_all(&tmp)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let exe = std::env::current_exe()?;
+    let cmd = |args: &[&str], log: &str| -> anyhow::Result<Child> {
+        let err = std::fs::File::create(tmp.join(log))?;
+        Ok(Command::new(&exe)
+            .args(args)
+            .env("DATABASE_URL", &db_url)
+            .env("AMQP_URL", amqp_url)
+            .env("FORMFLOW_QUEUE", format!("{name}.jobs"))
+            .env("FORMFLOW_EVENTS_EXCHANGE", format!("{name}.events"))
+            .env("FORMFLOW_STORAGE", tmp.join("originals"))
+            .env("FORMFLOW_LISTEN", format!("127.0.0.1:{port}"))
+            .env("FORMFLOW_THREADS", "1")
+            .env("OMP_THREAD_LIMIT", "1")
+            .env("FORMFLOW_LOG", "formflow_worker=info,warn")
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()?)
+    };
+    let st = cmd(&["migrate"], "migrate.log")?.wait()?;
+    anyhow::ensure!(st.success(), "migrate failed: see {}", tmp.join("migrate.log").display());
+    let mut kids = Children(vec![cmd(&["serve"], "serve.log")?]);
+    for i in 0..workers {
+        kids.0.push(cmd(&["worker"], &format!("worker-{i}.log"))?);
+    }
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let ready = Instant::now();
+    loop {
+        let serving = client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success());
+        let taking = (0..workers).all(|i| std::fs::read_to_string(tmp.join(format!("worker-{i}.log"))).is_ok_and(|l| l.contains("taking jobs")));
+        if serving && taking {
+            break;
+        }
+        anyhow::ensure!(ready.elapsed() < Duration::from_secs(60), "the pipeline did not start: see the logs in {}", tmp.display());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut form = reqwest::multipart::Form::new();
+    for f in files {
+        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        form = form.part("file", reqwest::multipart::Part::bytes(std::fs::read(f)?).file_name(name));
+    }
+    let pids: Vec<u32> = kids.0.iter().map(Child::id).collect();
+    let cpu = |pids: &[u32]| (proc_cpu(pids[0]), pids[1..].iter().map(|p| proc_cpu(*p)).sum::<f64>(), named_cpu(&["postgres"]), named_cpu(&["beam.smp", "erl_child_setup", "inet_gethost"]));
+    let before = cpu(&pids);
+    let start = Instant::now();
+    let answer: serde_json::Value = client.post(format!("{base}/api/v1/batches")).multipart(form).send().await?.error_for_status()?.json().await?;
+    let batch = answer["batch_id"].as_str().context("no batch id")?.to_string();
+    let upload = start.elapsed().as_secs_f64();
+    loop {
+        let v: serde_json::Value = client.get(format!("{base}/api/v1/batches/{batch}")).send().await?.json().await?;
+        if v["done"] == serde_json::Value::Bool(true) {
+            break;
+        }
+        anyhow::ensure!(start.elapsed() < Duration::from_secs(1800), "the batch did not finish");
+        // Often enough for the wall time, seldom enough to cost the
+        // service little of the CPU being measured.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let after = cpu(&pids);
+    drop(kids);
+    admin.close().await;
+    let admin = sqlx::PgPool::connect(admin_url).await?;
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
+    let _ = std::fs::remove_dir_all(&tmp);
+    delete_queues(amqp_url, &name).await;
+    Ok(Run {
+        upload,
+        workers,
+        pages,
+        wall,
+        serve_cpu: after.0 - before.0,
+        worker_cpu: after.1 - before.1,
+        postgres_cpu: after.2 - before.2,
+        rabbit_cpu: after.3 - before.3,
+    })
+}
+
+async fn delete_queues(amqp_url: &str, name: &str) {
+    let Ok(conn) = lapin::Connection::connect(amqp_url, Default::default()).await else { return };
+    if let Ok(ch) = conn.create_channel().await {
+        for q in [format!("{name}.jobs"), format!("{name}.jobs.dead")] {
+            let _ = ch.queue_delete(q.as_str().into(), Default::default()).await;
+        }
+        let _ = ch.exchange_delete(format!("{name}.events").as_str().into(), Default::default()).await;
+    }
+}
