@@ -54,3 +54,45 @@ fn limits_are_set_from_the_command_line() {
     assert_eq!(v["status"], "failed");
     assert_eq!(v["error"], "the PDF has 3 pages; the limit is 2");
 }
+
+#[test]
+fn settings_may_come_from_a_config_file_and_the_environment_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let from_file = dir.path().join("from-file.db");
+    let from_env = dir.path().join("from-env.db");
+    let config = dir.path().join("formflow.env");
+    std::fs::write(&config, format!("# formflow settings\nDATABASE_URL=sqlite://{}\n", from_file.display())).unwrap();
+    let migrate = |env: Option<&std::path::Path>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_formflow"));
+        c.args(["migrate", "--config"]).arg(&config).env_remove("DATABASE_URL").env_remove("FORMFLOW_CONFIG");
+        if let Some(p) = env {
+            c.env("DATABASE_URL", format!("sqlite://{}", p.display()));
+        }
+        c.output().expect("formflow runs")
+    };
+    let out = migrate(None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(from_file.exists());
+    let out = migrate(Some(&from_env));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(from_env.exists(), "the environment wins over the file");
+    let out = Command::new(env!("CARGO_BIN_EXE_formflow")).args(["migrate", "--config", "/nonexistent/formflow.env"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("config file /nonexistent/formflow.env could not be read"));
+}
+
+#[test]
+fn every_setting_is_listed_in_help_with_its_variable() {
+    for (cmd, vars) in [
+        ("serve", &["DATABASE_URL", "AMQP_URL", "FORMFLOW_STORAGE", "FORMFLOW_LISTEN", "FORMFLOW_QUEUE", "FORMFLOW_EVENTS_EXCHANGE", "FORMFLOW_MAX_UPLOAD_MB", "FORMFLOW_MAX_FILES", "FORMFLOW_MAX_PAGES", "FORMFLOW_CONFIG"][..]),
+        ("worker", &["DATABASE_URL", "AMQP_URL", "FORMFLOW_STORAGE", "FORMFLOW_THREADS", "FORMFLOW_MAX_ATTEMPTS", "FORMFLOW_RETRIES"][..]),
+        ("run", &["FORMFLOW_DATA", "DATABASE_URL", "FORMFLOW_STORAGE", "FORMFLOW_LISTEN"][..]),
+        ("upload", &["FORMFLOW_SERVER"][..]),
+    ] {
+        let out = formflow(&[cmd, "--help"]);
+        let help = String::from_utf8_lossy(&out.stdout);
+        for v in vars {
+            assert!(help.contains(&format!("[env: {v}")), "{cmd} --help lacks {v}:\n{help}");
+        }
+    }
+}

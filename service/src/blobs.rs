@@ -184,6 +184,18 @@ mod tests {
         assert!(matches!(blobs.get("../../etc/passwd").await.unwrap_err(), BlobError::Missing(_)));
     }
 
+    #[tokio::test]
+    async fn an_object_store_keeps_originals_under_the_same_keys() {
+        let store = Arc::new(object_store::memory::InMemory::new());
+        let blobs = Blobs::Store(store.clone(), "scans".into());
+        let a = blobs.put(b"scan two").await.unwrap();
+        assert_eq!(blobs.put(b"scan two").await.unwrap(), a);
+        assert_eq!(blobs.get(&a).await.unwrap(), b"scan two");
+        let key = StorePath::from(format!("scans/sha256/{}/{}", &a[..2], a));
+        assert!(store.head(&key).await.is_ok());
+        assert!(matches!(blobs.get(&"f".repeat(64)).await.unwrap_err(), BlobError::Missing(_)));
+    }
+
     #[test]
     fn other_urls_are_refused_in_plain_words() {
         let e = Blobs::open("ftp://example/x").unwrap_err().to_string();

@@ -84,20 +84,20 @@ pub fn bench_pipeline(paths: &[PathBuf], admin_url: &str, amqp_url: &str, repeat
     println!("round  extract CPU-s  workers  upload s  wall s  pages/s  serve CPU-s  worker CPU-s  PostgreSQL CPU-s  RabbitMQ CPU-s  overhead");
     let mut rounds = Vec::new();
     for round in 1..=repeat.max(1) {
-        // Extraction alone, one thread, the same files, in this process.
-        let mut w = engine.worker()?;
-        let (c0, _) = cpu_seconds()?;
-        for f in &files {
-            let bytes = std::fs::read(f)?;
-            let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            w.extract(&name, bytes);
+        // Extraction alone, the same files, in this process: on one thread
+        // (against one worker), then on two (against two workers, which
+        // slow each other down just as two threads do).
+        let mut extract_cpu = [0.0; 2];
+        for (i, threads) in [1, 2].into_iter().enumerate() {
+            let (c0, _) = cpu_seconds()?;
+            super::extract_paths(&engine, &files, threads, &|_, _| {})?;
+            let (c1, _) = cpu_seconds()?;
+            extract_cpu[i] = c1 - c0;
         }
-        let (c1, _) = cpu_seconds()?;
-        drop(w);
-        let extract_cpu = c1 - c0;
         let mut runs = Vec::new();
         for workers in [1, 2] {
             let r = rt.block_on(one_run(&files, pages, workers, admin_url, amqp_url))?;
+            let extract_cpu = extract_cpu[workers - 1];
             println!(
                 "{round:>5}  {extract_cpu:>13.2}  {:>7}  {:>8.2}  {:>6.2}  {:>7.2}  {:>11.2}  {:>12.2}  {:>16.2}  {:>14.2}  {:>7.1}%",
                 r.workers,
@@ -119,14 +119,15 @@ pub fn bench_pipeline(paths: &[PathBuf], admin_url: &str, amqp_url: &str, repeat
         v[v.len() / 2]
     };
     let rate = |i: usize| median(rounds.iter().map(|(_, r)| r[i].pages as f64 / r[i].wall).collect());
-    let overhead = |i: usize| median(rounds.iter().map(|(e, r)| r[i].overhead(*e)).collect());
-    let extract = median(rounds.iter().map(|(e, _)| *e).collect());
+    let overhead = |i: usize| median(rounds.iter().map(|(e, r)| r[i].overhead(e[i])).collect());
+    let extract = median(rounds.iter().map(|(e, _)| e[0]).collect());
     println!();
     println!("medians: extract {:.3} CPU-s a page", extract / pages.max(1) as f64);
     println!("  1 worker:  {:.2} pages/s, overhead {:.1}%", rate(0), 100.0 * overhead(0));
     println!("  2 workers: {:.2} pages/s, overhead {:.1}%", rate(1), 100.0 * overhead(1));
     println!("  two workers / one: {:.2}x (median of rounds: {:.2}x)", rate(1) / rate(0), median(rounds.iter().map(|(_, r)| (r[1].pages as f64 / r[1].wall) / (r[0].pages as f64 / r[0].wall)).collect()));
-    println!("overhead = (serve + workers + PostgreSQL + RabbitMQ CPU) / formflow extract CPU on the same files, same round - 1");
+    println!("overhead = (serve + workers + PostgreSQL + RabbitMQ CPU) / CPU of extraction alone on the same files in the same round");
+    println!("           (on as many threads as workers) - 1");
     Ok(())
 }
 

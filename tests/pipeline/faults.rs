@@ -46,7 +46,7 @@ async fn a_worker_killed_mid_job_leaves_the_document_one_outcome() {
     let finals = s.count("SELECT COUNT(*) FROM document_events WHERE status NOT IN ('queued', 'processing')").await;
     assert_eq!(finals, 1, "one outcome");
     // Nothing left on the queue or in the outbox.
-    assert_eq!(s.count("SELECT COUNT(*) FROM outbox").await, 0);
+    s.wait_outbox_empty().await;
     assert!(s.drain(&s.queue.clone()).await.is_empty());
 }
 
@@ -77,7 +77,7 @@ async fn uploads_while_rabbitmq_is_unreachable_are_kept_and_sent_when_it_is_back
     s.wait_serving().await;
     let view = s.wait_batch(&batch, Duration::from_secs(120)).await;
     assert!(view["documents"].as_array().unwrap().iter().all(|d| d["status"] != "failed"), "{view}");
-    assert_eq!(s.count("SELECT COUNT(*) FROM outbox").await, 0);
+    s.wait_outbox_empty().await;
     assert_eq!(s.count("SELECT COUNT(*) FROM records").await, 2);
 }
 

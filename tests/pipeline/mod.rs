@@ -80,7 +80,7 @@ async fn a_batch_uploaded_through_the_api_ends_as_records_rows_and_events() {
     );
     assert_eq!(s.count("SELECT COUNT(*) FROM field_history").await, s.count("SELECT COUNT(*) FROM field_values").await);
     assert_eq!(s.count("SELECT CAST(SUM(page_count) AS BIGINT) FROM documents").await, s.count("SELECT COUNT(*) FROM pages").await);
-    assert_eq!(s.count("SELECT COUNT(*) FROM outbox").await, 0);
+    s.wait_outbox_empty().await;
 
     // The records API: every record of the batch, page by page, in order.
     let mut seen = Vec::new();
@@ -229,6 +229,34 @@ async fn every_bad_input_gets_its_expected_outcome_through_the_api() {
     let (st, v) = s.get("/api/v1/documents/not-an-id").await;
     assert_eq!(st, 404);
     assert!(v["error"].is_string());
+
+    // `formflow upload` sends a batch to this service, waits, and sums up.
+    let out = s
+        .command(&["upload", "samples/documents/voter-registration-035.png", "samples/bad-inputs/random.bin"])
+        .current_dir(repo(""))
+        .env("FORMFLOW_SERVER", s.base())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("voter-registration-035.png") && table.contains("extracted"), "{table}");
+    assert!(table.contains("2 file(s): extracted 1 · needs review 0 · unclassified 0 · failed 0 · refused 1"), "{table}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_over_the_limits_are_answered_413_in_plain_words() {
+    let mut s = Stack::new("limits", true).await;
+    s.start("serve", &["serve"], &[("FORMFLOW_MAX_UPLOAD_MB", "1"), ("FORMFLOW_MAX_FILES", "2")]);
+    s.wait_serving().await;
+    let small = Path::new("samples/documents/voter-registration-035.png");
+    let (st, v) = s.upload(&[small, small, small]).await;
+    assert_eq!(st, 413, "{v}");
+    assert_eq!(v["error"], "more than 2 files in one upload: send them as several batches");
+    let (st, v) = s.upload(&[Path::new("samples/documents/legal-aid-cw1-003.pdf")]).await;
+    assert_eq!(st, 413, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("larger than the limit of 1 MB"), "{v}");
+    assert_eq!(s.count("SELECT COUNT(*) FROM documents").await, 0, "nothing half-stored");
+    assert!(walk(&s.storage.path().join("originals/sha256")).is_empty());
 }
 
 fn walk(p: &Path) -> Vec<std::path::PathBuf> {

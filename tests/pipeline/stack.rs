@@ -186,6 +186,16 @@ impl Stack {
         n
     }
 
+    /// Waits until the relay has published everything in the outbox (the
+    /// workers' events wait there for it).
+    pub async fn wait_outbox_empty(&self) {
+        let start = Instant::now();
+        while self.count("SELECT COUNT(*) FROM outbox").await > 0 {
+            assert!(start.elapsed() < Duration::from_secs(30), "the outbox was never emptied:\n{}", self.log("serve"));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Binds a fresh queue to every event of this stack's exchange (declaring
     /// the exchange as formflow does).
     pub async fn listen_events(&self) -> (lapin::Connection, String) {

@@ -12,6 +12,8 @@
 mod outbox;
 mod read;
 mod rows;
+#[cfg(test)]
+mod tests;
 mod write;
 
 pub use outbox::DrainError;
