@@ -123,7 +123,10 @@ impl Worker {
             tracing::info!("worker: taking jobs");
             loop {
                 tokio::select! {
-                    d = consumer.next() => match d {
+                    // At most `prefetch` jobs in hand: the broker's prefetch
+                    // bounds RabbitMQ, this bounds the in-process queue (each
+                    // job in hand may hold its original in memory).
+                    d = consumer.next(), if tasks.len() < usize::from(prefetch) => match d {
                         Some(Ok(d)) => {
                             let me = Arc::clone(self);
                             let stop = stop.clone();
