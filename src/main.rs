@@ -199,8 +199,22 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("formflow: {e:#}");
+            eprintln!("formflow: {}", plain_chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes in one line, leaving out a cause whose words
+/// the message already carries (most errors here quote their cause).
+fn plain_chain(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !out.contains(&c) {
+            out.push_str(": ");
+            out.push_str(&c);
+        }
+    }
+    out
 }

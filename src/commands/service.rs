@@ -108,10 +108,28 @@ async fn connect(store: &StoreOpts, url: Option<&str>) -> anyhow::Result<Db> {
     Db::connect(&url, store.db_connections.max(1), Duration::from_secs(10)).await.map_err(Into::into)
 }
 
-async fn connect_migrated(store: &StoreOpts) -> anyhow::Result<Db> {
-    let db = connect(store, None).await?;
-    db.check_migrated().await?;
-    Ok(db)
+/// Connects, waiting (with backoff, until `stop`) while the database is
+/// unreachable, and checks it is migrated.
+async fn connect_migrated(store: &StoreOpts, stop: &watch::Receiver<bool>) -> anyhow::Result<Db> {
+    let mut wait = Duration::from_millis(500);
+    loop {
+        match connect(store, None).await {
+            Ok(db) => {
+                db.check_migrated().await?;
+                return Ok(db);
+            }
+            Err(e) if e.downcast_ref::<formflow_service::db::DbError>().is_some_and(|d| d.is_transient()) && !*stop.borrow() => {
+                eprintln!("formflow: waiting for the database: {e}");
+                let mut stop = stop.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.changed() => {}
+                }
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn blobs(store: &StoreOpts, default: &Path) -> anyhow::Result<Blobs> {
@@ -170,11 +188,11 @@ async fn http(app: Arc<App>, listen: SocketAddr, stop: watch::Receiver<bool>) ->
 pub fn serve(store: &StoreOpts, broker: &BrokerOpts, http_opts: &HttpOpts, extract: &ExtractOpts) -> anyhow::Result<()> {
     let engine = extract.engine()?;
     runtime()?.block_on(async {
-        let db = connect_migrated(store).await?;
+        let stop = stop_on_signals();
+        let db = connect_migrated(store, &stop).await?;
         let blobs = blobs(store, &Path::new(DEFAULT_DATA).join("originals"))?;
         let broker = broker.broker();
         let wake = Arc::new(Notify::new());
-        let stop = stop_on_signals();
         let relay = tokio::spawn(relay::run(db.clone(), broker.clone(), Arc::clone(&wake), stop.clone()));
         let app = App::new(db.clone(), blobs, broker.clone(), engine, http_opts.limits(), wake);
         let served = http(app, http_opts.listen, stop.clone()).await;
@@ -190,10 +208,10 @@ pub fn worker(store: &StoreOpts, broker: &BrokerOpts, opts: &WorkerOpts, extract
     let engine = extract.engine()?;
     let concurrency = extract.threads();
     runtime()?.block_on(async {
-        let db = connect_migrated(store).await?;
+        let stop = stop_on_signals();
+        let db = connect_migrated(store, &stop).await?;
         let blobs = blobs(store, &Path::new(DEFAULT_DATA).join("originals"))?;
         let broker = broker.broker();
-        let stop = stop_on_signals();
         let w = formflow_worker::Worker::new(db.clone(), blobs, broker.clone(), engine, opts.settings(concurrency));
         eprintln!("formflow: worker started, {concurrency} at a time");
         w.run(stop).await;
