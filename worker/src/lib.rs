@@ -239,14 +239,14 @@ impl Worker {
             Err(_) => return self.fail(doc, "the original file is missing from storage: upload it again", "missing_original").await,
         };
         let started = Instant::now();
-        let (result, pages) = self.extract(&doc.source, bytes).await?;
+        let (result, pages, extract_cpu_ms) = self.extract(&doc.source, bytes).await?;
         let extract_ms = Some(started.elapsed().as_millis() as i64);
         let (records, reason) = match result {
             Ok(records) => (records, None),
             Err(e) if e.is_transient() => return Err(Passing(e.to_string())),
             Err(e) => (vec![Record::failed(doc.source.clone(), e.to_string())], Some(e.kind())),
         };
-        let outcome = Outcome { records: &records, pages: &pages, extract_ms, reason };
+        let outcome = Outcome { records: &records, pages: &pages, extract_ms, extract_cpu_ms, reason };
         let committed = self.db.finish(doc, &outcome).await.map_err(passing)?;
         match (committed, records.iter().find_map(|r| r.error.clone())) {
             (true, Some(error)) => Ok(Step::Dead(error)),
@@ -257,13 +257,15 @@ impl Worker {
     /// Records a permanent failure; the job is then dead-lettered.
     async fn fail(&self, doc: &DocumentRow, why: &str, reason: &str) -> Result<Step, Passing> {
         let records = [Record::failed(doc.source.clone(), why)];
-        let outcome = Outcome { records: &records, pages: &[], extract_ms: None, reason: Some(reason) };
+        let outcome = Outcome { records: &records, pages: &[], extract_ms: None, extract_cpu_ms: None, reason: Some(reason) };
         self.db.finish(doc, &outcome).await.map_err(passing)?;
         Ok(Step::Dead(why.to_string()))
     }
 
     /// Extracts a file on a blocking thread, at most `concurrency` at once.
-    async fn extract(&self, source: &str, bytes: Vec<u8>) -> Result<(Result<Vec<Record>, ExtractError>, Vec<PageInfo>), Passing> {
+    /// Also gives the CPU milliseconds the extracting thread used.
+    #[allow(clippy::type_complexity)]
+    async fn extract(&self, source: &str, bytes: Vec<u8>) -> Result<(Result<Vec<Record>, ExtractError>, Vec<PageInfo>, Option<i64>), Passing> {
         let _slot = self.slots.acquire().await.map_err(|_| Passing("the worker is closing".into()))?;
         let reused = self.extractors.lock().ok().and_then(|mut v| v.pop());
         let engine = Arc::clone(&self.engine);
@@ -273,28 +275,40 @@ impl Worker {
                 Some(ex) => ex,
                 None => engine.worker()?,
             };
+            let cpu0 = thread_cpu_ms();
             let out = ex.extract_pages(bytes).map(|pages| {
                 let info: Vec<PageInfo> = pages.iter().map(page_info).collect();
                 (ex.records(&source, pages), info)
             });
-            Ok::<_, ExtractError>((ex, out))
+            let cpu = thread_cpu_ms().zip(cpu0).map(|(b, a)| b - a);
+            Ok::<_, ExtractError>((ex, out, cpu))
         })
         .await
         .map_err(|e| Passing(format!("extraction stopped unexpectedly: {e}")))?;
         match joined {
-            Ok((ex, out)) => {
+            Ok((ex, out, cpu)) => {
                 if let Ok(mut v) = self.extractors.lock() {
                     v.push(ex);
                 }
                 Ok(match out {
-                    Ok((records, pages)) => (Ok(records), pages),
-                    Err(e) => (Err(e), Vec::new()),
+                    Ok((records, pages)) => (Ok(records), pages, cpu),
+                    Err(e) => (Err(e), Vec::new(), cpu),
                 })
             }
             // The OCR engine could not start: this machine's fault.
             Err(e) => Err(Passing(e.to_string())),
         }
     }
+}
+
+/// CPU milliseconds the calling thread has used, from
+/// `/proc/thread-self/stat` (10 ms ticks; none where there is no /proc).
+fn thread_cpu_ms() -> Option<i64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<i64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
+    // utime and stime are fields 14 and 15: 11 and 12 after the name.
+    Some((f.get(11)? + f.get(12)?) * 10)
 }
 
 fn page_info(p: &PageResult) -> PageInfo {

@@ -28,6 +28,8 @@ CREATE TABLE documents (
     reason       TEXT,
     attempts     INTEGER NOT NULL DEFAULT 0,
     extract_ms   BIGINT,
+    -- CPU the extraction thread used (the rest of a worker's CPU is overhead).
+    extract_cpu_ms BIGINT,
     created_at   TIMESTAMPTZ NOT NULL,
     updated_at   TIMESTAMPTZ NOT NULL
 );

@@ -117,6 +117,8 @@ pub struct DocumentRow {
     pub attempts: i32,
     /// Milliseconds extraction took, on the attempt that finished it.
     pub extract_ms: Option<i64>,
+    /// CPU milliseconds the extraction thread used on that attempt.
+    pub extract_cpu_ms: Option<i64>,
     /// When it was uploaded.
     pub created_at: DateTime<Utc>,
     /// When it last changed.

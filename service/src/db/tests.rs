@@ -76,7 +76,7 @@ async fn a_document_gets_one_outcome_however_often_it_is_processed() {
     assert_eq!(second.attempts, 2);
     let records = [record(Status::NeedsReview)];
     let pages = [PageInfo { number: 1, form: Some(("voter-registration".into(), 1)) }];
-    let outcome = Outcome { records: &records, pages: &pages, extract_ms: Some(120), reason: None };
+    let outcome = Outcome { records: &records, pages: &pages, extract_ms: Some(120), extract_cpu_ms: Some(110), reason: None };
     assert!(db.finish(&second, &outcome).await.unwrap());
     assert!(!db.finish(&first, &outcome).await.unwrap(), "the second commit writes nothing");
     assert_eq!(count(&db, "SELECT COUNT(*) FROM records").await, 1);
@@ -132,7 +132,7 @@ async fn records_are_listed_by_change_then_id_and_filtered() {
         let Started::Go(row) = db.start(d.id).await.unwrap() else { panic!() };
         let status = if i % 2 == 0 { Status::Extracted } else { Status::NeedsReview };
         let records = [record(status)];
-        db.finish(&row, &Outcome { records: &records, pages: &[], extract_ms: Some(10), reason: None }).await.unwrap();
+        db.finish(&row, &Outcome { records: &records, pages: &[], extract_ms: Some(10), extract_cpu_ms: Some(9), reason: None }).await.unwrap();
     }
     let mut all = Vec::new();
     let mut f = RecordFilter { batch: Some(batch), limit: 2, ..Default::default() };

@@ -67,6 +67,8 @@ pub struct Outcome<'a> {
     pub pages: &'a [PageInfo],
     /// How long extraction took.
     pub extract_ms: Option<i64>,
+    /// CPU the extraction thread used.
+    pub extract_cpu_ms: Option<i64>,
     /// For a failure, a short key naming its kind (for metrics).
     pub reason: Option<&'a str>,
 }
@@ -205,7 +207,7 @@ impl Db {
         on_db!(self, p => {
             let mut tx = p.begin().await?;
             let updated = sqlx::query(
-                "UPDATE documents SET status = $2, error = $3, reason = $4, extract_ms = $5, updated_at = $6 \
+                "UPDATE documents SET status = $2, error = $3, reason = $4, extract_ms = $5, extract_cpu_ms = $7, updated_at = $6 \
                  WHERE id = $1 AND status IN ('queued', 'processing')",
             )
             .bind(doc.id)
@@ -214,6 +216,7 @@ impl Db {
             .bind(outcome.reason)
             .bind(outcome.extract_ms)
             .bind(at)
+            .bind(outcome.extract_cpu_ms)
             .execute(&mut *tx)
             .await?;
             if updated.rows_affected() == 0 {
