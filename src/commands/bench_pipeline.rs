@@ -33,18 +33,24 @@ fn proc_cpu(pid: u32) -> f64 {
     }
 }
 
-/// CPU seconds of every process whose name starts with one of `names`.
-fn named_cpu(names: &[&str]) -> f64 {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
-    let mut total = 0.0;
+/// CPU seconds of each process whose name starts with one of `names`, by pid.
+fn named_cpu(names: &[&str]) -> std::collections::HashMap<u32, f64> {
+    let mut out = std::collections::HashMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
     for e in dir.flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
         if names.iter().any(|n| comm.trim().starts_with(n)) {
-            total += proc_cpu(pid);
+            out.insert(pid, proc_cpu(pid));
         }
     }
-    total
+    out
+}
+
+/// CPU used between two [`named_cpu`] readings: processes that started in
+/// between count from zero; those that ended are not seen.
+fn cpu_between(before: &std::collections::HashMap<u32, f64>, after: &std::collections::HashMap<u32, f64>) -> f64 {
+    after.iter().map(|(pid, t)| t - before.get(pid).copied().unwrap_or(0.0)).filter(|d| *d > 0.0).sum()
 }
 
 struct Run {
@@ -237,8 +243,8 @@ async fn one_run(files: &[PathBuf], pages: usize, workers: usize, admin_url: &st
         extract_in_pipeline: in_pipeline.unwrap_or(0) as f64 / 1000.0,
         serve_cpu: after.0 - before.0,
         worker_cpu: after.1 - before.1,
-        postgres_cpu: after.2 - before.2,
-        rabbit_cpu: after.3 - before.3,
+        postgres_cpu: cpu_between(&before.2, &after.2),
+        rabbit_cpu: cpu_between(&before.3, &after.3),
     })
 }
 
