@@ -43,16 +43,17 @@ pub fn totals(lines: &[Line], refused: usize) -> Vec<(String, usize)> {
 /// Prints the table to stdout.
 pub fn print_summary(lines: &[Line], refused: &[Refusal]) {
     let w = lines.iter().map(|l| l.file.chars().count()).chain(refused.iter().map(|r| r.file.chars().count())).max().unwrap_or(4).clamp(4, 48);
-    println!("{:<w$}  {:<14}  {:<34}  {:>7}", "file", "status", "forms", "flagged");
+    let sw = lines.iter().map(|l| l.status.chars().count()).max().unwrap_or(0).max(12);
+    println!("{:<w$}  {:<sw$}  {:<34}  {:>7}", "file", "status", "forms", "flagged");
     for l in lines {
         let forms = if l.forms.is_empty() { "-".to_string() } else { l.forms.join(", ") };
-        println!("{:<w$}  {:<14}  {:<34}  {:>7}", clip(&l.file, w), l.status, clip(&forms, 34), l.flagged);
+        println!("{:<w$}  {:<sw$}  {:<34}  {:>7}", clip(&l.file, w), l.status, clip(&forms, 34), l.flagged);
         if let Some(e) = &l.error {
             println!("{:<w$}  {}", "", e);
         }
     }
     for r in refused {
-        println!("{:<w$}  {:<14}  {}", clip(&r.file, w), "refused", r.error);
+        println!("{:<w$}  {:<sw$}  {}", clip(&r.file, w), "refused", r.error);
     }
     let t: Vec<String> = totals(lines, refused.len()).into_iter().map(|(k, n)| format!("{k} {n}")).collect();
     println!("\n{} file(s): {}", lines.len() + refused.len(), t.join(" · "));
