@@ -68,13 +68,21 @@ enum Command {
         pipeline: bool,
         /// A PostgreSQL database to connect to for making the pipeline
         /// benchmark's own databases.
-        #[arg(long, env = "FORMFLOW_BENCH_ADMIN_URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
+        #[arg(
+            long,
+            env = "FORMFLOW_BENCH_ADMIN_URL",
+            default_value = "postgres://postgres@127.0.0.1:5432/test"
+        )]
         admin_url: String,
         /// Rounds of the pipeline benchmark (medians are reported).
         #[arg(long, default_value_t = 3)]
         repeat: usize,
         /// RabbitMQ, for the pipeline benchmark.
-        #[arg(long, env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+        #[arg(
+            long,
+            env = "AMQP_URL",
+            default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+        )]
         amqp_url: String,
     },
     /// The embedded default: ingest, queue, workers and store in one
@@ -150,7 +158,8 @@ fn load_config() -> Result<(), String> {
         }
     }
     match path {
-        Some(p) => dotenvy::from_path(&p).map_err(|e| format!("the config file {} could not be read: {e}", p.display())),
+        Some(p) => dotenvy::from_path(&p)
+            .map_err(|e| format!("the config file {} could not be read: {e}", p.display())),
         None => Ok(()),
     }
 }
@@ -161,12 +170,18 @@ fn main() -> ExitCode {
     if std::env::var_os("OMP_THREAD_LIMIT").is_none() {
         if let Ok(exe) = std::env::current_exe() {
             use std::os::unix::process::CommandExt as _;
-            let err = std::process::Command::new(exe).args(std::env::args_os().skip(1)).env("OMP_THREAD_LIMIT", "1").exec();
+            let err = std::process::Command::new(exe)
+                .args(std::env::args_os().skip(1))
+                .env("OMP_THREAD_LIMIT", "1")
+                .exec();
             eprintln!("formflow: could not restart with OMP_THREAD_LIMIT=1: {err}");
         }
     }
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FORMFLOW_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FORMFLOW_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     if let Err(e) = load_config() {
@@ -177,17 +192,61 @@ fn main() -> ExitCode {
     let _ = &cli.config;
     let result = match cli.command {
         Command::Extract { paths, opts } => formflow::commands::extract(&paths, &opts),
-        Command::Eval { set_dir, json, predictions, save, wrong, opts } => {
-            formflow::commands::eval(&set_dir, json, predictions.as_deref(), save.as_deref(), wrong, &opts)
-        }
-        Command::Bench { paths, pipeline: true, admin_url, amqp_url, repeat, .. } => formflow::commands::bench_pipeline(&paths, &admin_url, &amqp_url, repeat),
-        Command::Bench { paths, no_tesseract, .. } => formflow::commands::bench(&paths, !no_tesseract),
-        Command::Run { paths, run, store, http, worker, opts } => {
-            let paths = if paths.is_empty() { vec![PathBuf::from("samples")] } else { paths };
+        Command::Eval {
+            set_dir,
+            json,
+            predictions,
+            save,
+            wrong,
+            opts,
+        } => formflow::commands::eval(
+            &set_dir,
+            json,
+            predictions.as_deref(),
+            save.as_deref(),
+            wrong,
+            &opts,
+        ),
+        Command::Bench {
+            paths,
+            pipeline: true,
+            admin_url,
+            amqp_url,
+            repeat,
+            ..
+        } => formflow::commands::bench_pipeline(&paths, &admin_url, &amqp_url, repeat),
+        Command::Bench {
+            paths,
+            no_tesseract,
+            ..
+        } => formflow::commands::bench(&paths, !no_tesseract),
+        Command::Run {
+            paths,
+            run,
+            store,
+            http,
+            worker,
+            opts,
+        } => {
+            let paths = if paths.is_empty() {
+                vec![PathBuf::from("samples")]
+            } else {
+                paths
+            };
             formflow::commands::run(&paths, &run, &store, &http, &worker, &opts)
         }
-        Command::Serve { store, broker, http, opts } => formflow::commands::serve(&store, &broker, &http, &opts),
-        Command::Worker { store, broker, worker, opts } => formflow::commands::worker(&store, &broker, &worker, &opts),
+        Command::Serve {
+            store,
+            broker,
+            http,
+            opts,
+        } => formflow::commands::serve(&store, &broker, &http, &opts),
+        Command::Worker {
+            store,
+            broker,
+            worker,
+            opts,
+        } => formflow::commands::worker(&store, &broker, &worker, &opts),
         Command::Upload { paths, upload } => formflow::commands::upload(&paths, &upload),
         Command::Migrate { store } => formflow::commands::migrate(&store),
     };

@@ -6,13 +6,19 @@ use crate::util::{extract, repo};
 use formflow_schemas::Status;
 
 fn expectations() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(repo("samples/bad-inputs/expectations.json")).expect("expectations.json");
+    let text = std::fs::read_to_string(repo("samples/bad-inputs/expectations.json"))
+        .expect("expectations.json");
     let v: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
     v["cases"]
         .as_array()
         .expect("cases")
         .iter()
-        .map(|c| (c["file"].as_str().expect("file").to_string(), c["expect"].as_str().expect("expect").to_string()))
+        .map(|c| {
+            (
+                c["file"].as_str().expect("file").to_string(),
+                c["expect"].as_str().expect("expect").to_string(),
+            )
+        })
         .collect()
 }
 
@@ -59,9 +65,16 @@ fn every_bad_input_gets_its_expected_outcome() {
 
 #[test]
 fn a_bad_file_in_a_run_leaves_the_others_done() {
-    let files = vec![repo("samples/bad-inputs/random.bin"), repo("samples/documents/voter-registration-035.png"), repo("samples/bad-inputs/truncated.jpg")];
+    let files = vec![
+        repo("samples/bad-inputs/random.bin"),
+        repo("samples/documents/voter-registration-035.png"),
+        repo("samples/bad-inputs/truncated.jpg"),
+    ];
     let out = std::sync::Mutex::new(vec![Vec::new(); 3]);
-    formflow::commands::extract_paths(&crate::util::engine(), &files, 2, &|i, rs| out.lock().expect("lock")[i] = rs).expect("runs");
+    formflow::commands::extract_paths(&crate::util::engine(), &files, 2, &|i, rs| {
+        out.lock().expect("lock")[i] = rs
+    })
+    .expect("runs");
     let out = out.into_inner().expect("lock");
     assert_eq!(out[0][0].status, Status::Failed);
     assert_eq!(out[1][0].form.as_deref(), Some("voter-registration"));

@@ -4,22 +4,45 @@ use crate::util::repo;
 use std::process::Command;
 
 fn formflow(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_formflow")).args(args).current_dir(repo("")).output().expect("formflow runs")
+    Command::new(env!("CARGO_BIN_EXE_formflow"))
+        .args(args)
+        .current_dir(repo(""))
+        .output()
+        .expect("formflow runs")
 }
 
 #[test]
 fn extract_writes_one_json_line_a_document_and_a_failed_line_for_a_bad_file() {
-    let out = formflow(&["extract", "--today", "2026-11-22", "samples/bad-inputs/random.bin", "samples/documents/voter-registration-035.png", "samples/batches/batch-mini.pdf"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = formflow(&[
+        "extract",
+        "--today",
+        "2026-11-22",
+        "samples/bad-inputs/random.bin",
+        "samples/documents/voter-registration-035.png",
+        "samples/batches/batch-mini.pdf",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).expect("UTF-8");
-    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
     assert_eq!(lines.len(), 4);
     assert_eq!(lines[0]["source"], "random.bin");
     assert_eq!(lines[0]["status"], "failed");
-    assert_eq!(lines[0]["error"], "the file is not a PDF, TIFF, PNG or JPEG");
+    assert_eq!(
+        lines[0]["error"],
+        "the file is not a PDF, TIFF, PNG or JPEG"
+    );
     assert_eq!(lines[1]["form"], "voter-registration");
     assert_eq!(lines[1]["fields"]["surname"]["value"], "THOMPSON");
-    assert!(lines[1]["fields"]["surname"]["confidence"].as_f64().is_some_and(|c| (0.0..=1.0).contains(&c)));
+    assert!(lines[1]["fields"]["surname"]["confidence"]
+        .as_f64()
+        .is_some_and(|c| (0.0..=1.0).contains(&c)));
     assert_eq!(lines[2]["source"], "batch-mini.pdf");
     assert_eq!(lines[2]["pages"], serde_json::json!([2, 1]));
     assert_eq!(lines[3]["pages"], serde_json::json!([3]));
@@ -28,12 +51,24 @@ fn extract_writes_one_json_line_a_document_and_a_failed_line_for_a_bad_file() {
 #[test]
 fn eval_prints_the_contract_metrics_as_json() {
     let out = formflow(&["eval", "--json", "--today", "2026-11-22", "samples"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(v["documents"], 12);
     assert_eq!(v["classified"], 1.0);
     assert_eq!(v["split_right"], 1.0);
-    for key in ["field_accuracy", "silent_error_rate", "review_load", "invalid_caught", "straight_through", "by_tier", "by_type"] {
+    for key in [
+        "field_accuracy",
+        "silent_error_rate",
+        "review_load",
+        "invalid_caught",
+        "straight_through",
+        "by_tier",
+        "by_type",
+    ] {
         assert!(!v[key].is_null(), "{key}");
     }
 }
@@ -48,7 +83,12 @@ fn a_missing_file_is_an_error_in_plain_words() {
 
 #[test]
 fn limits_are_set_from_the_command_line() {
-    let out = formflow(&["extract", "--max-pages", "2", "samples/batches/batch-mini.pdf"]);
+    let out = formflow(&[
+        "extract",
+        "--max-pages",
+        "2",
+        "samples/batches/batch-mini.pdf",
+    ]);
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
     assert_eq!(v["status"], "failed");
@@ -61,38 +101,95 @@ fn settings_may_come_from_a_config_file_and_the_environment_wins() {
     let from_file = dir.path().join("from-file.db");
     let from_env = dir.path().join("from-env.db");
     let config = dir.path().join("formflow.env");
-    std::fs::write(&config, format!("# formflow settings\nDATABASE_URL=sqlite://{}\n", from_file.display())).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "# formflow settings\nDATABASE_URL=sqlite://{}\n",
+            from_file.display()
+        ),
+    )
+    .unwrap();
     let migrate = |env: Option<&std::path::Path>| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_formflow"));
-        c.args(["migrate", "--config"]).arg(&config).env_remove("DATABASE_URL").env_remove("FORMFLOW_CONFIG");
+        c.args(["migrate", "--config"])
+            .arg(&config)
+            .env_remove("DATABASE_URL")
+            .env_remove("FORMFLOW_CONFIG");
         if let Some(p) = env {
             c.env("DATABASE_URL", format!("sqlite://{}", p.display()));
         }
         c.output().expect("formflow runs")
     };
     let out = migrate(None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(from_file.exists());
     let out = migrate(Some(&from_env));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(from_env.exists(), "the environment wins over the file");
-    let out = Command::new(env!("CARGO_BIN_EXE_formflow")).args(["migrate", "--config", "/nonexistent/formflow.env"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_formflow"))
+        .args(["migrate", "--config", "/nonexistent/formflow.env"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("config file /nonexistent/formflow.env could not be read"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("config file /nonexistent/formflow.env could not be read"));
 }
 
 #[test]
 fn every_setting_is_listed_in_help_with_its_variable() {
     for (cmd, vars) in [
-        ("serve", &["DATABASE_URL", "AMQP_URL", "FORMFLOW_STORAGE", "FORMFLOW_LISTEN", "FORMFLOW_QUEUE", "FORMFLOW_EVENTS_EXCHANGE", "FORMFLOW_MAX_UPLOAD_MB", "FORMFLOW_MAX_FILES", "FORMFLOW_MAX_PAGES", "FORMFLOW_CONFIG"][..]),
-        ("worker", &["DATABASE_URL", "AMQP_URL", "FORMFLOW_STORAGE", "FORMFLOW_THREADS", "FORMFLOW_MAX_ATTEMPTS", "FORMFLOW_RETRIES"][..]),
-        ("run", &["FORMFLOW_DATA", "DATABASE_URL", "FORMFLOW_STORAGE", "FORMFLOW_LISTEN"][..]),
+        (
+            "serve",
+            &[
+                "DATABASE_URL",
+                "AMQP_URL",
+                "FORMFLOW_STORAGE",
+                "FORMFLOW_LISTEN",
+                "FORMFLOW_QUEUE",
+                "FORMFLOW_EVENTS_EXCHANGE",
+                "FORMFLOW_MAX_UPLOAD_MB",
+                "FORMFLOW_MAX_FILES",
+                "FORMFLOW_MAX_PAGES",
+                "FORMFLOW_CONFIG",
+            ][..],
+        ),
+        (
+            "worker",
+            &[
+                "DATABASE_URL",
+                "AMQP_URL",
+                "FORMFLOW_STORAGE",
+                "FORMFLOW_THREADS",
+                "FORMFLOW_MAX_ATTEMPTS",
+                "FORMFLOW_RETRIES",
+            ][..],
+        ),
+        (
+            "run",
+            &[
+                "FORMFLOW_DATA",
+                "DATABASE_URL",
+                "FORMFLOW_STORAGE",
+                "FORMFLOW_LISTEN",
+            ][..],
+        ),
         ("upload", &["FORMFLOW_SERVER"][..]),
     ] {
         let out = formflow(&[cmd, "--help"]);
         let help = String::from_utf8_lossy(&out.stdout);
         for v in vars {
-            assert!(help.contains(&format!("[env: {v}")), "{cmd} --help lacks {v}:\n{help}");
+            assert!(
+                help.contains(&format!("[env: {v}")),
+                "{cmd} --help lacks {v}:\n{help}"
+            );
         }
     }
 }

@@ -22,7 +22,12 @@ fn every_sample_document_is_classified_and_split_right() {
 #[test]
 fn no_wrong_field_goes_out_without_a_flag() {
     let r = score();
-    let silent: Vec<String> = r.wrong.iter().filter(|w| w.flags.is_empty()).map(|w| w.to_string()).collect();
+    let silent: Vec<String> = r
+        .wrong
+        .iter()
+        .filter(|w| w.flags.is_empty())
+        .map(|w| w.to_string())
+        .collect();
     assert!(silent.is_empty(), "wrong and unflagged: {silent:#?}");
 }
 
@@ -31,8 +36,15 @@ fn accuracy_holds_by_tier() {
     // Regression guards at the levels measured when they were written.
     let r = score();
     assert!(r.by_tier["typed"] >= 0.97, "typed {}", r.by_tier["typed"]);
-    assert!(r.by_tier["handwriting"] >= 0.55, "handwriting {}", r.by_tier["handwriting"]);
-    assert_eq!(r.counts.invalid_fields, 2, "the samples hold two fields that break a rule");
+    assert!(
+        r.by_tier["handwriting"] >= 0.55,
+        "handwriting {}",
+        r.by_tier["handwriting"]
+    );
+    assert_eq!(
+        r.counts.invalid_fields, 2,
+        "the samples hold two fields that break a rule"
+    );
     assert_eq!(r.invalid_caught, 1.0);
 }
 
@@ -82,28 +94,51 @@ fn pages_scanned_in_reverse_come_back_in_form_order() {
     let rs = extract("samples/documents/legal-aid-cw1-028.tif");
     assert_eq!(rs.len(), 1);
     assert_eq!(rs[0].form.as_deref(), Some("legal-aid-cw1"));
-    assert_eq!(rs[0].pages, vec![2, 1], "page 2 of the file is page 1 of the form");
+    assert_eq!(
+        rs[0].pages,
+        vec![2, 1],
+        "page 2 of the file is page 1 of the form"
+    );
 }
 
 #[test]
 fn a_batch_pdf_gives_one_record_a_document() {
     let rs = extract("samples/batches/batch-mini.pdf");
-    let got: Vec<(Option<&str>, Vec<u32>)> = rs.iter().map(|r| (r.form.as_deref(), r.pages.clone())).collect();
-    assert_eq!(got, vec![(Some("legal-aid-cw1"), vec![2, 1]), (Some("voter-registration"), vec![3])]);
+    let got: Vec<(Option<&str>, Vec<u32>)> = rs
+        .iter()
+        .map(|r| (r.form.as_deref(), r.pages.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Some("legal-aid-cw1"), vec![2, 1]),
+            (Some("voter-registration"), vec![3])
+        ]
+    );
     assert_eq!(value(&rs[1], "surname"), json!("POTTER"));
 }
 
 fn rotated(rel: &str, turn: fn(&image::GrayImage) -> image::GrayImage) -> Vec<u8> {
-    let img = image::open(repo(rel)).expect("the sample decodes").to_luma8();
+    let img = image::open(repo(rel))
+        .expect("the sample decodes")
+        .to_luma8();
     let mut out = std::io::Cursor::new(Vec::new());
-    turn(&img).write_to(&mut out, image::ImageFormat::Png).expect("PNG encodes");
+    turn(&img)
+        .write_to(&mut out, image::ImageFormat::Png)
+        .expect("PNG encodes");
     out.into_inner()
 }
 
 #[test]
 fn an_upside_down_scan_reads_as_the_upright_one() {
     let upright = extract("samples/documents/voter-registration-035.png");
-    let flipped = extract_bytes("flipped.png", rotated("samples/documents/voter-registration-035.png", image::imageops::rotate180));
+    let flipped = extract_bytes(
+        "flipped.png",
+        rotated(
+            "samples/documents/voter-registration-035.png",
+            image::imageops::rotate180,
+        ),
+    );
     assert_eq!(flipped.len(), 1);
     assert_eq!(flipped[0].form.as_deref(), Some("voter-registration"));
     for (name, f) in &upright[0].fields {
@@ -114,9 +149,21 @@ fn an_upside_down_scan_reads_as_the_upright_one() {
 #[test]
 fn a_scan_turned_a_quarter_reads_as_the_upright_one() {
     let upright = extract("samples/documents/voter-registration-035.png");
-    let turned = extract_bytes("turned.png", rotated("samples/documents/voter-registration-035.png", image::imageops::rotate90));
+    let turned = extract_bytes(
+        "turned.png",
+        rotated(
+            "samples/documents/voter-registration-035.png",
+            image::imageops::rotate90,
+        ),
+    );
     assert_eq!(turned[0].form.as_deref(), Some("voter-registration"));
-    for name in ["surname", "date_of_birth", "ni_number", "nationality", "postcode"] {
+    for name in [
+        "surname",
+        "date_of_birth",
+        "ni_number",
+        "nationality",
+        "postcode",
+    ] {
         assert_eq!(value(&turned[0], name), value(&upright[0], name), "{name}");
     }
 }
@@ -125,12 +172,23 @@ fn a_scan_turned_a_quarter_reads_as_the_upright_one() {
 fn a_broken_rule_is_returned_as_read_and_flagged() {
     // The truth of this sample breaks no rule; make one: a future date of
     // birth, through the engine's date.
-    let cfg = formflow_extract::pipeline::Config { today: chrono::NaiveDate::from_ymd_opt(1980, 1, 1), ..Default::default() };
-    let e = std::sync::Arc::new(formflow_extract::Engine::new(formflow_schemas::TemplateSet::builtin(), cfg));
-    let bytes = std::fs::read(repo("samples/documents/voter-registration-035.png")).expect("sample");
+    let cfg = formflow_extract::pipeline::Config {
+        today: chrono::NaiveDate::from_ymd_opt(1980, 1, 1),
+        ..Default::default()
+    };
+    let e = std::sync::Arc::new(formflow_extract::Engine::new(
+        formflow_schemas::TemplateSet::builtin(),
+        cfg,
+    ));
+    let bytes =
+        std::fs::read(repo("samples/documents/voter-registration-035.png")).expect("sample");
     let r = e.worker().expect("OCR").extract("x.png", bytes).remove(0);
     let dob = r.field("date_of_birth").expect("field");
-    assert_eq!(dob.value, json!("1974-09-07"), "the value is what the paper says");
+    assert_eq!(
+        dob.value,
+        json!("1974-09-07"),
+        "the value is what the paper says"
+    );
     assert!(dob.flags.contains(&Flag::Invalid), "{:?}", dob.flags);
     assert_eq!(r.status, Status::NeedsReview);
 }

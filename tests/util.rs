@@ -20,19 +20,31 @@ pub fn repo(rel: &str) -> PathBuf {
 /// One engine for the whole test binary.
 pub fn engine() -> Arc<Engine> {
     static E: OnceLock<Arc<Engine>> = OnceLock::new();
-    E.get_or_init(|| Arc::new(Engine::new(TemplateSet::builtin(), Config { today: Some(today()), ..Config::default() }))).clone()
+    E.get_or_init(|| {
+        Arc::new(Engine::new(
+            TemplateSet::builtin(),
+            Config {
+                today: Some(today()),
+                ..Config::default()
+            },
+        ))
+    })
+    .clone()
 }
 
 /// Extracts one file with a fresh worker.
 pub fn extract(rel: &str) -> Vec<Record> {
     let path = repo(rel);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let bytes =
+        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     extract_bytes(&file_name(rel), bytes)
 }
 
 /// Extracts bytes as a file called `name`.
 pub fn extract_bytes(name: &str, bytes: Vec<u8>) -> Vec<Record> {
-    let mut w = engine().worker().expect("an OCR engine starts (is tesseract-ocr-eng installed?)");
+    let mut w = engine()
+        .worker()
+        .expect("an OCR engine starts (is tesseract-ocr-eng installed?)");
     w.extract(name, bytes)
 }
 
@@ -45,15 +57,26 @@ pub fn file_name(rel: &str) -> String {
 pub fn sample_records() -> &'static [Record] {
     static R: OnceLock<Vec<Record>> = OnceLock::new();
     R.get_or_init(|| {
-        let files = formflow::eval::set_files(&repo("samples")).expect("the samples folder lists its scans");
+        let files = formflow::eval::set_files(&repo("samples"))
+            .expect("the samples folder lists its scans");
         let engine = engine();
         let out = std::sync::Mutex::new(vec![Vec::new(); files.len()]);
-        formflow::commands::extract_paths(&engine, &files, 2, &|i, rs| out.lock().expect("not poisoned")[i] = rs).expect("extraction runs");
-        out.into_inner().expect("not poisoned").into_iter().flatten().collect()
+        formflow::commands::extract_paths(&engine, &files, 2, &|i, rs| {
+            out.lock().expect("not poisoned")[i] = rs
+        })
+        .expect("extraction runs");
+        out.into_inner()
+            .expect("not poisoned")
+            .into_iter()
+            .flatten()
+            .collect()
     })
 }
 
 /// A field's value in a record, as JSON.
 pub fn value(r: &Record, field: &str) -> serde_json::Value {
-    r.field(field).unwrap_or_else(|| panic!("{} has no field {field}", r.source)).value.clone()
+    r.field(field)
+        .unwrap_or_else(|| panic!("{} has no field {field}", r.source))
+        .value
+        .clone()
 }

@@ -18,7 +18,8 @@ impl ExtractError {
     /// Whether the same file could succeed on a later try (the failure lies
     /// in this machine, not in the file).
     pub fn is_transient(&self) -> bool {
-        matches!(self, ExtractError::Ocr(_)) || matches!(self, ExtractError::Decode(d) if d.is_transient())
+        matches!(self, ExtractError::Ocr(_))
+            || matches!(self, ExtractError::Decode(d) if d.is_transient())
     }
 
     /// A short stable key for the kind of failure (see [`DecodeError::kind`]).

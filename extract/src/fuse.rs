@@ -33,7 +33,11 @@ pub fn merge(tess: Option<&CharCandidates>, glyph: Option<&[(char, f32)]>) -> Ch
         return CharCandidates(g.to_vec());
     }
     let sure = t[0].1 >= TESSERACT_SURE;
-    let (wt, wg) = if sure { (1.0, GLYPH_ALTERNATIVE) } else { (TESSERACT_WEIGHT, 1.0 - TESSERACT_WEIGHT) };
+    let (wt, wg) = if sure {
+        (1.0, GLYPH_ALTERNATIVE)
+    } else {
+        (TESSERACT_WEIGHT, 1.0 - TESSERACT_WEIGHT)
+    };
     let mut out: Vec<(char, f32)> = t.iter().map(|&(c, p)| (c, wt * p)).collect();
     for &(c, p) in g {
         match out.iter_mut().find(|(o, _)| o.eq_ignore_ascii_case(&c)) {
@@ -84,8 +88,16 @@ fn mean_top(xs: impl Iterator<Item = f32>) -> f32 {
 /// merged. When they disagree on how many characters there are, the
 /// reading that is surer of itself is kept, its beliefs lowered: the
 /// disagreement itself is doubt.
-pub fn fuse_line(tess: &[CharCandidates], spans: &[Option<(i32, i32)>], glyphs: &[GlyphChar]) -> Vec<CharCandidates> {
-    let tchars: Vec<(usize, (i32, i32))> = spans.iter().enumerate().filter_map(|(i, s)| s.map(|s| (i, s))).collect();
+pub fn fuse_line(
+    tess: &[CharCandidates],
+    spans: &[Option<(i32, i32)>],
+    glyphs: &[GlyphChar],
+) -> Vec<CharCandidates> {
+    let tchars: Vec<(usize, (i32, i32))> = spans
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.map(|s| (i, s)))
+        .collect();
     if glyphs.is_empty() {
         return tess.to_vec();
     }
@@ -97,7 +109,11 @@ pub fn fuse_line(tess: &[CharCandidates], spans: &[Option<(i32, i32)>], glyphs: 
     let mut aligned = tchars.len() == glyphs.len();
     if aligned {
         for (k, (_, ts)) in tchars.iter().enumerate() {
-            let best = glyphs.iter().enumerate().max_by_key(|(_, g)| overlap(*ts, g.span)).map(|(j, _)| j);
+            let best = glyphs
+                .iter()
+                .enumerate()
+                .max_by_key(|(_, g)| overlap(*ts, g.span))
+                .map(|(j, _)| j);
             if best != Some(k) || overlap(*ts, glyphs[k].span) == 0 {
                 aligned = false;
                 break;
@@ -114,7 +130,12 @@ pub fn fuse_line(tess: &[CharCandidates], spans: &[Option<(i32, i32)>], glyphs: 
                 continue;
             }
             let g = &glyphs[pairs[k]];
-            if k > 0 && g.space_before && out.last().is_some_and(|l: &CharCandidates| l.best().map(|b| b.0) != Some(' ')) {
+            if k > 0
+                && g.space_before
+                && out
+                    .last()
+                    .is_some_and(|l: &CharCandidates| l.best().map(|b| b.0) != Some(' '))
+            {
                 // A clear gap Tesseract did not see: a likely space, unsure.
                 out.push(CharCandidates(vec![(' ', 0.6)]));
             }
@@ -123,18 +144,32 @@ pub fn fuse_line(tess: &[CharCandidates], spans: &[Option<(i32, i32)>], glyphs: 
         }
         return out;
     }
-    let t_conf = mean_top(tchars.iter().filter_map(|(i, _)| tess[*i].best().map(|b| b.1)));
+    let t_conf = mean_top(
+        tchars
+            .iter()
+            .filter_map(|(i, _)| tess[*i].best().map(|b| b.1)),
+    );
     let g_conf = mean_top(glyphs.iter().filter_map(|g| g.cands.first().map(|c| c.1)));
     // The glyph recogniser knows capitals and digits only: a line Tesseract
     // read in small letters (a typed email address) is not for it to redo.
-    let lower = tchars.iter().any(|(i, _)| tess[*i].best().is_some_and(|b| b.0.is_lowercase()));
+    let lower = tchars
+        .iter()
+        .any(|(i, _)| tess[*i].best().is_some_and(|b| b.0.is_lowercase()));
     let g_more = glyphs.len() > tchars.len() && !lower;
     if t_conf >= TESSERACT_SURE && !(g_more && g_conf >= GLYPH_SURE) {
         // Typed text that the glyph cutter split differently: Tesseract
         // reads type, and touching typed letters are what split badly.
         tess.to_vec()
     } else if t_conf >= g_conf && !(g_more && g_conf >= GLYPH_SURE) {
-        tess.iter().map(|c| CharCandidates(c.0.iter().map(|&(ch, p)| (ch, if ch == ' ' { p } else { p * 0.7 })).collect())).collect()
+        tess.iter()
+            .map(|c| {
+                CharCandidates(
+                    c.0.iter()
+                        .map(|&(ch, p)| (ch, if ch == ' ' { p } else { p * 0.7 }))
+                        .collect(),
+                )
+            })
+            .collect()
     } else {
         from_glyphs(glyphs, 0.7)
     }
@@ -146,7 +181,9 @@ fn from_glyphs(glyphs: &[GlyphChar], factor: f32) -> Vec<CharCandidates> {
         if k > 0 && g.space_before {
             out.push(CharCandidates(vec![(' ', 0.9)]));
         }
-        out.push(CharCandidates(g.cands.iter().map(|&(c, p)| (c, p * factor)).collect()));
+        out.push(CharCandidates(
+            g.cands.iter().map(|&(c, p)| (c, p * factor)).collect(),
+        ));
     }
     out
 }
@@ -156,7 +193,11 @@ mod tests {
     use super::*;
 
     fn g(span: (i32, i32), space: bool, c: char, p: f32) -> GlyphChar {
-        GlyphChar { span, space_before: space, cands: vec![(c, p)] }
+        GlyphChar {
+            span,
+            space_before: space,
+            cands: vec![(c, p)],
+        }
     }
 
     #[test]
@@ -164,13 +205,20 @@ mod tests {
         let t = CharCandidates(vec![('8', 0.6), ('B', 0.3)]);
         let m = merge(Some(&t), Some(&[('B', 0.9), ('8', 0.05)]));
         assert_eq!(m.best().map(|b| b.0), Some('B'));
-        let m = merge(Some(&CharCandidates(vec![('A', 0.95)])), Some(&[('A', 0.9)]));
+        let m = merge(
+            Some(&CharCandidates(vec![('A', 0.95)])),
+            Some(&[('A', 0.9)]),
+        );
         assert!(m.best().is_some_and(|b| b.0 == 'A' && b.1 > 0.9));
     }
 
     #[test]
     fn aligned_lines_merge_character_by_character() {
-        let tess = vec![CharCandidates(vec![('C', 0.5)]), CharCandidates(vec![(' ', 1.0)]), CharCandidates(vec![('0', 0.5)])];
+        let tess = vec![
+            CharCandidates(vec![('C', 0.5)]),
+            CharCandidates(vec![(' ', 1.0)]),
+            CharCandidates(vec![('0', 0.5)]),
+        ];
         let spans = vec![Some((0, 10)), None, Some((30, 40))];
         let glyphs = vec![g((1, 9), false, 'C', 0.9), g((31, 41), true, 'O', 0.9)];
         let out = fuse_line(&tess, &spans, &glyphs);
@@ -186,6 +234,8 @@ mod tests {
         let out = fuse_line(&tess, &spans, &glyphs);
         let s: String = out.iter().filter_map(|c| c.best().map(|b| b.0)).collect();
         assert_eq!(s, "NI");
-        assert!(out.iter().all(|c| c.best().is_some_and(|b| b.1 <= 0.63 + 1e-6)));
+        assert!(out
+            .iter()
+            .all(|c| c.best().is_some_and(|b| b.1 <= 0.63 + 1e-6)));
     }
 }

@@ -34,7 +34,13 @@ pub struct Identified {
 }
 
 /// Decides which template page a scan is, if any.
-pub fn identify(gray: &GrayImage, lines: &Lines, refs: &[Reference], templates: &[Template], ocr: &mut Ocr) -> Option<Identified> {
+pub fn identify(
+    gray: &GrayImage,
+    lines: &Lines,
+    refs: &[Reference],
+    templates: &[Template],
+    ocr: &mut Ocr,
+) -> Option<Identified> {
     let mut cands: Vec<(usize, Placement)> = Vec::new();
     let mut uprights: Vec<Upright> = Vec::new();
     for (i, r) in refs.iter().enumerate() {
@@ -45,7 +51,9 @@ pub fn identify(gray: &GrayImage, lines: &Lines, refs: &[Reference], templates: 
                     None => continue,
                 }
             }
-            let Some(u) = uprights.iter().find(|u| u.orientation() == o) else { continue };
+            let Some(u) = uprights.iter().find(|u| u.orientation() == o) else {
+                continue;
+            };
             if let Some(p) = place(lines, u, r) {
                 if p.coverage >= MIN_COVERAGE {
                     cands.push((i, p));
@@ -58,15 +66,29 @@ pub fn identify(gray: &GrayImage, lines: &Lines, refs: &[Reference], templates: 
     for (i, p) in cands.into_iter().take(4) {
         // Once a page is sure (its marks read), only rivals nearly as well
         // placed are worth reading marks for.
-        if best.as_ref().is_some_and(|b| b.marks >= 0.9 && p.coverage + 0.1 < b.placement.coverage) {
+        if best
+            .as_ref()
+            .is_some_and(|b| b.marks >= 0.9 && p.coverage + 0.1 < b.placement.coverage)
+        {
             break;
         }
         let r = &refs[i];
-        let Some(t) = templates.iter().find(|t| t.form == r.form) else { continue };
+        let Some(t) = templates.iter().find(|t| t.form == r.form) else {
+            continue;
+        };
         let marks = read_marks(gray, &p, t, r.page, ocr);
         let score = p.coverage + marks;
-        if marks >= MARK_MATCH && best.as_ref().is_none_or(|b| score > b.placement.coverage + b.marks) {
-            best = Some(Identified { form: r.form.clone(), page: r.page, placement: p, marks });
+        if marks >= MARK_MATCH
+            && best
+                .as_ref()
+                .is_none_or(|b| score > b.placement.coverage + b.marks)
+        {
+            best = Some(Identified {
+                form: r.form.clone(),
+                page: r.page,
+                placement: p,
+                marks,
+            });
         }
     }
     best
@@ -79,7 +101,9 @@ fn read_marks(gray: &GrayImage, p: &Placement, t: &Template, page: u32, ocr: &mu
     for m in t.marks_on(page) {
         let mut img = crop(gray, &p.pose, m.box_mm, CROP_PPMM);
         crate::prepare::level(&mut img);
-        let Ok(text) = ocr.read(&img, (CROP_PPMM * 25.4) as u32, Layout::Line, "") else { continue };
+        let Ok(text) = ocr.read(&img, (CROP_PPMM * 25.4) as u32, Layout::Line, "") else {
+            continue;
+        };
         best = best.max(similarity(&text.best(), &m.text));
         if best > 0.95 {
             break;
@@ -91,7 +115,12 @@ fn read_marks(gray: &GrayImage, p: &Placement, t: &Template, page: u32, ocr: &mu
 /// 1 minus the edit distance over the longer length, comparing letters and
 /// digits only, upper case.
 pub fn similarity(a: &str, b: &str) -> f64 {
-    let norm = |s: &str| -> Vec<char> { s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_uppercase).collect() };
+    let norm = |s: &str| -> Vec<char> {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_uppercase)
+            .collect()
+    };
     let (a, b) = (norm(a), norm(b));
     let n = a.len().max(b.len());
     if n == 0 {
@@ -106,7 +135,9 @@ fn levenshtein(a: &[char], b: &[char]) -> usize {
     for (i, ca) in a.iter().enumerate() {
         cur[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         std::mem::swap(&mut prev, &mut cur);
     }

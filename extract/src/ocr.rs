@@ -33,7 +33,10 @@ pub struct OcrText {
 impl OcrText {
     /// The best reading as a string.
     pub fn best(&self) -> String {
-        self.chars.iter().filter_map(|c| c.best().map(|(ch, _)| ch)).collect()
+        self.chars
+            .iter()
+            .filter_map(|c| c.best().map(|(ch, _)| ch))
+            .collect()
     }
 }
 
@@ -52,7 +55,9 @@ fn tessdata_candidates() -> Vec<PathBuf> {
 
 /// Finds the folder holding `eng.traineddata`.
 pub fn find_tessdata() -> Option<PathBuf> {
-    tessdata_candidates().into_iter().find(|p| p.join("eng.traineddata").is_file())
+    tessdata_candidates()
+        .into_iter()
+        .find(|p| p.join("eng.traineddata").is_file())
 }
 
 /// One Tesseract engine. Not shared between threads.
@@ -74,7 +79,8 @@ impl Ocr {
     /// Starts an engine with language data from `dir`.
     pub fn with_tessdata(dir: &Path) -> Result<Ocr, String> {
         let api = TesseractAPI::new();
-        api.init(dir, "eng").map_err(|e| format!("Tesseract could not load eng from {}: {e}", dir.display()))?;
+        api.init(dir, "eng")
+            .map_err(|e| format!("Tesseract could not load eng from {}: {e}", dir.display()))?;
         for (k, v) in [
             ("lstm_choice_mode", "2"),
             ("load_system_dawg", "0"),
@@ -82,9 +88,14 @@ impl Ocr {
             ("user_defined_dpi", "300"),
             ("debug_file", "/dev/null"),
         ] {
-            api.set_variable(k, v).map_err(|e| format!("Tesseract refused {k}={v}: {e}"))?;
+            api.set_variable(k, v)
+                .map_err(|e| format!("Tesseract refused {k}={v}: {e}"))?;
         }
-        Ok(Ocr { api, whitelist: String::new(), layout: None })
+        Ok(Ocr {
+            api,
+            whitelist: String::new(),
+            layout: None,
+        })
     }
 
     fn configure(&mut self, layout: Layout, whitelist: &str) -> Result<(), String> {
@@ -93,11 +104,15 @@ impl Ocr {
                 Layout::Line => TessPageSegMode::PSM_SINGLE_LINE,
                 Layout::Char => TessPageSegMode::PSM_SINGLE_CHAR,
             };
-            self.api.set_page_seg_mode(mode).map_err(|e| e.to_string())?;
+            self.api
+                .set_page_seg_mode(mode)
+                .map_err(|e| e.to_string())?;
             self.layout = Some(layout);
         }
         if self.whitelist != whitelist {
-            self.api.set_variable("tessedit_char_whitelist", whitelist).map_err(|e| e.to_string())?;
+            self.api
+                .set_variable("tessedit_char_whitelist", whitelist)
+                .map_err(|e| e.to_string())?;
             self.whitelist = whitelist.to_string();
         }
         Ok(())
@@ -105,7 +120,13 @@ impl Ocr {
 
     /// Reads a greyscale crop (dark ink on white) at `ppi` pixels per inch,
     /// allowing only the characters in `whitelist` (all when empty).
-    pub fn read(&mut self, img: &GrayImage, ppi: u32, layout: Layout, whitelist: &str) -> Result<OcrText, String> {
+    pub fn read(
+        &mut self,
+        img: &GrayImage,
+        ppi: u32,
+        layout: Layout,
+        whitelist: &str,
+    ) -> Result<OcrText, String> {
         let (w, h) = img.dimensions();
         if w < 4 || h < 4 {
             return Ok(OcrText::default());
@@ -114,8 +135,12 @@ impl Ocr {
         self.api
             .set_image(img.as_raw(), w as i32, h as i32, 1, w as i32)
             .map_err(|e| format!("Tesseract refused the image: {e}"))?;
-        self.api.set_source_resolution(ppi as i32).map_err(|e| e.to_string())?;
-        self.api.recognize().map_err(|e| format!("Tesseract failed to recognise: {e}"))?;
+        self.api
+            .set_source_resolution(ppi as i32)
+            .map_err(|e| e.to_string())?;
+        self.api
+            .recognize()
+            .map_err(|e| format!("Tesseract failed to recognise: {e}"))?;
         let text = self.collect(whitelist);
         let _ = self.api.clear();
         text
@@ -150,10 +175,16 @@ impl Ocr {
         let mut spans: Vec<(i32, i32)> = Vec::new();
         loop {
             if let Ok(s) = it.get_utf8_text(TessPageIteratorLevel::RIL_SYMBOL) {
-                let top_conf = it.confidence(TessPageIteratorLevel::RIL_SYMBOL).unwrap_or(0.0);
-                let span = it.get_bounding_box(TessPageIteratorLevel::RIL_SYMBOL).map(|(l, _, r, _)| (l, r)).unwrap_or((0, 0));
+                let top_conf = it
+                    .confidence(TessPageIteratorLevel::RIL_SYMBOL)
+                    .unwrap_or(0.0);
+                let span = it
+                    .get_bounding_box(TessPageIteratorLevel::RIL_SYMBOL)
+                    .map(|(l, _, r, _)| (l, r))
+                    .unwrap_or((0, 0));
                 for ch in s.chars().filter(|c| !c.is_whitespace()) {
-                    let mut cands: Vec<(char, f32)> = vec![(ch, (top_conf / 100.0).clamp(0.0, 1.0))];
+                    let mut cands: Vec<(char, f32)> =
+                        vec![(ch, (top_conf / 100.0).clamp(0.0, 1.0))];
                     if let Ok(ci) = it.get_choice_iterator() {
                         loop {
                             if let (Ok(t), Ok(c)) = (ci.get_utf8_text(), ci.confidence()) {
@@ -206,6 +237,9 @@ impl Ocr {
             out_spans = spans.into_iter().map(Some).collect();
             chars = symbols;
         }
-        Ok(OcrText { chars, spans: out_spans })
+        Ok(OcrText {
+            chars,
+            spans: out_spans,
+        })
     }
 }

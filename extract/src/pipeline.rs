@@ -37,7 +37,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Config {
-        Config { limits: Limits::default(), review_threshold: 0.75, today: None }
+        Config {
+            limits: Limits::default(),
+            review_threshold: 0.75,
+            today: None,
+        }
     }
 }
 
@@ -52,10 +56,19 @@ pub struct Engine {
 impl Engine {
     /// An engine for these templates.
     pub fn new(templates: TemplateSet, config: Config) -> Engine {
-        let references = templates.all().iter().flat_map(|t| (1..=t.pages).map(move |p| Reference::of(t, p))).collect();
+        let references = templates
+            .all()
+            .iter()
+            .flat_map(|t| (1..=t.pages).map(move |p| Reference::of(t, p)))
+            .collect();
         // Without handwriting fonts the engine still works, on Tesseract alone.
         let glyphs = GlyphModel::from_fonts(&GlyphModel::default_fonts()).ok();
-        Engine { templates, references, config, glyphs }
+        Engine {
+            templates,
+            references,
+            config,
+            glyphs,
+        }
     }
 
     /// Whether the glyph recogniser (for hand-printed capitals) is in use:
@@ -76,7 +89,10 @@ impl Engine {
 
     /// A worker for the calling thread.
     pub fn worker(self: &Arc<Self>) -> Result<Worker, ExtractError> {
-        Ok(Worker { engine: Arc::clone(self), ocr: Ocr::new().map_err(ExtractError::Ocr)? })
+        Ok(Worker {
+            engine: Arc::clone(self),
+            ocr: Ocr::new().map_err(ExtractError::Ocr)?,
+        })
     }
 }
 
@@ -124,14 +140,37 @@ impl Worker {
     pub fn read_page(&mut self, page: &Page) -> PageResult {
         let engine = Arc::clone(&self.engine);
         let Some((form, form_page, pose, threshold)) = self.locate(page) else {
-            return PageResult { number: page.number, form: None, pose: None, fields: Vec::new() };
+            return PageResult {
+                number: page.number,
+                form: None,
+                pose: None,
+                fields: Vec::new(),
+            };
         };
         let Some(t) = engine.templates.get(&form) else {
-            return PageResult { number: page.number, form: None, pose: None, fields: Vec::new() };
+            return PageResult {
+                number: page.number,
+                form: None,
+                pose: None,
+                fields: Vec::new(),
+            };
         };
-        let reader = PageReader { gray: &page.image, pose, threshold, glyphs: engine.glyphs.as_ref() };
-        let fields = t.fields_on(form_page).map(|f| (f.name.clone(), reader.read(f, &mut self.ocr))).collect();
-        PageResult { number: page.number, form: Some((form, form_page)), pose: Some(pose), fields }
+        let reader = PageReader {
+            gray: &page.image,
+            pose,
+            threshold,
+            glyphs: engine.glyphs.as_ref(),
+        };
+        let fields = t
+            .fields_on(form_page)
+            .map(|f| (f.name.clone(), reader.read(f, &mut self.ocr)))
+            .collect();
+        PageResult {
+            number: page.number,
+            form: Some((form, form_page)),
+            pose: Some(pose),
+            fields,
+        }
     }
 
     /// Which form page this is and where it lies, with the page's ink
@@ -143,7 +182,13 @@ impl Worker {
         let ppmm = page.dpi as f64 / 25.4;
         let lines = Lines::find(&ink, ppmm);
         drop(ink);
-        let id = identify(&page.image, &lines, &engine.references, engine.templates.all(), &mut self.ocr)?;
+        let id = identify(
+            &page.image,
+            &lines,
+            &engine.references,
+            engine.templates.all(),
+            &mut self.ocr,
+        )?;
         Some((id.form, id.page, id.placement.pose, threshold))
     }
 
@@ -151,18 +196,38 @@ impl Worker {
     /// it is a known form page, turned upright, deskewed and cut to the
     /// template's page at `dpi`, so that the template's boxes fall on its
     /// fields; otherwise the page as scanned, scaled to `dpi`.
-    pub fn prepared_page(&mut self, bytes: Vec<u8>, number: u32, dpi: f64) -> Result<image::GrayImage, ExtractError> {
+    pub fn prepared_page(
+        &mut self,
+        bytes: Vec<u8>,
+        number: u32,
+        dpi: f64,
+    ) -> Result<image::GrayImage, ExtractError> {
         let mut src = Source::open(bytes, &self.engine.config.limits)?;
-        let index = (number as usize).checked_sub(1).ok_or(DecodeError::NoSuchPage { number: 0, count: src.page_count() })?;
+        let index = (number as usize)
+            .checked_sub(1)
+            .ok_or(DecodeError::NoSuchPage {
+                number: 0,
+                count: src.page_count(),
+            })?;
         let page = src.page(index)?;
         let located = self.locate(&page);
-        let size = located.as_ref().and_then(|(form, _, _, _)| self.engine.templates.get(form).map(|t| t.page_size_mm));
+        let size = located
+            .as_ref()
+            .and_then(|(form, _, _, _)| self.engine.templates.get(form).map(|t| t.page_size_mm));
         Ok(match (located, size) {
             (Some((_, _, pose, _)), Some(size)) => warp(&page.image, &pose, size, dpi),
             _ => {
                 let scale = (dpi / page.dpi as f64).min(1.0);
-                let (w, h) = (((page.image.width() as f64) * scale).round().max(1.0), ((page.image.height() as f64) * scale).round().max(1.0));
-                image::imageops::resize(&page.image, w as u32, h as u32, image::imageops::FilterType::Triangle)
+                let (w, h) = (
+                    ((page.image.width() as f64) * scale).round().max(1.0),
+                    ((page.image.height() as f64) * scale).round().max(1.0),
+                );
+                image::imageops::resize(
+                    &page.image,
+                    w as u32,
+                    h as u32,
+                    image::imageops::FilterType::Triangle,
+                )
             }
         })
     }
@@ -170,7 +235,11 @@ impl Worker {
     /// Groups pages into documents and checks each.
     pub fn records(&self, source: &str, pages: Vec<PageResult>) -> Vec<Record> {
         let ctx = Context {
-            today: self.engine.config.today.unwrap_or_else(|| chrono::Local::now().date_naive()),
+            today: self
+                .engine
+                .config
+                .today
+                .unwrap_or_else(|| chrono::Local::now().date_naive()),
             review_threshold: self.engine.config.review_threshold,
         };
         group(&self.engine.templates, pages)
@@ -193,7 +262,10 @@ impl Worker {
 /// Pages that make up one document.
 enum Doc<'t> {
     Unclassified(PageResult),
-    Form { template: &'t Template, pages: Vec<PageResult> },
+    Form {
+        template: &'t Template,
+        pages: Vec<PageResult>,
+    },
 }
 
 /// Splits a file's pages into documents. A document is a run of pages of
@@ -205,25 +277,40 @@ fn group(templates: &TemplateSet, pages: Vec<PageResult>) -> Vec<Doc<'_>> {
     for p in pages {
         let Some((form, n)) = p.form.clone() else {
             if let Some((t, ps)) = open.take() {
-                out.push(Doc::Form { template: t, pages: ps });
+                out.push(Doc::Form {
+                    template: t,
+                    pages: ps,
+                });
             }
             out.push(Doc::Unclassified(p));
             continue;
         };
-        let Some(t) = templates.get(&form) else { continue };
+        let Some(t) = templates.get(&form) else {
+            continue;
+        };
         if let Some((ot, ops)) = &mut open {
-            let fits = ot.form == form && !ops.iter().any(|q| q.form.as_ref().is_some_and(|f| f.1 == n)) && (ops.len() as u32) < ot.pages;
+            let fits = ot.form == form
+                && !ops
+                    .iter()
+                    .any(|q| q.form.as_ref().is_some_and(|f| f.1 == n))
+                && (ops.len() as u32) < ot.pages;
             if fits {
                 ops.push(p);
                 continue;
             }
             let (t0, ps) = open.take().expect("open");
-            out.push(Doc::Form { template: t0, pages: ps });
+            out.push(Doc::Form {
+                template: t0,
+                pages: ps,
+            });
         }
         open = Some((t, vec![p]));
     }
     if let Some((t, ps)) = open {
-        out.push(Doc::Form { template: t, pages: ps });
+        out.push(Doc::Form {
+            template: t,
+            pages: ps,
+        });
     }
     out
 }
@@ -242,7 +329,11 @@ fn document(t: &Template, source: &str, mut pages: Vec<PageResult>, ctx: &Contex
         let n = match raw {
             Some(r) => normalise(spec, &r, ctx),
             // The page holding this field is missing from the file.
-            None => Normalised { value: serde_json::Value::Null, confidence: 0.0, flags: vec![Flag::Unreadable] },
+            None => Normalised {
+                value: serde_json::Value::Null,
+                confidence: 0.0,
+                flags: vec![Flag::Unreadable],
+            },
         };
         fields.push((spec.name.clone(), n));
     }
@@ -252,10 +343,23 @@ fn document(t: &Template, source: &str, mut pages: Vec<PageResult>, ctx: &Contex
         source: source.to_string(),
         form: Some(t.form.clone()),
         pages: pages.iter().map(|p| p.number).collect(),
-        status: if flagged { Status::NeedsReview } else { Status::Extracted },
+        status: if flagged {
+            Status::NeedsReview
+        } else {
+            Status::Extracted
+        },
         fields: fields
             .into_iter()
-            .map(|(n, f)| (n, FieldResult { value: f.value, confidence: (f.confidence * 1000.0).round() / 1000.0, flags: f.flags }))
+            .map(|(n, f)| {
+                (
+                    n,
+                    FieldResult {
+                        value: f.value,
+                        confidence: (f.confidence * 1000.0).round() / 1000.0,
+                        flags: f.flags,
+                    },
+                )
+            })
             .collect(),
         error: None,
     }
@@ -265,7 +369,10 @@ fn document(t: &Template, source: &str, mut pages: Vec<PageResult>, ctx: &Contex
 /// at `dpi` (bilinear).
 fn warp(scan: &image::GrayImage, pose: &Pose, size_mm: [f64; 2], dpi: f64) -> image::GrayImage {
     let ppmm = dpi / 25.4;
-    let (w, h) = ((size_mm[0] * ppmm).round().max(1.0) as u32, (size_mm[1] * ppmm).round().max(1.0) as u32);
+    let (w, h) = (
+        (size_mm[0] * ppmm).round().max(1.0) as u32,
+        (size_mm[1] * ppmm).round().max(1.0) as u32,
+    );
     let (sw, sh) = (scan.width() as f64, scan.height() as f64);
     image::GrayImage::from_fn(w, h, |x, y| {
         let (sx, sy) = pose.to_scan((x as f64 + 0.5) / ppmm, (y as f64 + 0.5) / ppmm);
@@ -275,9 +382,15 @@ fn warp(scan: &image::GrayImage, pose: &Pose, size_mm: [f64; 2], dpi: f64) -> im
         let (x0, y0) = (sx.floor(), sy.floor());
         let (fx, fy) = (sx - x0, sy - y0);
         let (x0, y0) = (x0 as u32, y0 as u32);
-        let (x1, y1) = ((x0 + 1).min(scan.width() - 1), (y0 + 1).min(scan.height() - 1));
+        let (x1, y1) = (
+            (x0 + 1).min(scan.width() - 1),
+            (y0 + 1).min(scan.height() - 1),
+        );
         let p = |x, y| scan.get_pixel(x, y).0[0] as f64;
-        let v = p(x0, y0) * (1.0 - fx) * (1.0 - fy) + p(x1, y0) * fx * (1.0 - fy) + p(x0, y1) * (1.0 - fx) * fy + p(x1, y1) * fx * fy;
+        let v = p(x0, y0) * (1.0 - fx) * (1.0 - fy)
+            + p(x1, y0) * fx * (1.0 - fy)
+            + p(x0, y1) * (1.0 - fx) * fy
+            + p(x1, y1) * fx * fy;
         image::Luma([v.round().clamp(0.0, 255.0) as u8])
     })
 }

@@ -53,7 +53,11 @@ pub fn otsu(hist: &[u64; 256]) -> u8 {
     if total == 0 {
         return 128;
     }
-    let sum_all: f64 = hist.iter().enumerate().map(|(i, &c)| i as f64 * c as f64).sum();
+    let sum_all: f64 = hist
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| i as f64 * c as f64)
+        .sum();
     let (mut w0, mut sum0) = (0f64, 0f64);
     let (mut best, mut best_t) = (-1f64, 128u8);
     for (t, &c) in hist.iter().enumerate() {
@@ -76,8 +80,16 @@ pub fn otsu(hist: &[u64; 256]) -> u8 {
 
 /// The ink map of a page at `threshold`.
 pub fn binarise(img: &GrayImage, threshold: u8) -> Ink {
-    let data = img.as_raw().iter().map(|&p| u8::from(p <= threshold)).collect();
-    Ink { w: img.width(), h: img.height(), data }
+    let data = img
+        .as_raw()
+        .iter()
+        .map(|&p| u8::from(p <= threshold))
+        .collect();
+    Ink {
+        w: img.width(),
+        h: img.height(),
+        data,
+    }
 }
 
 /// Stretches a crop so its paper is white and its ink black. Paper and ink

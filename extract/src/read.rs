@@ -102,15 +102,21 @@ impl PageReader<'_> {
         let (w, h) = (img.width() as usize, img.height() as usize);
         let m = (MARGIN_MM * CROP_PPMM).round() as i64;
         let tol = (1.4 * CROP_PPMM) as i64;
-        let rows: Vec<f64> = (0..h).map(|y| ink[y * w..(y + 1) * w].iter().filter(|&&v| v).count() as f64 / w as f64).collect();
-        let cols: Vec<f64> = (0..w).map(|x| (0..h).filter(|&y| ink[y * w + x]).count() as f64 / h as f64).collect();
+        let rows: Vec<f64> = (0..h)
+            .map(|y| ink[y * w..(y + 1) * w].iter().filter(|&&v| v).count() as f64 / w as f64)
+            .collect();
+        let cols: Vec<f64> = (0..w)
+            .map(|x| (0..h).filter(|&y| ink[y * w + x]).count() as f64 / h as f64)
+            .collect();
         // The line nearest where the template expects it, and how far inward its ink reaches.
         let find = |prof: &[f64], expect: i64, inward: i64, share: f64| -> Option<u32> {
             let lo = (expect - tol).max(0);
             let hi = (expect + tol).min(prof.len() as i64 - 1);
             let mut best: Option<i64> = None;
             for i in lo..=hi {
-                if prof[i as usize] >= share && best.is_none_or(|b| (i - expect).abs() < (b - expect).abs()) {
+                if prof[i as usize] >= share
+                    && best.is_none_or(|b| (i - expect).abs() < (b - expect).abs())
+                {
                     best = Some(i);
                 }
             }
@@ -119,13 +125,20 @@ impl PageReader<'_> {
             let mut i = best?;
             let limit = (0.8 * CROP_PPMM) as i64;
             let mut steps = 0;
-            while steps < limit && i + inward >= 0 && i + inward < prof.len() as i64 && prof[(i + inward) as usize] >= share * 0.6 {
+            while steps < limit
+                && i + inward >= 0
+                && i + inward < prof.len() as i64
+                && prof[(i + inward) as usize] >= share * 0.6
+            {
                 i += inward;
                 steps += 1;
             }
             Some(i as u32)
         };
-        let (bw, bh) = ((b.w * CROP_PPMM).round() as i64, (b.h * CROP_PPMM).round() as i64);
+        let (bw, bh) = (
+            (b.w * CROP_PPMM).round() as i64,
+            (b.h * CROP_PPMM).round() as i64,
+        );
         let vshare = LINE_SHARE * (bh as f64 / h as f64);
         let hshare = LINE_SHARE * (bw as f64 / w as f64);
         let frame = Frame {
@@ -147,7 +160,10 @@ impl PageReader<'_> {
                     .iter()
                     .flatten()
                     .map(|(k, b)| match self.tick(*b) {
-                        RawValue::Mark { present, confidence } => (k.clone(), present, confidence),
+                        RawValue::Mark {
+                            present,
+                            confidence,
+                        } => (k.clone(), present, confidence),
                         _ => (k.clone(), false, 0.0),
                     })
                     .collect(),
@@ -198,20 +214,32 @@ impl PageReader<'_> {
         let (img, f) = self.framed(spec.box_mm);
         let inset = (0.45 * CROP_PPMM).round() as u32;
         let Some(inner) = inside(&img, f, inset) else {
-            return RawValue::Line { chars: Vec::new(), ink: false };
+            return RawValue::Line {
+                chars: Vec::new(),
+                ink: false,
+            };
         };
         match self.prepare_text(inner) {
-            None => RawValue::Line { chars: Vec::new(), ink: false },
+            None => RawValue::Line {
+                chars: Vec::new(),
+                ink: false,
+            },
             Some(t) => {
                 dump(&t, &spec.name);
                 let whitelist = line_whitelist(spec);
-                let text = ocr.read(&t, CROP_PPI, Layout::Line, whitelist).unwrap_or_default();
+                let text = ocr
+                    .read(&t, CROP_PPI, Layout::Line, whitelist)
+                    .unwrap_or_default();
                 let chars = match self.glyphs {
                     Some(model) => {
                         let allowed: String = whitelist.chars().filter(|c| *c != ' ').collect();
                         let glyphs: Vec<GlyphChar> = segment_line(&t, 128)
                             .into_iter()
-                            .map(|s| GlyphChar { span: (s.x0 as i32, s.x1 as i32), space_before: s.space_before, cands: model.classify(&s.image, &allowed) })
+                            .map(|s| GlyphChar {
+                                span: (s.x0 as i32, s.x1 as i32),
+                                space_before: s.space_before,
+                                cands: model.classify(&s.image, &allowed),
+                            })
                             .filter(|g| !g.cands.is_empty())
                             .collect();
                         fuse_line(&text.chars, &text.spans, &glyphs)
@@ -251,16 +279,35 @@ impl PageReader<'_> {
         }
         let gap = (0.8 * CROP_PPMM) as u32;
         let pad = (1.0 * CROP_PPMM) as u32;
-        let height = glyphs.iter().flatten().map(|g| g.height()).max().unwrap_or(1) + 2 * pad;
-        let width = glyphs.iter().flatten().map(|g| g.width() + gap).sum::<u32>() + 2 * pad;
+        let height = glyphs
+            .iter()
+            .flatten()
+            .map(|g| g.height())
+            .max()
+            .unwrap_or(1)
+            + 2 * pad;
+        let width = glyphs
+            .iter()
+            .flatten()
+            .map(|g| g.width() + gap)
+            .sum::<u32>()
+            + 2 * pad;
         let mut line = GrayImage::from_pixel(width, height, image::Luma([255]));
         let mut spans: Vec<Option<(i32, i32)>> = Vec::with_capacity(cells.len());
         let mut x = pad;
         for g in &glyphs {
             match g {
                 Some(g) => {
-                    image::imageops::replace(&mut line, g, x as i64, ((height - g.height()) / 2) as i64);
-                    spans.push(Some((x as i32 - gap as i32 / 2, (x + g.width() + gap / 2) as i32)));
+                    image::imageops::replace(
+                        &mut line,
+                        g,
+                        x as i64,
+                        ((height - g.height()) / 2) as i64,
+                    );
+                    spans.push(Some((
+                        x as i32 - gap as i32 / 2,
+                        (x + g.width() + gap / 2) as i32,
+                    )));
                     x += g.width() + gap;
                 }
                 None => spans.push(None),
@@ -271,7 +318,9 @@ impl PageReader<'_> {
         allowed.sort_unstable();
         allowed.dedup();
         let whitelist: String = allowed.into_iter().collect();
-        let text = ocr.read(&line, CROP_PPI, Layout::Line, &whitelist).unwrap_or_default();
+        let text = ocr
+            .read(&line, CROP_PPI, Layout::Line, &whitelist)
+            .unwrap_or_default();
         let mut out: Vec<Option<CharCandidates>> = Vec::with_capacity(cells.len());
         for (i, span) in spans.iter().enumerate() {
             let Some((l, r)) = span else {
@@ -293,7 +342,15 @@ impl PageReader<'_> {
                 // Two characters in one cell: keep the surer, and say so by
                 // halving its belief.
                 many => {
-                    let best = many.iter().max_by(|a, b| a.best().map(|x| x.1).unwrap_or(0.0).total_cmp(&b.best().map(|x| x.1).unwrap_or(0.0))).copied();
+                    let best = many
+                        .iter()
+                        .max_by(|a, b| {
+                            a.best()
+                                .map(|x| x.1)
+                                .unwrap_or(0.0)
+                                .total_cmp(&b.best().map(|x| x.1).unwrap_or(0.0))
+                        })
+                        .copied();
                     let mut c = restrict(best.unwrap_or(many[0]), &classes[i]);
                     c.0.iter_mut().for_each(|(_, p)| *p *= 0.5);
                     c
@@ -378,7 +435,11 @@ fn dump(img: &GrayImage, name: &str) {
 /// allowed ones keep their order. When none is allowed, the reading is kept
 /// as it is with no belief, for the normaliser to judge.
 fn restrict(c: &CharCandidates, allowed: &str) -> CharCandidates {
-    let kept: Vec<(char, f32)> = c.0.iter().copied().filter(|(ch, _)| allowed.contains(*ch)).collect();
+    let kept: Vec<(char, f32)> =
+        c.0.iter()
+            .copied()
+            .filter(|(ch, _)| allowed.contains(*ch))
+            .collect();
     if kept.is_empty() {
         CharCandidates(c.0.iter().map(|&(ch, p)| (ch, p * 0.2)).collect())
     } else {
@@ -402,9 +463,16 @@ fn mark(share: f64, lo: f64, hi: f64) -> RawValue {
     let mid = (lo + hi) / 2.0;
     let present = share >= mid;
     // Belief grows with the distance from the middle of the unsure band.
-    let d = if present { (share - mid) / (hi - mid) } else { (mid - share) / (mid - lo) };
+    let d = if present {
+        (share - mid) / (hi - mid)
+    } else {
+        (mid - share) / (mid - lo)
+    };
     let confidence = (0.5 + 0.5 * d.clamp(0.0, 1.0) * 0.99).clamp(0.5, 0.995);
-    RawValue::Mark { present, confidence }
+    RawValue::Mark {
+        present,
+        confidence,
+    }
 }
 
 /// The characters Tesseract may return for a one-line box of this type:
@@ -420,7 +488,13 @@ fn line_whitelist(spec: &FieldSpec) -> &str {
         FieldType::Integer => "0123456789",
         FieldType::Date => "0123456789/.-",
         FieldType::Postcode | FieldType::NiNumber => "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ",
-        _ if spec.pattern.as_deref().is_some_and(|p| p.contains('/') && !p.contains("A-Z")) => "0123456789/",
+        _ if spec
+            .pattern
+            .as_deref()
+            .is_some_and(|p| p.contains('/') && !p.contains("A-Z")) =>
+        {
+            "0123456789/"
+        }
         _ => "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-'.,/&() ",
     }
 }
@@ -430,11 +504,21 @@ fn line_whitelist(spec: &FieldSpec) -> &str {
 pub fn cell_classes(spec: &FieldSpec, n: usize) -> Vec<String> {
     let alnum = format!("{UPPER}{DIGITS}");
     match spec.kind {
-        FieldType::Date | FieldType::Integer | FieldType::Money | FieldType::Phone => vec![DIGITS.to_string(); n],
+        FieldType::Date | FieldType::Integer | FieldType::Money | FieldType::Phone => {
+            vec![DIGITS.to_string(); n]
+        }
         // Letters where letters go, digits where digits go; the suffix may
         // be any letter so that a wrong one (the rules allow A-D) is read
         // as written and flagged, not bent into a valid one.
-        FieldType::NiNumber => (0..n).map(|i| if matches!(i, 0 | 1 | 8) { UPPER.to_string() } else { DIGITS.to_string() }).collect(),
+        FieldType::NiNumber => (0..n)
+            .map(|i| {
+                if matches!(i, 0 | 1 | 8) {
+                    UPPER.to_string()
+                } else {
+                    DIGITS.to_string()
+                }
+            })
+            .collect(),
         _ => spec
             .pattern
             .as_deref()
@@ -452,23 +536,48 @@ mod tests {
     #[test]
     fn comb_cells_take_their_class_from_the_pattern() {
         let set = formflow_schemas::TemplateSet::builtin();
-        let account = set.get("legal-aid-cw1").unwrap().field("provider_account").unwrap();
+        let account = set
+            .get("legal-aid-cw1")
+            .unwrap()
+            .field("provider_account")
+            .unwrap();
         let c = cell_classes(account, 6);
         assert_eq!(c.len(), 6);
         assert_eq!(c[0], DIGITS);
         assert_eq!(c[1], UPPER);
         assert_eq!(c[5], UPPER);
-        let ni = set.get("voter-registration").unwrap().field("ni_number").unwrap();
+        let ni = set
+            .get("voter-registration")
+            .unwrap()
+            .field("ni_number")
+            .unwrap();
         let c = cell_classes(ni, 9);
-        assert_eq!((c[0].as_str(), c[2].as_str(), c[8].as_str()), (UPPER, DIGITS, UPPER));
+        assert_eq!(
+            (c[0].as_str(), c[2].as_str(), c[8].as_str()),
+            (UPPER, DIGITS, UPPER)
+        );
     }
 
     #[test]
     fn marks_are_present_above_the_band_and_unsure_inside_it() {
-        assert_eq!(mark(0.2, 0.02, 0.06), RawValue::Mark { present: true, confidence: 0.995 });
-        let RawValue::Mark { present, confidence } = mark(0.0, 0.02, 0.06) else { panic!() };
+        assert_eq!(
+            mark(0.2, 0.02, 0.06),
+            RawValue::Mark {
+                present: true,
+                confidence: 0.995
+            }
+        );
+        let RawValue::Mark {
+            present,
+            confidence,
+        } = mark(0.0, 0.02, 0.06)
+        else {
+            panic!()
+        };
         assert!(!present && confidence > 0.98);
-        let RawValue::Mark { confidence, .. } = mark(0.041, 0.02, 0.06) else { panic!() };
+        let RawValue::Mark { confidence, .. } = mark(0.041, 0.02, 0.06) else {
+            panic!()
+        };
         assert!(confidence < 0.6);
     }
 
@@ -478,13 +587,45 @@ mod tests {
         for (x, y) in [(20, 30), (21, 30), (20, 31), (21, 31)] {
             g.put_pixel(x, y, image::Luma([0]));
         }
-        let pose = Pose { orientation: 0, angle: 0.0, sx: 2.0, sy: 2.0, tx: 0.0, ty: 0.0, scan_w: 100, scan_h: 100 };
-        let c = crop(&g, &pose, BoxMm { x: 5.0, y: 10.0, w: 10.0, h: 10.0 }, 2.0);
+        let pose = Pose {
+            orientation: 0,
+            angle: 0.0,
+            sx: 2.0,
+            sy: 2.0,
+            tx: 0.0,
+            ty: 0.0,
+            scan_w: 100,
+            scan_h: 100,
+        };
+        let c = crop(
+            &g,
+            &pose,
+            BoxMm {
+                x: 5.0,
+                y: 10.0,
+                w: 10.0,
+                h: 10.0,
+            },
+            2.0,
+        );
         assert_eq!(c.dimensions(), (20, 20));
         // The dark block at (20..22, 30..32) lands at (10, 10) of the crop.
         assert!(c.get_pixel(10, 10)[0] < 64, "{}", c.get_pixel(10, 10)[0]);
-        let upside = Pose { orientation: 180, ..pose };
-        let c2 = crop(&g, &upside, BoxMm { x: 5.0, y: 10.0, w: 10.0, h: 10.0 }, 2.0);
+        let upside = Pose {
+            orientation: 180,
+            ..pose
+        };
+        let c2 = crop(
+            &g,
+            &upside,
+            BoxMm {
+                x: 5.0,
+                y: 10.0,
+                w: 10.0,
+                h: 10.0,
+            },
+            2.0,
+        );
         assert!(c2.as_raw().iter().all(|&p| p == 255));
     }
 }

@@ -114,7 +114,12 @@ struct Mask {
 impl Mask {
     fn new(w: u32, h: u32, cell: u32) -> Mask {
         let (mw, mh) = (w.div_ceil(cell), h.div_ceil(cell));
-        Mask { cell, w: mw, h: mh, data: vec![0; (mw as usize) * (mh as usize)] }
+        Mask {
+            cell,
+            w: mw,
+            h: mh,
+            data: vec![0; (mw as usize) * (mh as usize)],
+        }
     }
     fn set(&mut self, x: u32, y: u32) {
         let (mx, my) = (x / self.cell, y / self.cell);
@@ -163,7 +168,9 @@ impl Lines {
         let mut vmask = Mask::new(w, h, cell);
         let mut horizontal = Vec::new();
         let mut vertical = Vec::new();
-        let filled = |x: i64, y: i64, dx: i64, dy: i64| ink.get(x - dx * thick, y - dy * thick) && ink.get(x + dx * thick, y + dy * thick);
+        let filled = |x: i64, y: i64, dx: i64, dy: i64| {
+            ink.get(x - dx * thick, y - dy * thick) && ink.get(x + dx * thick, y + dy * thick)
+        };
         // Rows.
         for y in 0..h as usize {
             let row = &ink.data[y * w as usize..(y + 1) * w as usize];
@@ -180,7 +187,11 @@ impl Lines {
                 if x - start >= min_h {
                     for (cx, len) in chunks(start, x, chunk) {
                         if !filled(cx as i64, y as i64, 0, 1) {
-                            horizontal.push(Piece { x: cx as f32, y: y as f32, w: len as f32 });
+                            horizontal.push(Piece {
+                                x: cx as f32,
+                                y: y as f32,
+                                w: len as f32,
+                            });
                             hmask.set(cx as u32, y as u32);
                         }
                     }
@@ -201,7 +212,11 @@ impl Lines {
                     if y - s >= min_v {
                         for (cy, len) in chunks(s, y, chunk) {
                             if !filled(x as i64, cy as i64, 1, 0) {
-                                vertical.push(Piece { x: x as f32, y: cy as f32, w: len as f32 });
+                                vertical.push(Piece {
+                                    x: x as f32,
+                                    y: cy as f32,
+                                    w: len as f32,
+                                });
                                 vmask.set(x as u32, cy as u32);
                             }
                         }
@@ -210,7 +225,15 @@ impl Lines {
                 }
             }
         }
-        Lines { w, h, ppmm, horizontal, vertical, hmask, vmask }
+        Lines {
+            w,
+            h,
+            ppmm,
+            horizontal,
+            vertical,
+            hmask,
+            vmask,
+        }
     }
 }
 
@@ -257,7 +280,11 @@ impl Pose {
 
     /// The same pose moved by (dx, dy) millimetres on the page.
     pub fn shifted(&self, dx_mm: f64, dy_mm: f64) -> Pose {
-        Pose { tx: self.tx + dx_mm * self.sx, ty: self.ty + dy_mm * self.sy, ..*self }
+        Pose {
+            tx: self.tx + dx_mm * self.sx,
+            ty: self.ty + dy_mm * self.sy,
+            ..*self
+        }
     }
 
     /// Pixels a millimetre, the mean of both axes.
@@ -329,13 +356,27 @@ impl Upright {
     /// are too few lines to place anything.
     pub fn new(lines: &Lines, o: u16) -> Option<Upright> {
         let quarter = o == 90 || o == 270;
-        let (hs, vs) = if quarter { (&lines.vertical, &lines.horizontal) } else { (&lines.horizontal, &lines.vertical) };
+        let (hs, vs) = if quarter {
+            (&lines.vertical, &lines.horizontal)
+        } else {
+            (&lines.horizontal, &lines.vertical)
+        };
         let up = |p: &Piece| to_upright(o, lines.w, lines.h, p.x as f64, p.y as f64);
-        let hpts: Vec<(f64, f64, f64)> = hs.iter().map(|p| { let (x, y) = up(p); (x, y, p.w as f64) }).collect();
+        let hpts: Vec<(f64, f64, f64)> = hs
+            .iter()
+            .map(|p| {
+                let (x, y) = up(p);
+                (x, y, p.w as f64)
+            })
+            .collect();
         if hpts.len() < 8 || vs.is_empty() {
             return None;
         }
-        let (uw, uh) = if quarter { (lines.h, lines.w) } else { (lines.w, lines.h) };
+        let (uw, uh) = if quarter {
+            (lines.h, lines.w)
+        } else {
+            (lines.w, lines.h)
+        };
         let angle = skew(&hpts, uh as f64, uw as f64);
         let (s, c) = angle.sin_cos();
         let sigma = (0.25 * lines.ppmm).max(1.0);
@@ -354,7 +395,12 @@ impl Upright {
                 cols[xr as usize] += p.w as f64;
             }
         }
-        Some(Upright { orientation: o, angle, rows: smooth(&rows, sigma), cols: smooth(&cols, sigma) })
+        Some(Upright {
+            orientation: o,
+            angle,
+            rows: smooth(&rows, sigma),
+            cols: smooth(&cols, sigma),
+        })
     }
 }
 
@@ -364,11 +410,28 @@ pub fn place(lines: &Lines, u: &Upright, reference: &Reference) -> Option<Placem
         return None;
     }
     let ppmm = lines.ppmm;
-    let href: Vec<(f64, f64)> = reference.hlines.iter().map(|&(y, a, b)| (y, b - a)).collect();
-    let vref: Vec<(f64, f64)> = reference.vlines.iter().map(|&(x, a, b)| (x, b - a)).collect();
+    let href: Vec<(f64, f64)> = reference
+        .hlines
+        .iter()
+        .map(|&(y, a, b)| (y, b - a))
+        .collect();
+    let vref: Vec<(f64, f64)> = reference
+        .vlines
+        .iter()
+        .map(|&(x, a, b)| (x, b - a))
+        .collect();
     let (sy, ty) = fit_axis(&u.rows, &href, ppmm)?;
     let (sx, tx) = fit_axis(&u.cols, &vref, ppmm)?;
-    let pose = Pose { orientation: u.orientation, angle: u.angle, sx, sy, tx, ty, scan_w: lines.w, scan_h: lines.h };
+    let pose = Pose {
+        orientation: u.orientation,
+        angle: u.angle,
+        sx,
+        sy,
+        tx,
+        ty,
+        scan_w: lines.w,
+        scan_h: lines.h,
+    };
     let coverage = coverage(lines, reference, &pose);
     Some(Placement { pose, coverage })
 }
@@ -431,8 +494,18 @@ fn fit_axis(prof: &[f64], lines: &[(f64, f64)], ppmm: f64) -> Option<(f64, f64)>
         let f = x - i as f64;
         p[i] * (1.0 - f) + p[i + 1] * f
     };
-    let eval_coarse = |s: f64, t: f64| lines.iter().map(|&(pos, len)| len * sample(&coarse, (s * pos + t) / BIN as f64)).sum::<f64>();
-    let eval_fine = |s: f64, t: f64| lines.iter().map(|&(pos, len)| len * sample(prof, s * pos + t)).sum::<f64>();
+    let eval_coarse = |s: f64, t: f64| {
+        lines
+            .iter()
+            .map(|&(pos, len)| len * sample(&coarse, (s * pos + t) / BIN as f64))
+            .sum::<f64>()
+    };
+    let eval_fine = |s: f64, t: f64| {
+        lines
+            .iter()
+            .map(|&(pos, len)| len * sample(prof, s * pos + t))
+            .sum::<f64>()
+    };
     let span = 0.12 * n as f64;
     let mut tops: Vec<(f64, f64, f64)> = Vec::new();
     let mut k = SCALE_RANGE.0;
@@ -458,7 +531,14 @@ fn fit_axis(prof: &[f64], lines: &[(f64, f64)], ppmm: f64) -> Option<(f64, f64)>
     for &(_, s0, t0) in &tops {
         best = refine(best, s0, t0, (9, 0.0005 * ppmm), (12, 0.5), &eval_fine);
     }
-    best = refine(best, best.1, best.2, (5, 0.0001 * ppmm), (4, 0.125), &eval_fine);
+    best = refine(
+        best,
+        best.1,
+        best.2,
+        (5, 0.0001 * ppmm),
+        (4, 0.125),
+        &eval_fine,
+    );
     Some((best.1, best.2))
 }
 
@@ -487,7 +567,9 @@ fn refine(
 
 fn smooth(v: &[f64], sigma: f64) -> Vec<f64> {
     let r = (3.0 * sigma).ceil() as i64;
-    let k: Vec<f64> = (-r..=r).map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp()).collect();
+    let k: Vec<f64> = (-r..=r)
+        .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp())
+        .collect();
     let n = v.len() as i64;
     (0..n)
         .map(|i| {
@@ -506,7 +588,11 @@ fn smooth(v: &[f64], sigma: f64) -> Vec<f64> {
 /// Share of the template's line length found on the scan where `pose` puts it.
 pub fn coverage(lines: &Lines, reference: &Reference, pose: &Pose) -> f64 {
     let quarter = pose.orientation == 90 || pose.orientation == 270;
-    let (hm, vm) = if quarter { (&lines.vmask, &lines.hmask) } else { (&lines.hmask, &lines.vmask) };
+    let (hm, vm) = if quarter {
+        (&lines.vmask, &lines.hmask)
+    } else {
+        (&lines.hmask, &lines.vmask)
+    };
     let r = (0.6 * pose.ppmm()).max(2.0);
     let (mut hit, mut all) = (0usize, 0usize);
     let mut walk = |mask: &Mask, pts: &mut dyn Iterator<Item = (f64, f64)>| {
@@ -520,11 +606,17 @@ pub fn coverage(lines: &Lines, reference: &Reference, pose: &Pose) -> f64 {
     };
     for &(y, a, b) in &reference.hlines {
         let n = ((b - a) / 1.5).ceil().max(1.0) as usize;
-        walk(hm, &mut (0..=n).map(|i| (a + (b - a) * i as f64 / n as f64, y)));
+        walk(
+            hm,
+            &mut (0..=n).map(|i| (a + (b - a) * i as f64 / n as f64, y)),
+        );
     }
     for &(x, a, b) in &reference.vlines {
         let n = ((b - a) / 1.5).ceil().max(1.0) as usize;
-        walk(vm, &mut (0..=n).map(|i| (x, a + (b - a) * i as f64 / n as f64)));
+        walk(
+            vm,
+            &mut (0..=n).map(|i| (x, a + (b - a) * i as f64 / n as f64)),
+        );
     }
     hit as f64 / all.max(1) as f64
 }
@@ -537,7 +629,11 @@ mod tests {
     /// Draws a reference's lines onto an ink map through a pose.
     fn draw(reference: &Reference, pose: &Pose) -> Ink {
         let (w, h) = (pose.scan_w, pose.scan_h);
-        let mut ink = Ink { w, h, data: vec![0; (w * h) as usize] };
+        let mut ink = Ink {
+            w,
+            h,
+            data: vec![0; (w * h) as usize],
+        };
         let mut dot = |x: f64, y: f64| {
             for dy in -1..=1 {
                 for dx in -1..=1 {
@@ -573,7 +669,16 @@ mod tests {
         let reference = Reference::of(set.get("voter-registration").unwrap(), 1);
         let ppmm = 150.0 / 25.4;
         let (w, h) = ((210.0 * ppmm) as u32, (297.0 * ppmm) as u32);
-        let truth = Pose { orientation: 180, angle: 1.1f64.to_radians(), sx: ppmm * 1.02, sy: ppmm * 1.02, tx: 20.0, ty: -15.0, scan_w: w, scan_h: h };
+        let truth = Pose {
+            orientation: 180,
+            angle: 1.1f64.to_radians(),
+            sx: ppmm * 1.02,
+            sy: ppmm * 1.02,
+            tx: 20.0,
+            ty: -15.0,
+            scan_w: w,
+            scan_h: h,
+        };
         let ink = draw(&reference, &truth);
         let lines = Lines::find(&ink, ppmm);
         let best = orientations(&lines, &reference)
@@ -585,7 +690,10 @@ mod tests {
         assert!(best.coverage > 0.95, "coverage {}", best.coverage);
         for (x, y) in [(52.0, 45.0), (195.0, 280.0), (17.0, 148.0)] {
             let (a, b) = (truth.to_scan(x, y), best.pose.to_scan(x, y));
-            assert!((a.0 - b.0).abs() < 2.0 && (a.1 - b.1).abs() < 2.0, "{a:?} vs {b:?}");
+            assert!(
+                (a.0 - b.0).abs() < 2.0 && (a.1 - b.1).abs() < 2.0,
+                "{a:?} vs {b:?}"
+            );
         }
     }
 
@@ -596,7 +704,16 @@ mod tests {
         let la2 = Reference::of(set.get("legal-aid-cw1").unwrap(), 2);
         let ppmm = 100.0 / 25.4;
         let (w, h) = ((210.0 * ppmm) as u32, (297.0 * ppmm) as u32);
-        let pose = Pose { orientation: 0, angle: 0.0, sx: ppmm, sy: ppmm, tx: 0.0, ty: 0.0, scan_w: w, scan_h: h };
+        let pose = Pose {
+            orientation: 0,
+            angle: 0.0,
+            sx: ppmm,
+            sy: ppmm,
+            tx: 0.0,
+            ty: 0.0,
+            scan_w: w,
+            scan_h: h,
+        };
         let lines = Lines::find(&draw(&voter, &pose), ppmm);
         let u = Upright::new(&lines, 0).unwrap();
         let wrong = place(&lines, &u, &la2).map(|p| p.coverage).unwrap_or(0.0);

@@ -26,16 +26,25 @@ pub fn apply_rules(template: &Template, fields: &mut [(String, Normalised)], ctx
     // threshold were used by the single-field rules already.
     let _ = ctx;
     let value_of = |fields: &[(String, Normalised)], name: &str| -> Value {
-        fields.iter().find(|(n, _)| n == name).map_or(Value::Null, |(_, f)| f.value.clone())
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(Value::Null, |(_, f)| f.value.clone())
     };
-    let holds = |fields: &[(String, Normalised)], c: &Condition| value_of(fields, &c.field) == c.equals;
+    let holds =
+        |fields: &[(String, Normalised)], c: &Condition| value_of(fields, &c.field) == c.equals;
 
     let mut add: Vec<(usize, Flag)> = Vec::new();
     for spec in &template.fields {
-        let Some(i) = fields.iter().position(|(n, _)| *n == spec.name) else { continue };
+        let Some(i) = fields.iter().position(|(n, _)| *n == spec.name) else {
+            continue;
+        };
         let required = spec.required
             || spec.required_if.as_ref().is_some_and(|c| holds(fields, c))
-            || spec.required_unless.as_ref().is_some_and(|c| !holds(fields, c));
+            || spec
+                .required_unless
+                .as_ref()
+                .is_some_and(|c| !holds(fields, c));
         let field = &fields[i].1;
         if required && is_blank(spec, &field.value) && !field.flags.contains(&Flag::Unreadable) {
             add.push((i, Flag::MissingRequired));
@@ -48,8 +57,14 @@ pub fn apply_rules(template: &Template, fields: &mut [(String, Normalised)], ctx
         .filter(|s| s.kind == FieldType::Date && crate::normalise::is_birth(s))
         .find_map(|s| good_date(fields, &s.name));
     if let Some(born) = birth {
-        for spec in template.fields.iter().filter(|s| s.kind == FieldType::Date && !crate::normalise::is_birth(s)) {
-            let Some(i) = fields.iter().position(|(n, _)| *n == spec.name) else { continue };
+        for spec in template
+            .fields
+            .iter()
+            .filter(|s| s.kind == FieldType::Date && !crate::normalise::is_birth(s))
+        {
+            let Some(i) = fields.iter().position(|(n, _)| *n == spec.name) else {
+                continue;
+            };
             if Date::from_iso(fields[i].1.value.as_str().unwrap_or("")).is_some_and(|d| d < born) {
                 add.push((i, Flag::Invalid));
             }
@@ -101,11 +116,17 @@ mod tests {
     use serde_json::json;
 
     fn ctx() -> Context {
-        Context { today: chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(), review_threshold: 0.7 }
+        Context {
+            today: chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
+            review_threshold: 0.7,
+        }
     }
 
     fn voter() -> Template {
-        TemplateSet::builtin().get("voter-registration").unwrap().clone()
+        TemplateSet::builtin()
+            .get("voter-registration")
+            .unwrap()
+            .clone()
     }
 
     fn legal_aid() -> Template {
@@ -113,7 +134,11 @@ mod tests {
     }
 
     fn ok(value: Value) -> Normalised {
-        Normalised { value, confidence: 0.95, flags: vec![] }
+        Normalised {
+            value,
+            confidence: 0.95,
+            flags: vec![],
+        }
     }
 
     /// Every field of the voter form filled in and good.
@@ -135,7 +160,11 @@ mod tests {
                 _ => Value::Null,
             }
         };
-        voter().fields.iter().map(|f| (f.name.clone(), ok(v(&f.name)))).collect()
+        voter()
+            .fields
+            .iter()
+            .map(|f| (f.name.clone(), ok(v(&f.name))))
+            .collect()
     }
 
     fn set(fields: &mut [(String, Normalised)], name: &str, value: Value) {
@@ -145,11 +174,19 @@ mod tests {
     }
 
     fn flags(fields: &[(String, Normalised)], name: &str) -> Vec<Flag> {
-        fields.iter().find(|(n, _)| n == name).map(|(_, f)| f.flags.clone()).unwrap()
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, f)| f.flags.clone())
+            .unwrap()
     }
 
     fn flagged(fields: &[(String, Normalised)]) -> Vec<(String, Vec<Flag>)> {
-        fields.iter().filter(|(_, f)| !f.flags.is_empty()).map(|(n, f)| (n.clone(), f.flags.clone())).collect()
+        fields
+            .iter()
+            .filter(|(_, f)| !f.flags.is_empty())
+            .map(|(n, f)| (n.clone(), f.flags.clone()))
+            .collect()
     }
 
     #[test]
@@ -167,7 +204,10 @@ mod tests {
         apply_rules(&voter(), &mut f, &ctx());
         assert_eq!(
             flagged(&f),
-            vec![("surname".into(), vec![Flag::MissingRequired]), ("town".into(), vec![Flag::MissingRequired])]
+            vec![
+                ("surname".into(), vec![Flag::MissingRequired]),
+                ("town".into(), vec![Flag::MissingRequired])
+            ]
         );
     }
 
@@ -176,7 +216,10 @@ mod tests {
         let mut f = filled_voter();
         set(&mut f, "signature", json!(false));
         apply_rules(&voter(), &mut f, &ctx());
-        assert_eq!(flagged(&f), vec![("signature".into(), vec![Flag::MissingRequired])]);
+        assert_eq!(
+            flagged(&f),
+            vec![("signature".into(), vec![Flag::MissingRequired])]
+        );
     }
 
     #[test]
@@ -217,10 +260,17 @@ mod tests {
     fn an_unreadable_field_is_not_also_missing() {
         let mut f = filled_voter();
         if let Some((_, x)) = f.iter_mut().find(|(n, _)| n == "surname") {
-            *x = Normalised { value: Value::Null, confidence: 0.0, flags: vec![Flag::Unreadable] };
+            *x = Normalised {
+                value: Value::Null,
+                confidence: 0.0,
+                flags: vec![Flag::Unreadable],
+            };
         }
         apply_rules(&voter(), &mut f, &ctx());
-        assert_eq!(flagged(&f), vec![("surname".into(), vec![Flag::Unreadable])]);
+        assert_eq!(
+            flagged(&f),
+            vec![("surname".into(), vec![Flag::Unreadable])]
+        );
     }
 
     #[test]
@@ -247,7 +297,10 @@ mod tests {
             x.flags = vec![Flag::Invalid];
         }
         apply_rules(&voter(), &mut f, &ctx());
-        assert_eq!(flagged(&f), vec![("date_of_birth".into(), vec![Flag::Invalid])]);
+        assert_eq!(
+            flagged(&f),
+            vec![("date_of_birth".into(), vec![Flag::Invalid])]
+        );
     }
 
     #[test]
@@ -296,9 +349,17 @@ mod tests {
     #[test]
     fn a_whole_form_read_from_candidates_is_checked() {
         let t = legal_aid();
-        let sure = |s: &str| RawValue::Line { chars: s.chars().map(|c| CharCandidates::sure(c, 0.99)).collect(), ink: true };
-        let comb =
-            |s: &str| RawValue::Cells(s.chars().map(|c| (c != '_').then(|| CharCandidates::sure(c, 0.99))).collect());
+        let sure = |s: &str| RawValue::Line {
+            chars: s.chars().map(|c| CharCandidates::sure(c, 0.99)).collect(),
+            ink: true,
+        };
+        let comb = |s: &str| {
+            RawValue::Cells(
+                s.chars()
+                    .map(|c| (c != '_').then(|| CharCandidates::sure(c, 0.99)))
+                    .collect(),
+            )
+        };
         let raw = |spec: &FieldSpec| -> RawValue {
             match spec.name.as_str() {
                 "surname" => sure("dennis"),
@@ -308,26 +369,49 @@ mod tests {
                 "address_line_1" => sure("STUDIO 1 LYNN ISLE"),
                 "town" => sure("SOUTH KELLY"),
                 "postcode" => sure("HS5 9GJ"),
-                "marital_status" => RawValue::Choice(vec![("single".into(), true, 0.97), ("married".into(), false, 0.97)]),
+                "marital_status" => RawValue::Choice(vec![
+                    ("single".into(), true, 0.97),
+                    ("married".into(), false, 0.97),
+                ]),
                 "dependent_children" | "other_dependants" => comb("_0"),
-                "disability" => RawValue::Choice(vec![("yes".into(), false, 0.97), ("no".into(), true, 0.97)]),
+                "disability" => {
+                    RawValue::Choice(vec![("yes".into(), false, 0.97), ("no".into(), true, 0.97)])
+                }
                 "gross_monthly_income" => sure("505.82"),
                 "monthly_housing_costs" => sure("1,396.72"),
                 "savings_and_capital" => sure("£5202.82"),
-                "category" => RawValue::Choice(vec![("family".into(), false, 0.97), ("debt".into(), true, 0.97)]),
+                "category" => RawValue::Choice(vec![
+                    ("family".into(), false, 0.97),
+                    ("debt".into(), true, 0.97),
+                ]),
                 "provider_account" => comb("2B138L"),
                 "unique_file_number" => sure("051025/030"),
-                "signature" => RawValue::Mark { present: true, confidence: 0.96 },
+                "signature" => RawValue::Mark {
+                    present: true,
+                    confidence: 0.96,
+                },
                 "signed_on" => comb("17022025"),
-                n if n.starts_with("benefit_") => RawValue::Mark { present: false, confidence: 0.98 },
-                _ => RawValue::Line { chars: vec![], ink: false },
+                n if n.starts_with("benefit_") => RawValue::Mark {
+                    present: false,
+                    confidence: 0.98,
+                },
+                _ => RawValue::Line {
+                    chars: vec![],
+                    ink: false,
+                },
             }
         };
-        let mut fields: Vec<(String, Normalised)> =
-            t.fields.iter().map(|s| (s.name.clone(), normalise(s, &raw(s), &ctx()))).collect();
+        let mut fields: Vec<(String, Normalised)> = t
+            .fields
+            .iter()
+            .map(|s| (s.name.clone(), normalise(s, &raw(s), &ctx())))
+            .collect();
         apply_rules(&t, &mut fields, &ctx());
         assert_eq!(flagged(&fields), vec![]);
-        let values: serde_json::Map<String, Value> = fields.iter().map(|(n, f)| (n.clone(), f.value.clone())).collect();
+        let values: serde_json::Map<String, Value> = fields
+            .iter()
+            .map(|(n, f)| (n.clone(), f.value.clone()))
+            .collect();
         assert_eq!(values["surname"], json!("DENNIS"));
         assert_eq!(values["date_of_birth"], json!("1958-09-02"));
         assert_eq!(values["monthly_housing_costs"], json!("1396.72"));

@@ -47,7 +47,10 @@ pub struct UploadLimits {
 
 impl Default for UploadLimits {
     fn default() -> UploadLimits {
-        UploadLimits { max_request_bytes: 512 * 1024 * 1024, max_files: 1000 }
+        UploadLimits {
+            max_request_bytes: 512 * 1024 * 1024,
+            max_files: 1000,
+        }
     }
 }
 
@@ -73,9 +76,29 @@ pub struct App {
 
 impl App {
     /// An app over these stores.
-    pub fn new(db: Db, blobs: Blobs, broker: Broker, engine: Arc<Engine>, limits: UploadLimits, wake: Arc<Notify>) -> Arc<App> {
-        let drawing = Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-        Arc::new(App { db, blobs, broker, engine, limits, wake, metrics: Metrics::default(), drawing })
+    pub fn new(
+        db: Db,
+        blobs: Blobs,
+        broker: Broker,
+        engine: Arc<Engine>,
+        limits: UploadLimits,
+        wake: Arc<Notify>,
+    ) -> Arc<App> {
+        let drawing = Semaphore::new(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+        );
+        Arc::new(App {
+            db,
+            blobs,
+            broker,
+            engine,
+            limits,
+            wake,
+            metrics: Metrics::default(),
+            drawing,
+        })
     }
 }
 
@@ -95,14 +118,23 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), observe))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            observe,
+        ))
         .with_state(app)
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes
 /// the requests in hand.
-pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// An error answer: a status and one plain sentence.
@@ -115,7 +147,10 @@ impl ApiError {
     }
     fn internal(e: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %e, "request failed");
-        ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("the service cannot answer just now: {e}"))
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the service cannot answer just now: {e}"),
+        )
     }
 }
 
@@ -128,18 +163,29 @@ impl IntoResponse for ApiError {
 type ApiResult<T> = Result<T, ApiError>;
 
 async fn observe(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| "other".into());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "other".into());
     let start = Instant::now();
     let res = next.run(req).await;
-    app.metrics.request(&route, res.status().as_u16(), start.elapsed().as_secs_f64());
+    app.metrics
+        .request(&route, res.status().as_u16(), start.elapsed().as_secs_f64());
     res
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "there is nothing at this address; see /api/v1/openapi.json")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "there is nothing at this address; see /api/v1/openapi.json",
+    )
 }
 
-async fn upload_batch(State(app): State<Arc<App>>, form: Result<Multipart, MultipartRejection>) -> ApiResult<Response> {
+async fn upload_batch(
+    State(app): State<Arc<App>>,
+    form: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Response> {
     let mut form = form.map_err(|e| {
         ApiError::new(e.status(), format!("send the files as multipart/form-data, one part per file (for example curl -F file=@scan.pdf): {}", e.body_text()))
     })?;
@@ -157,11 +203,20 @@ async fn upload_batch(State(app): State<Arc<App>>, form: Result<Multipart, Multi
         if files.len() >= app.limits.max_files {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("more than {} files in one upload: send them as several batches", app.limits.max_files),
+                format!(
+                    "more than {} files in one upload: send them as several batches",
+                    app.limits.max_files
+                ),
             ));
         }
-        let bytes = field.bytes().await.map_err(|e| multipart_error(e, &app.limits))?;
-        files.push(Incoming { name, bytes: bytes.to_vec() });
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| multipart_error(e, &app.limits))?;
+        files.push(Incoming {
+            name,
+            bytes: bytes.to_vec(),
+        });
     }
     if files.is_empty() {
         return Err(ApiError::new(
@@ -182,15 +237,29 @@ fn multipart_error(e: axum::extract::multipart::MultipartError, limits: &UploadL
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             status,
-            format!("the upload is larger than the limit of {} MB: send it as several batches", limits.max_request_bytes / 1_000_000),
+            format!(
+                "the upload is larger than the limit of {} MB: send it as several batches",
+                limits.max_request_bytes / 1_000_000
+            ),
         )
     } else {
-        ApiError::new(status, format!("the upload could not be read as multipart/form-data: {}", e.body_text()))
+        ApiError::new(
+            status,
+            format!(
+                "the upload could not be read as multipart/form-data: {}",
+                e.body_text()
+            ),
+        )
     }
 }
 
 fn parse_id(raw: &str, what: &str) -> ApiResult<Uuid> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("there is no {what} {raw:?}: ids look like 0193a1b2-...")))
+    Uuid::parse_str(raw).map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("there is no {what} {raw:?}: ids look like 0193a1b2-..."),
+        )
+    })
 }
 
 #[derive(Serialize)]
@@ -224,7 +293,12 @@ fn summary(d: &DocumentRow) -> DocumentSummary<'_> {
 
 async fn get_batch(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let id = parse_id(&id, "batch")?;
-    let view = app.db.batch(id).await.map_err(ApiError::internal)?.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("there is no batch {id}")))?;
+    let view = app
+        .db
+        .batch(id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("there is no batch {id}")))?;
     let mut counts: HashMap<&str, usize> = DocStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
     for d in &view.documents {
         *counts.entry(d.status.as_str()).or_default() += 1;
@@ -261,7 +335,8 @@ pub struct RecordOut {
 
 fn record_out(v: &RecordView) -> RecordOut {
     let r = &v.row;
-    let status: Status = serde_json::from_value(Value::String(r.status.clone())).unwrap_or(Status::NeedsReview);
+    let status: Status =
+        serde_json::from_value(Value::String(r.status.clone())).unwrap_or(Status::NeedsReview);
     RecordOut {
         id: r.id,
         document_id: r.document_id,
@@ -274,7 +349,16 @@ fn record_out(v: &RecordView) -> RecordOut {
             fields: v
                 .fields
                 .iter()
-                .map(|f| (f.name.clone(), FieldResult { value: f.value.0.clone(), confidence: f.confidence, flags: f.flags.0.clone() }))
+                .map(|f| {
+                    (
+                        f.name.clone(),
+                        FieldResult {
+                            value: f.value.0.clone(),
+                            confidence: f.confidence,
+                            flags: f.flags.0.clone(),
+                        },
+                    )
+                })
                 .collect(),
             error: r.error.clone(),
         },
@@ -283,10 +367,19 @@ fn record_out(v: &RecordView) -> RecordOut {
     }
 }
 
-async fn get_document(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_document(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let id = parse_id(&id, "document")?;
-    let view =
-        app.db.document(id).await.map_err(ApiError::internal)?.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("there is no document {id}")))?;
+    let view = app
+        .db
+        .document(id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, format!("there is no document {id}"))
+        })?;
     let d = &view.document;
     Ok(Json(json!({
         "id": d.id,
@@ -321,12 +414,22 @@ fn content_type(format: &str) -> &'static str {
 
 async fn document_and_bytes(app: &App, id: &str) -> ApiResult<(DocumentRow, Vec<u8>)> {
     let id = parse_id(id, "document")?;
-    let d = app.db.document_row(id).await.map_err(ApiError::internal)?.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("there is no document {id}")))?;
+    let d = app
+        .db
+        .document_row(id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, format!("there is no document {id}"))
+        })?;
     let bytes = app.blobs.get(&d.sha256).await.map_err(|e| {
         if e.is_transient() {
             ApiError::internal(e)
         } else {
-            ApiError::new(StatusCode::GONE, format!("the original of document {id} is missing from storage"))
+            ApiError::new(
+                StatusCode::GONE,
+                format!("the original of document {id} is missing from storage"),
+            )
         }
     })?;
     Ok((d, bytes))
@@ -334,9 +437,22 @@ async fn document_and_bytes(app: &App, id: &str) -> ApiResult<(DocumentRow, Vec<
 
 async fn get_original(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult<Response> {
     let (d, bytes) = document_and_bytes(&app, &id).await?;
-    let safe: String = d.source.chars().map(|c| if c == '"' || c == '\\' || !c.is_ascii() || c.is_ascii_control() { '_' } else { c }).collect();
+    let safe: String = d
+        .source
+        .chars()
+        .map(|c| {
+            if c == '"' || c == '\\' || !c.is_ascii() || c.is_ascii_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
     let mut res = Response::new(Body::from(bytes));
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(&d.format)));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(&d.format)),
+    );
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
         res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
@@ -346,11 +462,25 @@ async fn get_original(State(app): State<Arc<App>>, Path(id): Path<String>) -> Ap
 /// The resolution prepared pages are drawn at.
 const PAGE_DPI: f64 = 150.0;
 
-async fn get_page(State(app): State<Arc<App>>, Path((id, n)): Path<(String, String)>) -> ApiResult<Response> {
-    let n: u32 = n.parse().map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("pages are numbered from 1, not {n:?}")))?;
+async fn get_page(
+    State(app): State<Arc<App>>,
+    Path((id, n)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let n: u32 = n.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("pages are numbered from 1, not {n:?}"),
+        )
+    })?;
     let (d, bytes) = document_and_bytes(&app, &id).await?;
     if n == 0 || n as i64 > i64::from(d.page_count) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("document {} has {} page(s), not a page {n}", d.id, d.page_count)));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "document {} has {} page(s), not a page {n}",
+                d.id, d.page_count
+            ),
+        ));
     }
     let _slot = app.drawing.acquire().await.map_err(ApiError::internal)?;
     let engine = Arc::clone(&app.engine);
@@ -359,7 +489,12 @@ async fn get_page(State(app): State<Arc<App>>, Path((id, n)): Path<(String, Stri
         let img = w.prepared_page(bytes, n, PAGE_DPI)?;
         let mut png = Vec::new();
         img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-            .map_err(|e| ExtractError::Decode(DecodeError::RenderFailed { page: n, cause: Some(Box::new(e)) }))?;
+            .map_err(|e| {
+                ExtractError::Decode(DecodeError::RenderFailed {
+                    page: n,
+                    cause: Some(Box::new(e)),
+                })
+            })?;
         Ok::<_, ExtractError>(png)
     })
     .await
@@ -367,7 +502,10 @@ async fn get_page(State(app): State<Arc<App>>, Path((id, n)): Path<(String, Stri
     match drawn {
         Ok(png) => Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response()),
         Err(e) if e.is_transient() => Err(ApiError::internal(e)),
-        Err(e) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("page {n} could not be drawn: {e}"))),
+        Err(e) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("page {n} could not be drawn: {e}"),
+        )),
     }
 }
 
@@ -382,31 +520,71 @@ fn decode_cursor(s: &str) -> Option<(DateTime<Utc>, Uuid)> {
     Some((at, Uuid::parse_str(id).ok()?))
 }
 
-async fn list_records(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
+async fn list_records(
+    State(app): State<Arc<App>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
     let bad = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m);
     for k in q.keys() {
-        if !["form", "status", "batch", "updated_since", "cursor", "limit"].contains(&k.as_str()) {
-            return Err(bad(format!("unknown parameter {k:?}: use form, status, batch, updated_since, cursor or limit")));
+        if ![
+            "form",
+            "status",
+            "batch",
+            "updated_since",
+            "cursor",
+            "limit",
+        ]
+        .contains(&k.as_str())
+        {
+            return Err(bad(format!(
+                "unknown parameter {k:?}: use form, status, batch, updated_since, cursor or limit"
+            )));
         }
     }
-    let mut f = RecordFilter { form: q.get("form").cloned(), status: q.get("status").cloned(), limit: 100, ..Default::default() };
+    let mut f = RecordFilter {
+        form: q.get("form").cloned(),
+        status: q.get("status").cloned(),
+        limit: 100,
+        ..Default::default()
+    };
     if let Some(s) = &f.status {
-        if !["extracted", "needs_review", "unclassified", "failed", "approved", "rejected"].contains(&s.as_str()) {
+        if ![
+            "extracted",
+            "needs_review",
+            "unclassified",
+            "failed",
+            "approved",
+            "rejected",
+        ]
+        .contains(&s.as_str())
+        {
             return Err(bad(format!("status {s:?} is not one of extracted, needs_review, unclassified, failed, approved, rejected")));
         }
     }
     if let Some(b) = q.get("batch") {
-        f.batch = Some(Uuid::parse_str(b).map_err(|_| bad(format!("batch {b:?} is not a batch id")))?);
+        f.batch =
+            Some(Uuid::parse_str(b).map_err(|_| bad(format!("batch {b:?} is not a batch id")))?);
     }
     if let Some(t) = q.get("updated_since") {
-        let at = DateTime::parse_from_rfc3339(t).map_err(|_| bad(format!("updated_since {t:?} must be a date and time like 2026-11-22T09:30:00Z")))?;
+        let at = DateTime::parse_from_rfc3339(t).map_err(|_| {
+            bad(format!(
+                "updated_since {t:?} must be a date and time like 2026-11-22T09:30:00Z"
+            ))
+        })?;
         f.updated_since = Some(at.with_timezone(&Utc));
     }
     if let Some(c) = q.get("cursor") {
-        f.after = Some(decode_cursor(c).ok_or_else(|| bad(format!("cursor {c:?} is not one this service gave")))?);
+        f.after = Some(
+            decode_cursor(c)
+                .ok_or_else(|| bad(format!("cursor {c:?} is not one this service gave")))?,
+        );
     }
     if let Some(l) = q.get("limit") {
-        f.limit = l.parse().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| bad(format!("limit {l:?} must be a number from 1 to 1000")))?;
+        f.limit = l
+            .parse()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| bad(format!("limit {l:?} must be a number from 1 to 1000")))?;
     }
     let page = app.db.records(&f).await.map_err(ApiError::internal)?;
     Ok(Json(json!({
@@ -436,15 +614,33 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
         Err(_) => "did not answer within 3 s".into(),
     };
     let ready = db == "ok" && broker == "ok";
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({ "ready": ready, "database": db, "broker": broker }))).into_response()
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({ "ready": ready, "database": db, "broker": broker })),
+    )
+        .into_response()
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> ApiResult<Response> {
     let snapshot = app.db.metrics().await.map_err(ApiError::internal)?;
-    let depth = tokio::time::timeout(Duration::from_secs(2), app.broker.depth()).await.ok().and_then(Result::ok);
+    let depth = tokio::time::timeout(Duration::from_secs(2), app.broker.depth())
+        .await
+        .ok()
+        .and_then(Result::ok);
     let body = app.metrics.encode(snapshot, depth);
-    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response())
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response())
 }
 
 #[cfg(test)]

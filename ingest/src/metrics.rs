@@ -40,37 +40,73 @@ impl Default for Metrics {
     fn default() -> Metrics {
         let mut registry = Registry::default();
         let uploads = Family::<Labels, Counter>::default();
-        registry.register("formflow_uploads", "Files received, by outcome (accepted, duplicate, refused)", uploads.clone());
+        registry.register(
+            "formflow_uploads",
+            "Files received, by outcome (accepted, duplicate, refused)",
+            uploads.clone(),
+        );
         let upload_bytes = Counter::default();
-        registry.register("formflow_upload_bytes", "Bytes of files received", upload_bytes.clone());
+        registry.register(
+            "formflow_upload_bytes",
+            "Bytes of files received",
+            upload_bytes.clone(),
+        );
         let requests = Family::<Labels, Counter>::default();
-        registry.register("formflow_http_requests", "HTTP requests, by route and status", requests.clone());
-        let durations = Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 4.0, 9)));
-        registry.register("formflow_http_request_duration_seconds", "HTTP request durations, by route", durations.clone());
+        registry.register(
+            "formflow_http_requests",
+            "HTTP requests, by route and status",
+            requests.clone(),
+        );
+        let durations = Family::<Labels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 4.0, 9))
+        });
+        registry.register(
+            "formflow_http_request_duration_seconds",
+            "HTTP request durations, by route",
+            durations.clone(),
+        );
         let pipeline = Arc::new(Pipeline::default());
         registry.register_collector(Box::new(PipelineCollector(Arc::clone(&pipeline))));
-        Metrics { registry, uploads, upload_bytes, requests, durations, pipeline }
+        Metrics {
+            registry,
+            uploads,
+            upload_bytes,
+            requests,
+            durations,
+            pipeline,
+        }
     }
 }
 
 impl Metrics {
     /// A file was refused.
     pub fn refused(&self, bytes: usize) {
-        self.uploads.get_or_create(&vec![("outcome", "refused".into())]).inc();
+        self.uploads
+            .get_or_create(&vec![("outcome", "refused".into())])
+            .inc();
         self.upload_bytes.inc_by(bytes as u64);
     }
 
     /// A file was accepted (perhaps as a duplicate).
     pub fn accepted(&self, bytes: usize, duplicate: bool) {
         let outcome = if duplicate { "duplicate" } else { "accepted" };
-        self.uploads.get_or_create(&vec![("outcome", outcome.into())]).inc();
+        self.uploads
+            .get_or_create(&vec![("outcome", outcome.into())])
+            .inc();
         self.upload_bytes.inc_by(bytes as u64);
     }
 
     /// An HTTP request was answered.
     pub fn request(&self, route: &str, status: u16, seconds: f64) {
-        self.requests.get_or_create(&vec![("route", route.to_string()), ("status", status.to_string())]).inc();
-        self.durations.get_or_create(&vec![("route", route.to_string())]).observe(seconds);
+        self.requests
+            .get_or_create(&vec![
+                ("route", route.to_string()),
+                ("status", status.to_string()),
+            ])
+            .inc();
+        self.durations
+            .get_or_create(&vec![("route", route.to_string())])
+            .observe(seconds);
     }
 
     /// The text exposition, with the pipeline's state as given.
@@ -91,9 +127,17 @@ struct PipelineCollector(Arc<Pipeline>);
 
 impl Collector for PipelineCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let Ok(guard) = self.0.snapshot.lock() else { return Ok(()) };
-        let Some((s, depth)) = guard.as_ref() else { return Ok(()) };
-        let mut family = |name: &str, help: &str, label: &'static str, rows: &[(String, i64)]| -> Result<(), std::fmt::Error> {
+        let Ok(guard) = self.0.snapshot.lock() else {
+            return Ok(());
+        };
+        let Some((s, depth)) = guard.as_ref() else {
+            return Ok(());
+        };
+        let mut family = |name: &str,
+                          help: &str,
+                          label: &'static str,
+                          rows: &[(String, i64)]|
+         -> Result<(), std::fmt::Error> {
             let mut e = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
             for (v, n) in rows {
                 let labels = [(label, v.as_str())];
@@ -101,16 +145,38 @@ impl Collector for PipelineCollector {
             }
             Ok(())
         };
-        family("formflow_documents", "Documents, by status", "status", &s.documents)?;
-        family("formflow_failures", "Failed documents, by reason", "reason", &s.failures)?;
+        family(
+            "formflow_documents",
+            "Documents, by status",
+            "status",
+            &s.documents,
+        )?;
+        family(
+            "formflow_failures",
+            "Failed documents, by reason",
+            "reason",
+            &s.failures,
+        )?;
         let mut single = |name: &str, help: &str, v: i64| -> Result<(), std::fmt::Error> {
             let g = ConstGauge::new(v);
             g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)
         };
-        single("formflow_pages_done", "Pages of documents that have their outcome", s.pages_done)?;
-        single("formflow_outbox_pending", "Messages committed but not yet published to the broker", s.outbox)?;
+        single(
+            "formflow_pages_done",
+            "Pages of documents that have their outcome",
+            s.pages_done,
+        )?;
+        single(
+            "formflow_outbox_pending",
+            "Messages committed but not yet published to the broker",
+            s.outbox,
+        )?;
         if let Some(d) = depth {
-            single("formflow_queue_depth", "Jobs waiting in the queue", *d as i64)?;
+            single(
+                "formflow_queue_depth",
+                "Jobs waiting in the queue",
+                *d as i64,
+            )?;
         }
         let mut buckets = Vec::with_capacity(s.extract_buckets.len() + 1);
         let mut below = 0;
@@ -119,8 +185,18 @@ impl Collector for PipelineCollector {
             below = *cumulative;
         }
         buckets.push((f64::MAX, (s.extract_count - below).max(0) as u64));
-        let e = encoder.encode_descriptor("formflow_extract_seconds", "Time to extract a document, across every worker", None, MetricType::Histogram)?;
+        let e = encoder.encode_descriptor(
+            "formflow_extract_seconds",
+            "Time to extract a document, across every worker",
+            None,
+            MetricType::Histogram,
+        )?;
         let mut e = e;
-        e.encode_histogram::<prometheus_client::encoding::NoLabelSet>(s.extract_sum_seconds, s.extract_count.max(0) as u64, &buckets, None)
+        e.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            s.extract_sum_seconds,
+            s.extract_count.max(0) as u64,
+            &buckets,
+            None,
+        )
     }
 }

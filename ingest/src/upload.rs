@@ -80,24 +80,32 @@ pub async fn accept(app: &App, files: Vec<Incoming>) -> Result<UploadAnswer, Upl
     let mut docs = Vec::new();
     // Checked and stored a few at a time (each waits on a disk sync), kept
     // in the order sent.
-    let checked: Vec<Result<Result<NewDocument, Refusal>, BlobError>> = futures_util::stream::iter(files)
-        .map(|f| async move {
-            let name = clean_name(&f.name);
-            let size = f.bytes.len();
-            match check(app, f.bytes).await {
-                Ok((bytes, format, pages)) => {
-                    let sha256 = app.blobs.put(&bytes).await?;
-                    Ok(Ok(NewDocument { id: Uuid::now_v7(), source: name, sha256, bytes: bytes.len() as i64, format, page_count: pages as i32 }))
+    let checked: Vec<Result<Result<NewDocument, Refusal>, BlobError>> =
+        futures_util::stream::iter(files)
+            .map(|f| async move {
+                let name = clean_name(&f.name);
+                let size = f.bytes.len();
+                match check(app, f.bytes).await {
+                    Ok((bytes, format, pages)) => {
+                        let sha256 = app.blobs.put(&bytes).await?;
+                        Ok(Ok(NewDocument {
+                            id: Uuid::now_v7(),
+                            source: name,
+                            sha256,
+                            bytes: bytes.len() as i64,
+                            format,
+                            page_count: pages as i32,
+                        }))
+                    }
+                    Err(error) => {
+                        app.metrics.refused(size);
+                        Ok(Err(Refusal { file: name, error }))
+                    }
                 }
-                Err(error) => {
-                    app.metrics.refused(size);
-                    Ok(Err(Refusal { file: name, error }))
-                }
-            }
-        })
-        .buffered(PARALLEL)
-        .collect()
-        .await;
+            })
+            .buffered(PARALLEL)
+            .collect()
+            .await;
     for c in checked {
         match c? {
             Ok(d) => docs.push(d),
@@ -105,25 +113,41 @@ pub async fn accept(app: &App, files: Vec<Incoming>) -> Result<UploadAnswer, Upl
         }
     }
     if docs.is_empty() {
-        return Ok(UploadAnswer { batch_id: None, documents: Vec::new(), refused });
+        return Ok(UploadAnswer {
+            batch_id: None,
+            documents: Vec::new(),
+            refused,
+        });
     }
     let batch_id = Uuid::now_v7();
-    let accepted: Vec<Accepted> = app.db.accept_batch(batch_id, total, &refused, &docs).await?;
+    let accepted: Vec<Accepted> = app
+        .db
+        .accept_batch(batch_id, total, &refused, &docs)
+        .await?;
     app.wake.notify_one();
     let documents = docs
         .iter()
         .zip(accepted)
         .map(|(d, a)| {
-            app.metrics.accepted(d.bytes as usize, a.duplicate_of.is_some());
+            app.metrics
+                .accepted(d.bytes as usize, a.duplicate_of.is_some());
             AcceptedFile {
                 file: d.source.clone(),
                 document_id: a.id,
-                status: if a.duplicate_of.is_some() { "duplicate" } else { "queued" },
+                status: if a.duplicate_of.is_some() {
+                    "duplicate"
+                } else {
+                    "queued"
+                },
                 duplicate_of: a.duplicate_of,
             }
         })
         .collect();
-    Ok(UploadAnswer { batch_id: Some(batch_id), documents, refused })
+    Ok(UploadAnswer {
+        batch_id: Some(batch_id),
+        documents,
+        refused,
+    })
 }
 
 /// Whether a file can be taken: its format by content, its size and its
@@ -142,7 +166,9 @@ async fn check(app: &App, bytes: Vec<u8>) -> Result<(Vec<u8>, String, usize), St
     match opened {
         Ok(Ok(ok)) => Ok(ok),
         Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("the file could not be checked: it stopped the checker; it was not accepted".into()),
+        Err(_) => {
+            Err("the file could not be checked: it stopped the checker; it was not accepted".into())
+        }
     }
 }
 

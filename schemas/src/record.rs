@@ -156,7 +156,11 @@ mod tests {
             fields: vec![
                 (
                     "surname".into(),
-                    FieldResult { value: json!("SMITH"), confidence: 0.98, flags: vec![] },
+                    FieldResult {
+                        value: json!("SMITH"),
+                        confidence: 0.98,
+                        flags: vec![],
+                    },
                 ),
                 (
                     "ni_number".into(),

@@ -12,8 +12,14 @@ use std::path::Path;
 
 /// The templates built into the binary.
 const BUILTIN: &[(&str, &str)] = &[
-    ("voter-registration.json", include_str!("../forms/voter-registration.json")),
-    ("legal-aid-cw1.json", include_str!("../forms/legal-aid-cw1.json")),
+    (
+        "voter-registration.json",
+        include_str!("../forms/voter-registration.json"),
+    ),
+    (
+        "legal-aid-cw1.json",
+        include_str!("../forms/legal-aid-cw1.json"),
+    ),
 ];
 
 /// Why a template could not be used.
@@ -75,7 +81,12 @@ impl BoxMm {
     }
     /// The box grown by `d` millimetres on every side (shrunk when negative).
     pub fn grow(&self, d: f64) -> BoxMm {
-        BoxMm { x: self.x - d, y: self.y - d, w: self.w + 2.0 * d, h: self.h + 2.0 * d }
+        BoxMm {
+            x: self.x - d,
+            y: self.y - d,
+            w: self.w + 2.0 * d,
+            h: self.h + 2.0 * d,
+        }
     }
 }
 
@@ -134,7 +145,10 @@ impl FieldType {
 
     /// Whether the field is read from marks rather than characters.
     pub fn is_mark(self) -> bool {
-        matches!(self, FieldType::Checkbox | FieldType::Signature | FieldType::Choice)
+        matches!(
+            self,
+            FieldType::Checkbox | FieldType::Signature | FieldType::Choice
+        )
     }
 }
 
@@ -222,7 +236,10 @@ fn ordered_options<'de, D: Deserializer<'de>>(
         fn visit_unit<E>(self) -> Result<Self::Value, E> {
             Ok(None)
         }
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut m: A,
+        ) -> Result<Self::Value, A::Error> {
             let mut out = Vec::new();
             while let Some((k, v)) = m.next_entry::<String, BoxMm>()? {
                 out.push((k, v));
@@ -266,8 +283,10 @@ pub struct Template {
 impl Template {
     /// Parses and checks one template.
     pub fn from_json(name: &str, json: &str) -> Result<Template, TemplateError> {
-        let t: Template = serde_json::from_str(json)
-            .map_err(|source| TemplateError::Parse { name: name.to_string(), source })?;
+        let t: Template = serde_json::from_str(json).map_err(|source| TemplateError::Parse {
+            name: name.to_string(),
+            source,
+        })?;
         t.check()?;
         Ok(t)
     }
@@ -288,14 +307,25 @@ impl Template {
     }
 
     fn invalid(&self, problem: String) -> TemplateError {
-        TemplateError::Invalid { form: self.form.clone(), problem }
+        TemplateError::Invalid {
+            form: self.form.clone(),
+            problem,
+        }
     }
 
     /// Checks the rules every template must keep, so that a bad template is
     /// refused at start rather than misreading scans later.
     fn check(&self) -> Result<(), TemplateError> {
-        if self.form.is_empty() || !self.form.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(self.invalid(format!("form key {:?} must be letters, digits, - or _", self.form)));
+        if self.form.is_empty()
+            || !self
+                .form
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(self.invalid(format!(
+                "form key {:?} must be letters, digits, - or _",
+                self.form
+            )));
         }
         if self.pages == 0 || self.pages > 50 {
             return Err(self.invalid(format!("pages must be 1 to 50, not {}", self.pages)));
@@ -304,7 +334,14 @@ impl Template {
         if !(pw > 10.0 && ph > 10.0 && pw < 2000.0 && ph < 2000.0) {
             return Err(self.invalid(format!("page size {pw} x {ph} mm is not a paper size")));
         }
-        let inside = |b: &BoxMm| b.x >= 0.0 && b.y >= 0.0 && b.w > 0.0 && b.h > 0.0 && b.right() <= pw && b.bottom() <= ph;
+        let inside = |b: &BoxMm| {
+            b.x >= 0.0
+                && b.y >= 0.0
+                && b.w > 0.0
+                && b.h > 0.0
+                && b.right() <= pw
+                && b.bottom() <= ph
+        };
         for page in 1..=self.pages {
             if self.marks_on(page).next().is_none() {
                 return Err(self.invalid(format!("page {page} has no identifying mark")));
@@ -312,10 +349,16 @@ impl Template {
         }
         for m in &self.marks {
             if m.page == 0 || m.page > self.pages {
-                return Err(self.invalid(format!("mark {:?} is on page {}, which the form does not have", m.text, m.page)));
+                return Err(self.invalid(format!(
+                    "mark {:?} is on page {}, which the form does not have",
+                    m.text, m.page
+                )));
             }
             if !inside(&m.box_mm) || m.text.trim().is_empty() {
-                return Err(self.invalid(format!("mark {:?} must have text and lie on the page", m.text)));
+                return Err(self.invalid(format!(
+                    "mark {:?} must have text and lie on the page",
+                    m.text
+                )));
             }
         }
         let mut names = HashSet::new();
@@ -341,7 +384,9 @@ impl Template {
                         return Err(say("every option's box must lie on the page".into()));
                     }
                 }
-                (FieldType::Choice, _) => return Err(say("a choice needs two or more options".into())),
+                (FieldType::Choice, _) => {
+                    return Err(say("a choice needs two or more options".into()))
+                }
                 (_, Some(_)) => return Err(say("only a choice has options".into())),
                 _ => {}
             }
@@ -350,7 +395,9 @@ impl Template {
             }
             if let Some(cs) = &f.charset {
                 if cs.trim().is_empty() || f.kind != FieldType::Text {
-                    return Err(say("a charset must list characters, and only a text field has one".into()));
+                    return Err(say(
+                        "a charset must list characters, and only a text field has one".into(),
+                    ));
                 }
             }
             if let Some([lo, hi]) = f.range {
@@ -362,7 +409,10 @@ impl Template {
         for f in &self.fields {
             for c in [&f.required_if, &f.required_unless].into_iter().flatten() {
                 if self.field(&c.field).is_none() {
-                    return Err(self.invalid(format!("field {} depends on {}, which the form does not have", f.name, c.field)));
+                    return Err(self.invalid(format!(
+                        "field {} depends on {}, which the form does not have",
+                        f.name, c.field
+                    )));
                 }
             }
         }
@@ -400,7 +450,10 @@ impl TemplateSet {
 
     /// Reads every `*.json` in a folder as a template.
     pub fn load_dir(dir: &Path) -> Result<TemplateSet, TemplateError> {
-        let io = |source| TemplateError::Io { path: dir.display().to_string(), source };
+        let io = |source| TemplateError::Io {
+            path: dir.display().to_string(),
+            source,
+        };
         let mut paths: Vec<_> = std::fs::read_dir(dir)
             .map_err(io)?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -412,8 +465,10 @@ impl TemplateSet {
         }
         let mut templates = Vec::new();
         for p in paths {
-            let json = std::fs::read_to_string(&p)
-                .map_err(|source| TemplateError::Io { path: p.display().to_string(), source })?;
+            let json = std::fs::read_to_string(&p).map_err(|source| TemplateError::Io {
+                path: p.display().to_string(),
+                source,
+            })?;
             templates.push(Template::from_json(&p.display().to_string(), &json)?);
         }
         TemplateSet::new(templates)
@@ -444,12 +499,21 @@ mod tests {
         assert_eq!(la.fields.len(), 26);
         assert_eq!(la.fields_on(2).count(), 13);
         let nat = voter.field("nationality").unwrap();
-        let keys: Vec<_> = nat.options.as_ref().unwrap().iter().map(|(k, _)| k.as_str()).collect();
+        let keys: Vec<_> = nat
+            .options
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
         assert_eq!(keys, ["british", "irish", "eu", "commonwealth", "other"]);
         let ni = voter.field("ni_number").unwrap();
         assert_eq!(ni.cells.as_ref().unwrap().len(), 9);
         assert_eq!(ni.required_unless.as_ref().unwrap().field, "no_ni_number");
-        assert_eq!(ni.required_unless.as_ref().unwrap().equals, serde_json::json!(true));
+        assert_eq!(
+            ni.required_unless.as_ref().unwrap().equals,
+            serde_json::json!(true)
+        );
     }
 
     fn voter_json() -> serde_json::Value {
@@ -457,21 +521,27 @@ mod tests {
     }
 
     fn problem(v: serde_json::Value) -> String {
-        Template::from_json("t.json", &v.to_string()).unwrap_err().to_string()
+        Template::from_json("t.json", &v.to_string())
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
     fn a_field_off_the_page_is_refused() {
         let mut v = voter_json();
         v["fields"][0]["box_mm"] = serde_json::json!([200, 45, 143, 8]);
-        assert_eq!(problem(v), "template voter-registration: field surname: box_mm must lie on the page");
+        assert_eq!(
+            problem(v),
+            "template voter-registration: field surname: box_mm must lie on the page"
+        );
     }
 
     #[test]
     fn a_bad_pattern_is_refused() {
         let mut v = voter_json();
         v["fields"][0]["pattern"] = serde_json::json!("([A-Z]");
-        assert!(problem(v).starts_with("template voter-registration: field surname: pattern does not compile"));
+        assert!(problem(v)
+            .starts_with("template voter-registration: field surname: pattern does not compile"));
     }
 
     #[test]
@@ -488,17 +558,26 @@ mod tests {
     fn a_choice_without_options_and_a_duplicate_name_are_refused() {
         let mut v = voter_json();
         v["fields"][9]["options"] = serde_json::Value::Null;
-        assert_eq!(problem(v), "template voter-registration: field nationality: a choice needs two or more options");
+        assert_eq!(
+            problem(v),
+            "template voter-registration: field nationality: a choice needs two or more options"
+        );
         let mut v = voter_json();
         v["fields"][1]["name"] = serde_json::json!("surname");
-        assert_eq!(problem(v), "template voter-registration: field surname: the name is used twice");
+        assert_eq!(
+            problem(v),
+            "template voter-registration: field surname: the name is used twice"
+        );
     }
 
     #[test]
     fn a_charset_belongs_to_text_only() {
         let v = voter_json();
         let t = Template::from_json("t.json", &v.to_string()).unwrap();
-        assert_eq!(t.field("surname").unwrap().charset.as_deref(), Some("ABCDEFGHIJKLMNOPQRSTUVWXYZ -'"));
+        assert_eq!(
+            t.field("surname").unwrap().charset.as_deref(),
+            Some("ABCDEFGHIJKLMNOPQRSTUVWXYZ -'")
+        );
         let mut v = voter_json();
         v["fields"][2]["charset"] = serde_json::json!("0123456789");
         assert_eq!(
@@ -511,7 +590,10 @@ mod tests {
     fn a_page_without_marks_is_refused_and_broken_json_says_so() {
         let mut v = voter_json();
         v["marks"] = serde_json::json!([]);
-        assert_eq!(problem(v), "template voter-registration: page 1 has no identifying mark");
+        assert_eq!(
+            problem(v),
+            "template voter-registration: page 1 has no identifying mark"
+        );
         let e = Template::from_json("t.json", "{").unwrap_err().to_string();
         assert!(e.starts_with("template t.json is not valid JSON"), "{e}");
     }

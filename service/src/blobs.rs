@@ -67,15 +67,24 @@ impl Blobs {
         if let Some(rest) = setting.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
-                return Err(BlobError::Config(setting.into(), "the URL names no bucket".into()));
+                return Err(BlobError::Config(
+                    setting.into(),
+                    "the URL names no bucket".into(),
+                ));
             }
             let store = object_store::aws::AmazonS3Builder::from_env()
                 .with_bucket_name(bucket)
                 .build()
                 .map_err(|e| BlobError::Config(setting.into(), e.to_string()))?;
-            Ok(Blobs::Store(Arc::new(store), prefix.trim_matches('/').to_string()))
+            Ok(Blobs::Store(
+                Arc::new(store),
+                prefix.trim_matches('/').to_string(),
+            ))
         } else if setting.contains("://") {
-            Err(BlobError::Config(setting.into(), "only s3:// object stores are supported".into()))
+            Err(BlobError::Config(
+                setting.into(),
+                "only s3:// object stores are supported".into(),
+            ))
         } else {
             let dir = PathBuf::from(setting);
             std::fs::create_dir_all(dir.join("tmp"))?;
@@ -92,7 +101,9 @@ impl Blobs {
                 let dir = dir.clone();
                 let sha2 = sha.clone();
                 let bytes = bytes.to_vec();
-                tokio::task::spawn_blocking(move || write_file(&dir, &sha2, &bytes)).await.map_err(std::io::Error::other)??;
+                tokio::task::spawn_blocking(move || write_file(&dir, &sha2, &bytes))
+                    .await
+                    .map_err(std::io::Error::other)??;
             }
             Blobs::Store(store, prefix) => {
                 let path = StorePath::from(format!("{}{}", prefixed(prefix), key(&sha)));
@@ -116,14 +127,18 @@ impl Blobs {
         match self {
             Blobs::Folder(dir) => match tokio::fs::read(dir.join(key(sha))).await {
                 Ok(b) => Ok(b),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::Missing(sha.to_string())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Err(BlobError::Missing(sha.to_string()))
+                }
                 Err(e) => Err(e.into()),
             },
             Blobs::Store(store, prefix) => {
                 let path = StorePath::from(format!("{}{}", prefixed(prefix), key(sha)));
                 match store.get(&path).await {
                     Ok(r) => Ok(r.bytes().await?.to_vec()),
-                    Err(object_store::Error::NotFound { .. }) => Err(BlobError::Missing(sha.to_string())),
+                    Err(object_store::Error::NotFound { .. }) => {
+                        Err(BlobError::Missing(sha.to_string()))
+                    }
                     Err(e) => Err(e.into()),
                 }
             }
@@ -148,7 +163,9 @@ fn write_file(dir: &std::path::Path, sha: &str, bytes: &[u8]) -> std::io::Result
     }
     let parent = dest.parent().expect("a key has a folder");
     std::fs::create_dir_all(parent)?;
-    let tmp = dir.join("tmp").join(format!("{sha}.{}", uuid::Uuid::now_v7()));
+    let tmp = dir
+        .join("tmp")
+        .join(format!("{sha}.{}", uuid::Uuid::now_v7()));
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;
@@ -168,7 +185,10 @@ mod tests {
         let a = blobs.put(b"scan one").await.unwrap();
         let b = blobs.put(b"scan one").await.unwrap();
         assert_eq!(a, b);
-        assert_eq!(a, "1a3db7bae48d688b04ca6f76ba156d90e2a89b3ba60610958cb41c4c2e98c061");
+        assert_eq!(
+            a,
+            "1a3db7bae48d688b04ca6f76ba156d90e2a89b3ba60610958cb41c4c2e98c061"
+        );
         assert_eq!(blobs.get(&a).await.unwrap(), b"scan one");
         let files: Vec<_> = walk(dir.path());
         assert_eq!(files.len(), 1, "{files:?}");
@@ -181,7 +201,10 @@ mod tests {
         let blobs = Blobs::open(dir.path().to_str().unwrap()).unwrap();
         let e = blobs.get(&"0".repeat(64)).await.unwrap_err();
         assert!(matches!(e, BlobError::Missing(_)) && !e.is_transient());
-        assert!(matches!(blobs.get("../../etc/passwd").await.unwrap_err(), BlobError::Missing(_)));
+        assert!(matches!(
+            blobs.get("../../etc/passwd").await.unwrap_err(),
+            BlobError::Missing(_)
+        ));
     }
 
     #[tokio::test]
@@ -193,7 +216,10 @@ mod tests {
         assert_eq!(blobs.get(&a).await.unwrap(), b"scan two");
         let key = StorePath::from(format!("scans/sha256/{}/{}", &a[..2], a));
         assert!(store.head(&key).await.is_ok());
-        assert!(matches!(blobs.get(&"f".repeat(64)).await.unwrap_err(), BlobError::Missing(_)));
+        assert!(matches!(
+            blobs.get(&"f".repeat(64)).await.unwrap_err(),
+            BlobError::Missing(_)
+        ));
     }
 
     #[test]

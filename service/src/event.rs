@@ -46,7 +46,13 @@ pub struct Event {
 
 impl Event {
     /// The event for a document that reached `status` with these records.
-    pub fn for_document(doc: &DocumentRow, status: DocStatus, records: &[Record], ids: &[Uuid], at: DateTime<Utc>) -> Event {
+    pub fn for_document(
+        doc: &DocumentRow,
+        status: DocStatus,
+        records: &[Record],
+        ids: &[Uuid],
+        at: DateTime<Utc>,
+    ) -> Event {
         let event = match status {
             DocStatus::Extracted => "document.extracted",
             DocStatus::Failed => "document.failed",
@@ -60,7 +66,12 @@ impl Event {
             records: records
                 .iter()
                 .zip(ids)
-                .map(|(r, id)| EventRecord { id: *id, form: r.form.clone(), status: r.status.as_str().to_string(), pages: r.pages.clone() })
+                .map(|(r, id)| EventRecord {
+                    id: *id,
+                    form: r.form.clone(),
+                    status: r.status.as_str().to_string(),
+                    pages: r.pages.clone(),
+                })
                 .collect(),
             reason: None,
             at,

@@ -20,8 +20,9 @@
 use crate::db::{OutboxKind, OutboxRow};
 use futures_util::StreamExt as _;
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
-    ExchangeDeclareOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
+    BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
+    QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
@@ -68,7 +69,10 @@ pub struct Names {
 
 impl Default for Names {
     fn default() -> Names {
-        Names { jobs: "formflow.jobs".into(), events: "formflow.events".into() }
+        Names {
+            jobs: "formflow.jobs".into(),
+            events: "formflow.events".into(),
+        }
     }
 }
 
@@ -109,14 +113,24 @@ impl Broker {
     /// first use, so that a service can start, and take uploads, while the
     /// broker is down.
     pub fn rabbit(uri: &str, names: Names) -> Broker {
-        Broker::Rabbit(Arc::new(Rabbit { uri: uri.to_string(), names, link: Mutex::new(None) }))
+        Broker::Rabbit(Arc::new(Rabbit {
+            uri: uri.to_string(),
+            names,
+            link: Mutex::new(None),
+        }))
     }
 
     /// An in-process queue.
     pub fn memory() -> Broker {
         let (tx, rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(1024);
-        Broker::Memory(Arc::new(Memory { tx, rx: Mutex::new(rx), depth: AtomicI64::new(0), events, dead: Default::default() }))
+        Broker::Memory(Arc::new(Memory {
+            tx,
+            rx: Mutex::new(rx),
+            depth: AtomicI64::new(0),
+            events,
+            dead: Default::default(),
+        }))
     }
 
     /// Publishes an outbox message, returning once the broker has it.
@@ -128,11 +142,13 @@ impl Broker {
                     OutboxKind::Event => (r.names.events.clone(), row.routing_key.clone()),
                 };
                 let body = serde_json::to_vec(&row.payload.0).expect("JSON values serialise");
-                r.publish(&exchange, &key, &body, FieldTable::default()).await
+                r.publish(&exchange, &key, &body, FieldTable::default())
+                    .await
             }
             Broker::Memory(m) => match row.kind() {
                 OutboxKind::Job => {
-                    let job: Job = serde_json::from_value(row.payload.0.clone()).map_err(|_| QueueError::Closed)?;
+                    let job: Job = serde_json::from_value(row.payload.0.clone())
+                        .map_err(|_| QueueError::Closed)?;
                     m.push(job)
                 }
                 OutboxKind::Event => {
@@ -152,9 +168,18 @@ impl Broker {
                 let ch = conn.create_channel().await?;
                 ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
                 let consumer = ch
-                    .basic_consume(r.names.jobs.as_str().into(), tag.into(), BasicConsumeOptions::default(), FieldTable::default())
+                    .basic_consume(
+                        r.names.jobs.as_str().into(),
+                        tag.into(),
+                        BasicConsumeOptions::default(),
+                        FieldTable::default(),
+                    )
                     .await?;
-                Ok(Consumer::Rabbit { channel: ch, consumer, tag: tag.to_string() })
+                Ok(Consumer::Rabbit {
+                    channel: ch,
+                    consumer,
+                    tag: tag.to_string(),
+                })
             }
             Broker::Memory(m) => Ok(Consumer::Memory(Arc::clone(m))),
         }
@@ -167,7 +192,14 @@ impl Broker {
                 let conn = r.connection().await?;
                 let ch = conn.create_channel().await?;
                 let q = ch
-                    .queue_declare(r.names.jobs.as_str().into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
+                    .queue_declare(
+                        r.names.jobs.as_str().into(),
+                        QueueDeclareOptions {
+                            passive: true,
+                            ..Default::default()
+                        },
+                        FieldTable::default(),
+                    )
                     .await?;
                 let _ = ch.close(200, "done".into()).await;
                 Ok(u64::from(q.message_count()))
@@ -232,7 +264,13 @@ impl Rabbit {
             }
         }
         *link = None;
-        let conn = Arc::new(Connection::connect(&self.uri, ConnectionProperties::default().with_connection_name("formflow".into())).await?);
+        let conn = Arc::new(
+            Connection::connect(
+                &self.uri,
+                ConnectionProperties::default().with_connection_name("formflow".into()),
+            )
+            .await?,
+        );
         declare(&conn, &self.names).await?;
         let ch = conn.create_channel().await?;
         ch.confirm_select(ConfirmSelectOptions::default()).await?;
@@ -240,10 +278,29 @@ impl Rabbit {
         Ok((conn, ch))
     }
 
-    async fn publish(&self, exchange: &str, key: &str, body: &[u8], headers: FieldTable) -> Result<(), QueueError> {
+    async fn publish(
+        &self,
+        exchange: &str,
+        key: &str,
+        body: &[u8],
+        headers: FieldTable,
+    ) -> Result<(), QueueError> {
         let (_, ch) = self.link().await?;
-        let props = BasicProperties::default().with_delivery_mode(2).with_content_type("application/json".into()).with_headers(headers);
-        let sent = async { ch.basic_publish(exchange.into(), key.into(), BasicPublishOptions::default(), body, props).await?.await };
+        let props = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into())
+            .with_headers(headers);
+        let sent = async {
+            ch.basic_publish(
+                exchange.into(),
+                key.into(),
+                BasicPublishOptions::default(),
+                body,
+                props,
+            )
+            .await?
+            .await
+        };
         match sent.await {
             Ok(c) if c.is_ack() => Ok(()),
             Ok(_) => Err(QueueError::Nacked),
@@ -259,28 +316,51 @@ impl Rabbit {
 /// Declares the jobs queue (quorum where the broker has them), its dead
 /// letter queue and the events exchange. Idempotent.
 async fn declare(conn: &Connection, names: &Names) -> Result<(), QueueError> {
-    let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
     let ch = conn.create_channel().await?;
-    ch.queue_declare(names.dead().as_str().into(), durable, FieldTable::default()).await?;
+    ch.queue_declare(names.dead().as_str().into(), durable, FieldTable::default())
+        .await?;
     ch.exchange_declare(
         names.events.as_str().into(),
         ExchangeKind::Topic,
-        ExchangeDeclareOptions { durable: true, ..Default::default() },
+        ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
         FieldTable::default(),
     )
     .await?;
     let mut args = FieldTable::default();
-    args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
-    args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(names.dead().as_str().into()));
+    args.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString("".into()),
+    );
+    args.insert(
+        "x-dead-letter-routing-key".into(),
+        AMQPValue::LongString(names.dead().as_str().into()),
+    );
     let mut quorum = args.clone();
-    quorum.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-    quorum.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(DELIVERY_LIMIT));
-    if let Err(e) = ch.queue_declare(names.jobs.as_str().into(), durable, quorum).await {
+    quorum.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    quorum.insert(
+        "x-delivery-limit".into(),
+        AMQPValue::LongLongInt(DELIVERY_LIMIT),
+    );
+    if let Err(e) = ch
+        .queue_declare(names.jobs.as_str().into(), durable, quorum)
+        .await
+    {
         // A broker without quorum queues (or a classic queue already of
         // this name) closes the channel: fall back to a classic queue.
         tracing::warn!(error = %e, "quorum queue refused; using a classic durable queue");
         let ch = conn.create_channel().await?;
-        ch.queue_declare(names.jobs.as_str().into(), durable, args).await?;
+        ch.queue_declare(names.jobs.as_str().into(), durable, args)
+            .await?;
         let _ = ch.close(200, "declared".into()).await;
         return Ok(());
     }
@@ -314,12 +394,23 @@ impl Consumer {
                     Err(e) => return Some(Err(e.into())),
                 };
                 let job = serde_json::from_slice::<Job>(&d.data).ok();
-                Some(Ok(Delivery { job, redelivered: d.redelivered, inner: DeliveryInner::Rabbit { acker: d.acker, data: d.data } }))
+                Some(Ok(Delivery {
+                    job,
+                    redelivered: d.redelivered,
+                    inner: DeliveryInner::Rabbit {
+                        acker: d.acker,
+                        data: d.data,
+                    },
+                }))
             }
             Consumer::Memory(m) => {
                 let job = m.rx.lock().await.recv().await?;
                 m.depth.fetch_sub(1, Ordering::Relaxed);
-                Some(Ok(Delivery { job: Some(job), redelivered: false, inner: DeliveryInner::Memory(Arc::clone(m)) }))
+                Some(Ok(Delivery {
+                    job: Some(job),
+                    redelivered: false,
+                    inner: DeliveryInner::Memory(Arc::clone(m)),
+                }))
             }
         }
     }
@@ -327,7 +418,9 @@ impl Consumer {
     /// Stops taking jobs; those already delivered are still to be acked.
     pub async fn cancel(&self) {
         if let Consumer::Rabbit { channel, tag, .. } = self {
-            let _ = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
+            let _ = channel
+                .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+                .await;
         }
     }
 }
@@ -362,7 +455,12 @@ impl Delivery {
     pub async fn requeue(self) -> Result<(), QueueError> {
         match self.inner {
             DeliveryInner::Rabbit { acker, .. } => {
-                acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await?;
+                acker
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    })
+                    .await?;
                 Ok(())
             }
             DeliveryInner::Memory(m) => match self.job {
@@ -376,9 +474,14 @@ impl Delivery {
     pub async fn dead_letter(self, broker: &Broker, reason: &str) -> Result<(), QueueError> {
         match self.inner {
             DeliveryInner::Rabbit { acker, data } => {
-                let Broker::Rabbit(r) = broker else { return Err(QueueError::Closed) };
+                let Broker::Rabbit(r) = broker else {
+                    return Err(QueueError::Closed);
+                };
                 let mut headers = FieldTable::default();
-                headers.insert("x-formflow-reason".into(), AMQPValue::LongString(reason.into()));
+                headers.insert(
+                    "x-formflow-reason".into(),
+                    AMQPValue::LongString(reason.into()),
+                );
                 r.publish("", &r.names.dead(), &data, headers).await?;
                 acker.ack(BasicAckOptions::default()).await?;
                 Ok(())

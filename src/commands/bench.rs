@@ -17,10 +17,14 @@ const TICKS: f64 = 100.0;
 
 /// (own CPU seconds, waited-for children's CPU seconds) so far.
 pub(super) fn cpu_seconds() -> anyhow::Result<(f64, f64)> {
-    let stat = std::fs::read_to_string("/proc/self/stat").context("Failed to read /proc/self/stat")?;
+    let stat =
+        std::fs::read_to_string("/proc/self/stat").context("Failed to read /proc/self/stat")?;
     // Fields after the command name, which is in parentheses.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<f64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
     // utime, stime, cutime, cstime are fields 14-17, i.e. 11-14 after the name.
     anyhow::ensure!(f.len() > 14, "unexpected /proc/self/stat");
     Ok(((f[11] + f[12]) / TICKS, (f[13] + f[14]) / TICKS))
@@ -42,7 +46,15 @@ pub fn bench(paths: &[PathBuf], with_tesseract: bool) -> anyhow::Result<()> {
     if std::env::var("OMP_THREAD_LIMIT").as_deref() != Ok("1") {
         eprintln!("warning: OMP_THREAD_LIMIT is not 1; figures will not be comparable");
     }
-    let opts = ExtractOpts { threads: Some(1), templates: None, review_threshold: None, today: None, max_file_mb: None, max_pages: None, max_page_megapixels: None };
+    let opts = ExtractOpts {
+        threads: Some(1),
+        templates: None,
+        review_threshold: None,
+        today: None,
+        max_file_mb: None,
+        max_pages: None,
+        max_page_megapixels: None,
+    };
     let engine = opts.engine()?;
     let mut worker = engine.worker()?;
 
@@ -52,17 +64,35 @@ pub fn bench(paths: &[PathBuf], with_tesseract: bool) -> anyhow::Result<()> {
     let mut pages = 0usize;
     for f in &files {
         let bytes = std::fs::read(f).with_context(|| format!("Failed to read {}", f.display()))?;
-        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        pages += worker.extract(&name, bytes).iter().map(|r| r.pages.len().max(1)).sum::<usize>();
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        pages += worker
+            .extract(&name, bytes)
+            .iter()
+            .map(|r| r.pages.len().max(1))
+            .sum::<usize>();
     }
     let (c1, _) = cpu_seconds()?;
     let ext_cpu = c1 - c0;
-    println!("formflow extract: {} files, {} pages, {:.2} CPU-s ({:.3} CPU-s a page), {:.1} s wall", files.len(), pages, ext_cpu, ext_cpu / pages.max(1) as f64, wall.elapsed().as_secs_f64());
-    println!("  pages per CPU-second: {:.2}", pages as f64 / ext_cpu.max(1e-9));
+    println!(
+        "formflow extract: {} files, {} pages, {:.2} CPU-s ({:.3} CPU-s a page), {:.1} s wall",
+        files.len(),
+        pages,
+        ext_cpu,
+        ext_cpu / pages.max(1) as f64,
+        wall.elapsed().as_secs_f64()
+    );
+    println!(
+        "  pages per CPU-second: {:.2}",
+        pages as f64 / ext_cpu.max(1e-9)
+    );
 
     if with_tesseract {
         let dir = std::env::temp_dir().join(format!("formflow-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).with_context(|| format!("Failed to create {}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("Failed to create {}", dir.display()))?;
         let images = render_pages(&files, &dir)?;
         let (_, k0) = cpu_seconds()?;
         for img in &images {
@@ -79,8 +109,16 @@ pub fn bench(paths: &[PathBuf], with_tesseract: bool) -> anyhow::Result<()> {
         let (_, k1) = cpu_seconds()?;
         let tess_cpu = k1 - k0;
         let _ = std::fs::remove_dir_all(&dir);
-        println!("tesseract full page: {} pages, {:.2} CPU-s ({:.3} CPU-s a page)", images.len(), tess_cpu, tess_cpu / images.len().max(1) as f64);
-        println!("  pages per CPU-second: {:.2}", images.len() as f64 / tess_cpu.max(1e-9));
+        println!(
+            "tesseract full page: {} pages, {:.2} CPU-s ({:.3} CPU-s a page)",
+            images.len(),
+            tess_cpu,
+            tess_cpu / images.len().max(1) as f64
+        );
+        println!(
+            "  pages per CPU-second: {:.2}",
+            images.len() as f64 / tess_cpu.max(1e-9)
+        );
         let ratio = (pages as f64 / ext_cpu.max(1e-9)) / (images.len() as f64 / tess_cpu.max(1e-9));
         println!("ratio (formflow / tesseract pages per CPU-second): {ratio:.2}x");
     }
@@ -96,7 +134,13 @@ pub fn bench(paths: &[PathBuf], with_tesseract: bool) -> anyhow::Result<()> {
             .context("Failed to run formflow extract for the memory figure")?;
         let err = String::from_utf8_lossy(&out.stderr);
         if let Some(line) = err.lines().find(|l| l.starts_with("peak memory")) {
-            println!("two-page form {}: {}", f.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(), line);
+            println!(
+                "two-page form {}: {}",
+                f.file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default(),
+                line
+            );
         }
     }
     Ok(())
@@ -107,11 +151,15 @@ fn render_pages(files: &[PathBuf], dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for (i, f) in files.iter().enumerate() {
         let bytes = std::fs::read(f)?;
-        let Ok(mut src) = Source::open(bytes, &Default::default()) else { continue };
+        let Ok(mut src) = Source::open(bytes, &Default::default()) else {
+            continue;
+        };
         for p in 0..src.page_count() {
             let Ok(page) = src.page(p) else { continue };
             let path = dir.join(format!("{i:04}-{p:03}.png"));
-            page.image.save(&path).with_context(|| format!("Failed to write {}", path.display()))?;
+            page.image
+                .save(&path)
+                .with_context(|| format!("Failed to write {}", path.display()))?;
             out.push(path);
         }
     }
@@ -123,7 +171,10 @@ fn largest_two_page(files: &[PathBuf]) -> Option<PathBuf> {
     files
         .iter()
         .filter(|f| {
-            let pages = std::fs::read(f).ok().and_then(|b| Source::open(b, &Default::default()).ok()).map(|s| s.page_count());
+            let pages = std::fs::read(f)
+                .ok()
+                .and_then(|b| Source::open(b, &Default::default()).ok())
+                .map(|s| s.page_count());
             pages == Some(2)
         })
         .max_by_key(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))

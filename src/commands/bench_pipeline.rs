@@ -23,9 +23,14 @@ use std::time::{Duration, Instant};
 const TICKS: f64 = 100.0;
 
 fn proc_cpu(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<f64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
     if f.len() > 12 {
         (f[11] + f[12]) / TICKS
     } else {
@@ -36,9 +41,13 @@ fn proc_cpu(pid: u32) -> f64 {
 /// CPU seconds of each process whose name starts with one of `names`, by pid.
 fn named_cpu(names: &[&str]) -> std::collections::HashMap<u32, f64> {
     let mut out = std::collections::HashMap::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
     for e in dir.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
         if names.iter().any(|n| comm.trim().starts_with(n)) {
             out.insert(pid, proc_cpu(pid));
@@ -49,8 +58,15 @@ fn named_cpu(names: &[&str]) -> std::collections::HashMap<u32, f64> {
 
 /// CPU used between two [`named_cpu`] readings: processes that started in
 /// between count from zero; those that ended are not seen.
-fn cpu_between(before: &std::collections::HashMap<u32, f64>, after: &std::collections::HashMap<u32, f64>) -> f64 {
-    after.iter().map(|(pid, t)| t - before.get(pid).copied().unwrap_or(0.0)).filter(|d| *d > 0.0).sum()
+fn cpu_between(
+    before: &std::collections::HashMap<u32, f64>,
+    after: &std::collections::HashMap<u32, f64>,
+) -> f64 {
+    after
+        .iter()
+        .map(|(pid, t)| t - before.get(pid).copied().unwrap_or(0.0))
+        .filter(|d| *d > 0.0)
+        .sum()
 }
 
 struct Run {
@@ -78,15 +94,38 @@ impl Drop for Children {
 }
 
 /// Runs the pipeline benchmark and prints its figures.
-pub fn bench_pipeline(paths: &[PathBuf], admin_url: &str, amqp_url: &str, repeat: usize) -> anyhow::Result<()> {
+pub fn bench_pipeline(
+    paths: &[PathBuf],
+    admin_url: &str,
+    amqp_url: &str,
+    repeat: usize,
+) -> anyhow::Result<()> {
     let default = [PathBuf::from("../shared/samples/public/documents")];
     let files = scan_files(if paths.is_empty() { &default } else { paths })?;
     anyhow::ensure!(!files.is_empty(), "no scan files to time");
-    let pages: usize = files.iter().map(|f| std::fs::read(f).ok().and_then(|b| Source::open(b, &Default::default()).ok()).map_or(0, |s| s.page_count())).sum();
+    let pages: usize = files
+        .iter()
+        .map(|f| {
+            std::fs::read(f)
+                .ok()
+                .and_then(|b| Source::open(b, &Default::default()).ok())
+                .map_or(0, |s| s.page_count())
+        })
+        .sum();
 
-    let opts = super::ExtractOpts { threads: Some(1), templates: None, review_threshold: None, today: None, max_file_mb: None, max_pages: None, max_page_megapixels: None };
+    let opts = super::ExtractOpts {
+        threads: Some(1),
+        templates: None,
+        review_threshold: None,
+        today: None,
+        max_file_mb: None,
+        max_pages: None,
+        max_page_megapixels: None,
+    };
     let engine = opts.engine()?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     println!("{} files, {pages} pages; {repeat} round(s) of: extract alone, pipeline with 1 worker, with 2", files.len());
     println!();
     println!("round  extract CPU-s  workers  upload s  wall s  pages/s  serve CPU-s  worker CPU-s  (extracting)  PostgreSQL CPU-s  RabbitMQ CPU-s  overhead  attributed");
@@ -128,15 +167,51 @@ pub fn bench_pipeline(paths: &[PathBuf], admin_url: &str, amqp_url: &str, repeat
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let rate = |i: usize| median(rounds.iter().map(|(_, r)| r[i].pages as f64 / r[i].wall).collect());
+    let rate = |i: usize| {
+        median(
+            rounds
+                .iter()
+                .map(|(_, r)| r[i].pages as f64 / r[i].wall)
+                .collect(),
+        )
+    };
     let overhead = |i: usize| median(rounds.iter().map(|(e, r)| r[i].overhead(e[i])).collect());
     let extract = median(rounds.iter().map(|(e, _)| e[0]).collect());
-    let attributed = |i: usize| median(rounds.iter().map(|(_, r)| r[i].attributed_overhead()).collect());
+    let attributed = |i: usize| {
+        median(
+            rounds
+                .iter()
+                .map(|(_, r)| r[i].attributed_overhead())
+                .collect(),
+        )
+    };
     println!();
-    println!("medians: extract {:.3} CPU-s a page", extract / pages.max(1) as f64);
-    println!("  1 worker:  {:.2} pages/s, overhead {:.1}% (attributed {:.1}%)", rate(0), 100.0 * overhead(0), 100.0 * attributed(0));
-    println!("  2 workers: {:.2} pages/s, overhead {:.1}% (attributed {:.1}%)", rate(1), 100.0 * overhead(1), 100.0 * attributed(1));
-    println!("  two workers / one: {:.2}x (median of rounds: {:.2}x)", rate(1) / rate(0), median(rounds.iter().map(|(_, r)| (r[1].pages as f64 / r[1].wall) / (r[0].pages as f64 / r[0].wall)).collect()));
+    println!(
+        "medians: extract {:.3} CPU-s a page",
+        extract / pages.max(1) as f64
+    );
+    println!(
+        "  1 worker:  {:.2} pages/s, overhead {:.1}% (attributed {:.1}%)",
+        rate(0),
+        100.0 * overhead(0),
+        100.0 * attributed(0)
+    );
+    println!(
+        "  2 workers: {:.2} pages/s, overhead {:.1}% (attributed {:.1}%)",
+        rate(1),
+        100.0 * overhead(1),
+        100.0 * attributed(1)
+    );
+    println!(
+        "  two workers / one: {:.2}x (median of rounds: {:.2}x)",
+        rate(1) / rate(0),
+        median(
+            rounds
+                .iter()
+                .map(|(_, r)| (r[1].pages as f64 / r[1].wall) / (r[0].pages as f64 / r[0].wall))
+                .collect()
+        )
+    );
     println!("overhead = (serve + workers + PostgreSQL + RabbitMQ CPU) / CPU of extraction alone on the same files in the same round");
     println!("           (on as many threads as workers) - 1");
     println!("attributed = the same, but against the CPU the workers' extraction threads used in the run itself");
@@ -147,25 +222,47 @@ impl Run {
     /// Everything but extraction, over extraction, both measured inside
     /// this run: free of the drift between separate runs.
     fn attributed_overhead(&self) -> f64 {
-        (self.serve_cpu + self.worker_cpu + self.postgres_cpu + self.rabbit_cpu - self.extract_in_pipeline) / self.extract_in_pipeline.max(1e-9)
+        (self.serve_cpu + self.worker_cpu + self.postgres_cpu + self.rabbit_cpu
+            - self.extract_in_pipeline)
+            / self.extract_in_pipeline.max(1e-9)
     }
 
     /// The pipeline's CPU over extraction's, less one.
     fn overhead(&self, extract_cpu: f64) -> f64 {
-        (self.serve_cpu + self.worker_cpu + self.postgres_cpu + self.rabbit_cpu - extract_cpu) / extract_cpu.max(1e-9)
+        (self.serve_cpu + self.worker_cpu + self.postgres_cpu + self.rabbit_cpu - extract_cpu)
+            / extract_cpu.max(1e-9)
     }
 }
 
-async fn one_run(files: &[PathBuf], pages: usize, workers: usize, admin_url: &str, amqp_url: &str) -> anyhow::Result<Run> {
+async fn one_run(
+    files: &[PathBuf],
+    pages: usize,
+    workers: usize,
+    admin_url: &str,
+    amqp_url: &str,
+) -> anyhow::Result<Run> {
     let name = format!("formflow_bench_{}_{workers}", std::process::id());
-    let admin = sqlx::PgPool::connect(admin_url).await.with_context(|| format!("Failed to reach PostgreSQL at {admin_url}"))?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&admin).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await?;
-    let base_url = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin_url);
+    let admin = sqlx::PgPool::connect(admin_url)
+        .await
+        .with_context(|| format!("Failed to reach PostgreSQL at {admin_url}"))?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name}"
+    )))
+    .execute(&admin)
+    .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await?;
+    let base_url = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(admin_url);
     let db_url = format!("{base_url}/{name}");
     let tmp = std::env::temp_dir().join(&name);
     std::fs::create_dir_all(&tmp)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let exe = std::env::current_exe()?;
     let cmd = |args: &[&str], log: &str| -> anyhow::Result<Child> {
         let err = std::fs::File::create(tmp.join(log))?;
@@ -185,7 +282,11 @@ async fn one_run(files: &[PathBuf], pages: usize, workers: usize, admin_url: &st
             .spawn()?)
     };
     let st = cmd(&["migrate"], "migrate.log")?.wait()?;
-    anyhow::ensure!(st.success(), "migrate failed: see {}", tmp.join("migrate.log").display());
+    anyhow::ensure!(
+        st.success(),
+        "migrate failed: see {}",
+        tmp.join("migrate.log").display()
+    );
     let mut kids = Children(vec![cmd(&["serve"], "serve.log")?]);
     for i in 0..workers {
         kids.0.push(cmd(&["worker"], &format!("worker-{i}.log"))?);
@@ -194,32 +295,74 @@ async fn one_run(files: &[PathBuf], pages: usize, workers: usize, admin_url: &st
     let client = reqwest::Client::new();
     let ready = Instant::now();
     loop {
-        let serving = client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success());
-        let taking = (0..workers).all(|i| std::fs::read_to_string(tmp.join(format!("worker-{i}.log"))).is_ok_and(|l| l.contains("taking jobs")));
+        let serving = client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        let taking = (0..workers).all(|i| {
+            std::fs::read_to_string(tmp.join(format!("worker-{i}.log")))
+                .is_ok_and(|l| l.contains("taking jobs"))
+        });
         if serving && taking {
             break;
         }
-        anyhow::ensure!(ready.elapsed() < Duration::from_secs(60), "the pipeline did not start: see the logs in {}", tmp.display());
+        anyhow::ensure!(
+            ready.elapsed() < Duration::from_secs(60),
+            "the pipeline did not start: see the logs in {}",
+            tmp.display()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut form = reqwest::multipart::Form::new();
     for f in files {
-        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        form = form.part("file", reqwest::multipart::Part::bytes(std::fs::read(f)?).file_name(name));
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        form = form.part(
+            "file",
+            reqwest::multipart::Part::bytes(std::fs::read(f)?).file_name(name),
+        );
     }
     let pids: Vec<u32> = kids.0.iter().map(Child::id).collect();
-    let cpu = |pids: &[u32]| (proc_cpu(pids[0]), pids[1..].iter().map(|p| proc_cpu(*p)).sum::<f64>(), named_cpu(&["postgres"]), named_cpu(&["beam.smp", "erl_child_setup", "inet_gethost"]));
+    let cpu = |pids: &[u32]| {
+        (
+            proc_cpu(pids[0]),
+            pids[1..].iter().map(|p| proc_cpu(*p)).sum::<f64>(),
+            named_cpu(&["postgres"]),
+            named_cpu(&["beam.smp", "erl_child_setup", "inet_gethost"]),
+        )
+    };
     let before = cpu(&pids);
     let start = Instant::now();
-    let answer: serde_json::Value = client.post(format!("{base}/api/v1/batches")).multipart(form).send().await?.error_for_status()?.json().await?;
-    let batch = answer["batch_id"].as_str().context("no batch id")?.to_string();
+    let answer: serde_json::Value = client
+        .post(format!("{base}/api/v1/batches"))
+        .multipart(form)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let batch = answer["batch_id"]
+        .as_str()
+        .context("no batch id")?
+        .to_string();
     let upload = start.elapsed().as_secs_f64();
     loop {
-        let v: serde_json::Value = client.get(format!("{base}/api/v1/batches/{batch}")).send().await?.json().await?;
+        let v: serde_json::Value = client
+            .get(format!("{base}/api/v1/batches/{batch}"))
+            .send()
+            .await?
+            .json()
+            .await?;
         if v["done"] == serde_json::Value::Bool(true) {
             break;
         }
-        anyhow::ensure!(start.elapsed() < Duration::from_secs(1800), "the batch did not finish");
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(1800),
+            "the batch did not finish"
+        );
         // Often enough for the wall time, seldom enough to cost the
         // service little of the CPU being measured.
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -227,12 +370,19 @@ async fn one_run(files: &[PathBuf], pages: usize, workers: usize, admin_url: &st
     let wall = start.elapsed().as_secs_f64();
     let after = cpu(&pids);
     let pool = sqlx::PgPool::connect(&db_url).await?;
-    let (in_pipeline,): (Option<i64>,) = sqlx::query_as("SELECT CAST(SUM(extract_cpu_ms) AS BIGINT) FROM documents").fetch_one(&pool).await?;
+    let (in_pipeline,): (Option<i64>,) =
+        sqlx::query_as("SELECT CAST(SUM(extract_cpu_ms) AS BIGINT) FROM documents")
+            .fetch_one(&pool)
+            .await?;
     pool.close().await;
     drop(kids);
     admin.close().await;
     let admin = sqlx::PgPool::connect(admin_url).await?;
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await;
     let _ = std::fs::remove_dir_all(&tmp);
     delete_queues(amqp_url, &name).await;
     Ok(Run {
@@ -249,11 +399,15 @@ async fn one_run(files: &[PathBuf], pages: usize, workers: usize, admin_url: &st
 }
 
 async fn delete_queues(amqp_url: &str, name: &str) {
-    let Ok(conn) = lapin::Connection::connect(amqp_url, Default::default()).await else { return };
+    let Ok(conn) = lapin::Connection::connect(amqp_url, Default::default()).await else {
+        return;
+    };
     if let Ok(ch) = conn.create_channel().await {
         for q in [format!("{name}.jobs"), format!("{name}.jobs.dead")] {
             let _ = ch.queue_delete(q.as_str().into(), Default::default()).await;
         }
-        let _ = ch.exchange_delete(format!("{name}.events").as_str().into(), Default::default()).await;
+        let _ = ch
+            .exchange_delete(format!("{name}.events").as_str().into(), Default::default())
+            .await;
     }
 }

@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 pub fn scan_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
-        let meta = std::fs::metadata(p).with_context(|| format!("Failed to read {}", p.display()))?;
+        let meta =
+            std::fs::metadata(p).with_context(|| format!("Failed to read {}", p.display()))?;
         if meta.is_dir() {
             let mut found = Vec::new();
             walk(p, &mut found).with_context(|| format!("Failed to list {}", p.display()))?;
@@ -35,7 +36,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         if t.is_dir() {
             walk(&p, out)?;
         } else if t.is_file() {
-            let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+            let ext = p
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("")
+                .to_ascii_lowercase();
             if !matches!(ext.as_str(), "json" | "md" | "txt" | "toml") {
                 out.push(p);
             }
@@ -46,18 +51,30 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 /// Extracts every file on `threads` threads, calling `each` with a file's
 /// index and records as soon as they are ready (in any order).
-pub fn extract_paths(engine: &Arc<Engine>, files: &[PathBuf], threads: usize, each: &(dyn Fn(usize, Vec<Record>) + Sync)) -> anyhow::Result<()> {
+pub fn extract_paths(
+    engine: &Arc<Engine>,
+    files: &[PathBuf],
+    threads: usize,
+    each: &(dyn Fn(usize, Vec<Record>) + Sync),
+) -> anyhow::Result<()> {
     let next = AtomicUsize::new(0);
     let threads = threads.min(files.len()).max(1);
     std::thread::scope(|s| -> anyhow::Result<()> {
         let mut handles = Vec::new();
         for _ in 0..threads {
             handles.push(s.spawn(|| -> anyhow::Result<()> {
-                let mut worker = engine.worker().context("Failed to start an extraction worker")?;
+                let mut worker = engine
+                    .worker()
+                    .context("Failed to start an extraction worker")?;
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(path) = files.get(i) else { return Ok(()) };
-                    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    let Some(path) = files.get(i) else {
+                        return Ok(());
+                    };
+                    let name = path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
                     let records = match read_limited(path, engine.config().limits.max_file_bytes) {
                         Ok(bytes) => worker.extract(&name, bytes),
                         Err(e) => vec![Record::failed(&name, e)],
@@ -67,7 +84,8 @@ pub fn extract_paths(engine: &Arc<Engine>, files: &[PathBuf], threads: usize, ea
             }));
         }
         for h in handles {
-            h.join().map_err(|_| anyhow::anyhow!("an extraction thread panicked"))??;
+            h.join()
+                .map_err(|_| anyhow::anyhow!("an extraction thread panicked"))??;
         }
         Ok(())
     })
@@ -75,9 +93,15 @@ pub fn extract_paths(engine: &Arc<Engine>, files: &[PathBuf], threads: usize, ea
 
 /// Reads a file, refusing one larger than the limit before reading it.
 fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, String> {
-    let size = std::fs::metadata(path).map_err(|e| format!("the file could not be read: {e}"))?.len();
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("the file could not be read: {e}"))?
+        .len();
     if size > max {
-        return Err(format!("the file is {} MB; the limit is {} MB", size / 1_000_000, max / 1_000_000));
+        return Err(format!(
+            "the file is {} MB; the limit is {} MB",
+            size / 1_000_000,
+            max / 1_000_000
+        ));
     }
     std::fs::read(path).map_err(|e| format!("the file could not be read: {e}"))
 }
@@ -87,7 +111,10 @@ pub fn extract(paths: &[PathBuf], opts: &ExtractOpts) -> anyhow::Result<()> {
     let files = scan_files(paths)?;
     let engine = opts.engine()?;
     // Print in input order as soon as each file's turn comes.
-    let state = Mutex::new((0usize, std::collections::BTreeMap::<usize, Vec<Record>>::new()));
+    let state = Mutex::new((
+        0usize,
+        std::collections::BTreeMap::<usize, Vec<Record>>::new(),
+    ));
     let print = |i: usize, records: Vec<Record>| {
         let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
         st.1.insert(i, records);
@@ -110,16 +137,28 @@ pub fn extract(paths: &[PathBuf], opts: &ExtractOpts) -> anyhow::Result<()> {
 
 /// `formflow eval`: extracts a ground-truth set (or reads predictions) and
 /// prints the contract's metrics.
-pub fn eval(set_dir: &Path, json: bool, predictions: Option<&Path>, save: Option<&Path>, wrong: usize, opts: &ExtractOpts) -> anyhow::Result<()> {
+pub fn eval(
+    set_dir: &Path,
+    json: bool,
+    predictions: Option<&Path>,
+    save: Option<&Path>,
+    wrong: usize,
+    opts: &ExtractOpts,
+) -> anyhow::Result<()> {
     let truth = crate::eval::load_truth(set_dir)?;
     let engine = opts.engine()?;
     let records: Vec<Record> = match predictions {
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("Failed to read {}", p.display()))?;
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("Failed to read {}", p.display()))?;
             text.lines()
                 .filter(|l| !l.trim().is_empty())
                 .enumerate()
-                .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("line {} of {} is not a record", i + 1, p.display())))
+                .map(|(i, l)| {
+                    serde_json::from_str(l).with_context(|| {
+                        format!("line {} of {} is not a record", i + 1, p.display())
+                    })
+                })
                 .collect::<anyhow::Result<_>>()?
         }
         None => {
@@ -129,14 +168,26 @@ pub fn eval(set_dir: &Path, json: bool, predictions: Option<&Path>, save: Option
             extract_paths(&engine, &files, opts.threads(), &|i, rs| {
                 slots.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(rs);
             })?;
-            eprintln!("extracted {} files in {:.1} s", files.len(), started.elapsed().as_secs_f64());
-            slots.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().flatten().flatten().collect()
+            eprintln!(
+                "extracted {} files in {:.1} s",
+                files.len(),
+                started.elapsed().as_secs_f64()
+            );
+            slots
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .collect()
         }
     };
     if let Some(path) = save {
-        let mut f = std::fs::File::create(path).with_context(|| format!("Failed to create {}", path.display()))?;
+        let mut f = std::fs::File::create(path)
+            .with_context(|| format!("Failed to create {}", path.display()))?;
         for r in &records {
-            writeln!(f, "{}", serde_json::to_string(r)?).with_context(|| format!("Failed to write {}", path.display()))?;
+            writeln!(f, "{}", serde_json::to_string(r)?)
+                .with_context(|| format!("Failed to write {}", path.display()))?;
         }
     }
     let report = crate::eval::score(&truth, &records, engine.templates());

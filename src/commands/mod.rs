@@ -13,7 +13,9 @@ mod upload;
 pub use bench::{bench, peak_rss_mib};
 pub use bench_pipeline::bench_pipeline;
 pub use extract::{eval, extract, extract_paths, scan_files};
-pub use service::{migrate, run, serve, worker, BrokerOpts, HttpOpts, RunOpts, StoreOpts, WorkerOpts};
+pub use service::{
+    migrate, run, serve, worker, BrokerOpts, HttpOpts, RunOpts, StoreOpts, WorkerOpts,
+};
 pub use upload::{upload, UploadOpts};
 
 use anyhow::Context as _;
@@ -55,12 +57,16 @@ impl ExtractOpts {
     /// The engine these options describe.
     pub fn engine(&self) -> anyhow::Result<Arc<Engine>> {
         let templates = match &self.templates {
-            Some(dir) => TemplateSet::load_dir(dir).with_context(|| format!("Failed to load the templates in {}", dir.display()))?,
+            Some(dir) => TemplateSet::load_dir(dir)
+                .with_context(|| format!("Failed to load the templates in {}", dir.display()))?,
             None => TemplateSet::builtin(),
         };
         let mut config = Config::default();
         if let Some(t) = self.review_threshold {
-            anyhow::ensure!((0.0..=1.0).contains(&t), "the review threshold must be between 0 and 1, not {t}");
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&t),
+                "the review threshold must be between 0 and 1, not {t}"
+            );
             config.review_threshold = t;
         }
         config.today = self.today;
@@ -79,6 +85,12 @@ impl ExtractOpts {
 
     /// How many threads to extract on.
     pub fn threads(&self) -> usize {
-        self.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1)
+        self.threads
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            })
+            .max(1)
     }
 }

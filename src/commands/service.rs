@@ -37,19 +37,33 @@ pub struct StoreOpts {
 #[derive(Debug, Clone, clap::Args)]
 pub struct BrokerOpts {
     /// RabbitMQ's address.
-    #[arg(long, env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    #[arg(
+        long,
+        env = "AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
     pub amqp_url: String,
     /// The jobs queue (its dead letters go to <name>.dead).
     #[arg(long, env = "FORMFLOW_QUEUE", default_value = "formflow.jobs")]
     pub queue: String,
     /// The topic exchange events are published on.
-    #[arg(long, env = "FORMFLOW_EVENTS_EXCHANGE", default_value = "formflow.events")]
+    #[arg(
+        long,
+        env = "FORMFLOW_EVENTS_EXCHANGE",
+        default_value = "formflow.events"
+    )]
     pub events_exchange: String,
 }
 
 impl BrokerOpts {
     fn broker(&self) -> Broker {
-        Broker::rabbit(&self.amqp_url, Names { jobs: self.queue.clone(), events: self.events_exchange.clone() })
+        Broker::rabbit(
+            &self.amqp_url,
+            Names {
+                jobs: self.queue.clone(),
+                events: self.events_exchange.clone(),
+            },
+        )
     }
 }
 
@@ -69,7 +83,10 @@ pub struct HttpOpts {
 
 impl HttpOpts {
     fn limits(&self) -> UploadLimits {
-        UploadLimits { max_request_bytes: self.max_upload_mb.saturating_mul(1_000_000), max_files: self.max_files.max(1) }
+        UploadLimits {
+            max_request_bytes: self.max_upload_mb.saturating_mul(1_000_000),
+            max_files: self.max_files.max(1),
+        }
     }
 }
 
@@ -97,15 +114,22 @@ impl WorkerOpts {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("Failed to start the async runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("Failed to start the async runtime")
 }
 
 async fn connect(store: &StoreOpts, url: Option<&str>) -> anyhow::Result<Db> {
     let url = url
         .map(str::to_string)
         .or_else(|| store.database_url.clone())
-        .context("DATABASE_URL is not set: give a postgres:// or sqlite:// URL (or --database-url)")?;
-    Db::connect(&url, store.db_connections.max(1), Duration::from_secs(10)).await.map_err(Into::into)
+        .context(
+            "DATABASE_URL is not set: give a postgres:// or sqlite:// URL (or --database-url)",
+        )?;
+    Db::connect(&url, store.db_connections.max(1), Duration::from_secs(10))
+        .await
+        .map_err(Into::into)
 }
 
 /// Connects, waiting (with backoff, until `stop`) while the database is
@@ -118,7 +142,11 @@ async fn connect_migrated(store: &StoreOpts, stop: &watch::Receiver<bool>) -> an
                 db.check_migrated().await?;
                 return Ok(db);
             }
-            Err(e) if e.downcast_ref::<formflow_service::db::DbError>().is_some_and(|d| d.is_transient()) && !*stop.borrow() => {
+            Err(e)
+                if e.downcast_ref::<formflow_service::db::DbError>()
+                    .is_some_and(|d| d.is_transient())
+                    && !*stop.borrow() =>
+            {
                 eprintln!("formflow: waiting for the database: {e}");
                 let mut stop = stop.clone();
                 tokio::select! {
@@ -133,7 +161,10 @@ async fn connect_migrated(store: &StoreOpts, stop: &watch::Receiver<bool>) -> an
 }
 
 fn blobs(store: &StoreOpts, default: &Path) -> anyhow::Result<Blobs> {
-    let setting = store.storage.clone().unwrap_or_else(|| default.display().to_string());
+    let setting = store
+        .storage
+        .clone()
+        .unwrap_or_else(|| default.display().to_string());
     Ok(Blobs::open(&setting)?)
 }
 
@@ -141,13 +172,14 @@ fn blobs(store: &StoreOpts, default: &Path) -> anyhow::Result<Blobs> {
 fn stop_on_signals() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    return;
+                }
+            };
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
@@ -178,14 +210,30 @@ pub fn migrate(store: &StoreOpts) -> anyhow::Result<()> {
     })
 }
 
-async fn http(app: Arc<App>, listen: SocketAddr, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("Failed to listen on {listen}"))?;
-    eprintln!("formflow: serving on http://{}", listener.local_addr().unwrap_or(listen));
-    formflow_ingest::serve(listener, app, wait_for(stop)).await.context("The HTTP server failed")
+async fn http(
+    app: Arc<App>,
+    listen: SocketAddr,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("Failed to listen on {listen}"))?;
+    eprintln!(
+        "formflow: serving on http://{}",
+        listener.local_addr().unwrap_or(listen)
+    );
+    formflow_ingest::serve(listener, app, wait_for(stop))
+        .await
+        .context("The HTTP server failed")
 }
 
 /// `formflow serve`.
-pub fn serve(store: &StoreOpts, broker: &BrokerOpts, http_opts: &HttpOpts, extract: &ExtractOpts) -> anyhow::Result<()> {
+pub fn serve(
+    store: &StoreOpts,
+    broker: &BrokerOpts,
+    http_opts: &HttpOpts,
+    extract: &ExtractOpts,
+) -> anyhow::Result<()> {
     let engine = extract.engine()?;
     runtime()?.block_on(async {
         let stop = stop_on_signals();
@@ -193,8 +241,20 @@ pub fn serve(store: &StoreOpts, broker: &BrokerOpts, http_opts: &HttpOpts, extra
         let blobs = blobs(store, &Path::new(DEFAULT_DATA).join("originals"))?;
         let broker = broker.broker();
         let wake = Arc::new(Notify::new());
-        let relay = tokio::spawn(relay::run(db.clone(), broker.clone(), Arc::clone(&wake), stop.clone()));
-        let app = App::new(db.clone(), blobs, broker.clone(), engine, http_opts.limits(), wake);
+        let relay = tokio::spawn(relay::run(
+            db.clone(),
+            broker.clone(),
+            Arc::clone(&wake),
+            stop.clone(),
+        ));
+        let app = App::new(
+            db.clone(),
+            blobs,
+            broker.clone(),
+            engine,
+            http_opts.limits(),
+            wake,
+        );
         let served = http(app, http_opts.listen, stop.clone()).await;
         let _ = relay.await;
         broker.close().await;
@@ -204,7 +264,12 @@ pub fn serve(store: &StoreOpts, broker: &BrokerOpts, http_opts: &HttpOpts, extra
 }
 
 /// `formflow worker`.
-pub fn worker(store: &StoreOpts, broker: &BrokerOpts, opts: &WorkerOpts, extract: &ExtractOpts) -> anyhow::Result<()> {
+pub fn worker(
+    store: &StoreOpts,
+    broker: &BrokerOpts,
+    opts: &WorkerOpts,
+    extract: &ExtractOpts,
+) -> anyhow::Result<()> {
     let engine = extract.engine()?;
     let concurrency = extract.threads();
     runtime()?.block_on(async {
@@ -212,7 +277,13 @@ pub fn worker(store: &StoreOpts, broker: &BrokerOpts, opts: &WorkerOpts, extract
         let db = connect_migrated(store, &stop).await?;
         let blobs = blobs(store, &Path::new(DEFAULT_DATA).join("originals"))?;
         let broker = broker.broker();
-        let w = formflow_worker::Worker::new(db.clone(), blobs, broker.clone(), engine, opts.settings(concurrency));
+        let w = formflow_worker::Worker::new(
+            db.clone(),
+            blobs,
+            broker.clone(),
+            engine,
+            opts.settings(concurrency),
+        );
         eprintln!("formflow: worker started, {concurrency} at a time");
         w.run(stop).await;
         broker.close().await;
@@ -249,33 +320,62 @@ pub fn run(
     let engine = extract.engine()?;
     let concurrency = extract.threads();
     runtime()?.block_on(async {
-        std::fs::create_dir_all(&opts.data).with_context(|| format!("Failed to create the data folder {}", opts.data.display()))?;
+        std::fs::create_dir_all(&opts.data)
+            .with_context(|| format!("Failed to create the data folder {}", opts.data.display()))?;
         let default_db = format!("sqlite://{}", opts.data.join("formflow.db").display());
-        let db = connect(store, Some(store.database_url.as_deref().unwrap_or(&default_db))).await?;
+        let db = connect(
+            store,
+            Some(store.database_url.as_deref().unwrap_or(&default_db)),
+        )
+        .await?;
         db.migrate().await?;
         let blobs = blobs(store, &opts.data.join("originals"))?;
         let broker = Broker::memory();
         let requeued = db.requeue_unfinished().await?;
         if requeued > 0 {
-            eprintln!("formflow: {requeued} document(s) left unfinished last time are queued again");
+            eprintln!(
+                "formflow: {requeued} document(s) left unfinished last time are queued again"
+            );
         }
         let wake = Arc::new(Notify::new());
         let (stop_tx, stop) = watch::channel(false);
-        let relay = tokio::spawn(relay::run(db.clone(), broker.clone(), Arc::clone(&wake), stop.clone()));
-        let w = formflow_worker::Worker::new(db.clone(), blobs.clone(), broker.clone(), Arc::clone(&engine), worker_opts.settings(concurrency));
+        let relay = tokio::spawn(relay::run(
+            db.clone(),
+            broker.clone(),
+            Arc::clone(&wake),
+            stop.clone(),
+        ));
+        let w = formflow_worker::Worker::new(
+            db.clone(),
+            blobs.clone(),
+            broker.clone(),
+            Arc::clone(&engine),
+            worker_opts.settings(concurrency),
+        );
         let worker = {
             let stop = stop.clone();
             tokio::spawn(async move { w.run(stop).await })
         };
-        let app = App::new(db.clone(), blobs, broker.clone(), engine, http_opts.limits(), wake);
+        let app = App::new(
+            db.clone(),
+            blobs,
+            broker.clone(),
+            engine,
+            http_opts.limits(),
+            wake,
+        );
         let mut batches = Vec::new();
         let mut refused = Vec::new();
         let bar = progress(files.len() as u64, "storing");
         for chunk in files.chunks(opts.batch_size.max(1)) {
             let mut incoming = Vec::with_capacity(chunk.len());
             for f in chunk {
-                let bytes = std::fs::read(f).with_context(|| format!("Failed to read {}", f.display()))?;
-                let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let bytes =
+                    std::fs::read(f).with_context(|| format!("Failed to read {}", f.display()))?;
+                let name = f
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 incoming.push(Incoming { name, bytes });
             }
             let answer = formflow_ingest::accept(&app, incoming).await?;
@@ -287,7 +387,11 @@ pub fn run(
         let total: i64 = {
             let mut n = 0;
             for b in &batches {
-                n += db.batch(*b).await?.map(|v| v.documents.len() as i64).unwrap_or(0);
+                n += db
+                    .batch(*b)
+                    .await?
+                    .map(|v| v.documents.len() as i64)
+                    .unwrap_or(0);
             }
             n
         };
@@ -325,7 +429,9 @@ pub fn run(
 
 fn progress(len: u64, what: &'static str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} {elapsed}") {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} {elapsed}")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_message(what);
@@ -336,20 +442,31 @@ fn progress(len: u64, what: &'static str) -> indicatif::ProgressBar {
 async fn summary_lines(db: &Db, batches: &[Uuid]) -> anyhow::Result<Vec<Line>> {
     let mut lines = Vec::new();
     for b in batches {
-        let Some(view) = db.batch(*b).await? else { continue };
+        let Some(view) = db.batch(*b).await? else {
+            continue;
+        };
         for d in view.documents {
             let full = db.document(d.id).await?;
             let records = full.map(|v| v.records).unwrap_or_default();
             let status = match (d.status(), records.is_empty()) {
                 // A duplicate reads as the outcome of the document it repeats.
-                (DocStatus::Duplicate, false) => format!("duplicate ({})", document_status_of(db, d.duplicate_of).await),
+                (DocStatus::Duplicate, false) => format!(
+                    "duplicate ({})",
+                    document_status_of(db, d.duplicate_of).await
+                ),
                 _ => d.status.clone(),
             };
             lines.push(Line {
                 file: d.source.clone(),
                 status,
-                forms: records.iter().map(|r| r.row.form.clone().unwrap_or_else(|| "-".into())).collect(),
-                flagged: records.iter().map(|r| r.fields.iter().filter(|f| !f.flags.0.is_empty()).count()).sum(),
+                forms: records
+                    .iter()
+                    .map(|r| r.row.form.clone().unwrap_or_else(|| "-".into()))
+                    .collect(),
+                flagged: records
+                    .iter()
+                    .map(|r| r.fields.iter().filter(|f| !f.flags.0.is_empty()).count())
+                    .sum(),
                 error: d.error.clone(),
             });
         }
@@ -359,7 +476,13 @@ async fn summary_lines(db: &Db, batches: &[Uuid]) -> anyhow::Result<Vec<Line>> {
 
 async fn document_status_of(db: &Db, id: Option<Uuid>) -> String {
     match id {
-        Some(id) => db.document_row(id).await.ok().flatten().map(|d| d.status).unwrap_or_else(|| "?".into()),
+        Some(id) => db
+            .document_row(id)
+            .await
+            .ok()
+            .flatten()
+            .map(|d| d.status)
+            .unwrap_or_else(|| "?".into()),
         None => "?".into(),
     }
 }

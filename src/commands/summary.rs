@@ -42,12 +42,36 @@ pub fn totals(lines: &[Line], refused: usize) -> Vec<(String, usize)> {
 
 /// Prints the table to stdout.
 pub fn print_summary(lines: &[Line], refused: &[Refusal]) {
-    let w = lines.iter().map(|l| l.file.chars().count()).chain(refused.iter().map(|r| r.file.chars().count())).max().unwrap_or(4).clamp(4, 48);
-    let sw = lines.iter().map(|l| l.status.chars().count()).max().unwrap_or(0).max(12);
-    println!("{:<w$}  {:<sw$}  {:<34}  {:>7}", "file", "status", "forms", "flagged");
+    let w = lines
+        .iter()
+        .map(|l| l.file.chars().count())
+        .chain(refused.iter().map(|r| r.file.chars().count()))
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 48);
+    let sw = lines
+        .iter()
+        .map(|l| l.status.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(12);
+    println!(
+        "{:<w$}  {:<sw$}  {:<34}  {:>7}",
+        "file", "status", "forms", "flagged"
+    );
     for l in lines {
-        let forms = if l.forms.is_empty() { "-".to_string() } else { l.forms.join(", ") };
-        println!("{:<w$}  {:<sw$}  {:<34}  {:>7}", clip(&l.file, w), l.status, clip(&forms, 34), l.flagged);
+        let forms = if l.forms.is_empty() {
+            "-".to_string()
+        } else {
+            l.forms.join(", ")
+        };
+        println!(
+            "{:<w$}  {:<sw$}  {:<34}  {:>7}",
+            clip(&l.file, w),
+            l.status,
+            clip(&forms, 34),
+            l.flagged
+        );
         if let Some(e) = &l.error {
             println!("{:<w$}  {}", "", e);
         }
@@ -55,8 +79,15 @@ pub fn print_summary(lines: &[Line], refused: &[Refusal]) {
     for r in refused {
         println!("{:<w$}  {:<sw$}  {}", clip(&r.file, w), "refused", r.error);
     }
-    let t: Vec<String> = totals(lines, refused.len()).into_iter().map(|(k, n)| format!("{k} {n}")).collect();
-    println!("\n{} file(s): {}", lines.len() + refused.len(), t.join(" · "));
+    let t: Vec<String> = totals(lines, refused.len())
+        .into_iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    println!(
+        "\n{} file(s): {}",
+        lines.len() + refused.len(),
+        t.join(" · ")
+    );
 }
 
 fn clip(s: &str, w: usize) -> String {
@@ -74,12 +105,24 @@ mod tests {
     use super::*;
 
     fn line(status: &str) -> Line {
-        Line { file: "a.pdf".into(), status: status.into(), forms: vec![], flagged: 0, error: None }
+        Line {
+            file: "a.pdf".into(),
+            status: status.into(),
+            forms: vec![],
+            flagged: 0,
+            error: None,
+        }
     }
 
     #[test]
     fn totals_count_each_outcome_in_a_fixed_order() {
-        let lines = [line("extracted"), line("needs_review"), line("needs_review"), line("duplicate (extracted)"), line("failed")];
+        let lines = [
+            line("extracted"),
+            line("needs_review"),
+            line("needs_review"),
+            line("duplicate (extracted)"),
+            line("failed"),
+        ];
         let t = totals(&lines, 2);
         assert_eq!(
             t,

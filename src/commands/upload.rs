@@ -27,30 +27,47 @@ pub struct UploadOpts {
 /// Sends `paths` (files, or folders searched for scans) and reports.
 pub fn upload(paths: &[PathBuf], opts: &UploadOpts) -> anyhow::Result<()> {
     let files = super::scan_files(paths)?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let client = reqwest::Client::new();
         let base = opts.server.trim_end_matches('/');
-        let total: u64 = files.iter().map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)).sum();
+        let total: u64 = files
+            .iter()
+            .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+            .sum();
         let bar = indicatif::ProgressBar::new(total);
-        if let Ok(s) = indicatif::ProgressStyle::with_template("uploading [{bar:30}] {bytes}/{total_bytes} {elapsed}") {
+        if let Ok(s) = indicatif::ProgressStyle::with_template(
+            "uploading [{bar:30}] {bytes}/{total_bytes} {elapsed}",
+        ) {
             bar.set_style(s.progress_chars("=> "));
         }
         let mut form = reqwest::multipart::Form::new();
         for f in &files {
-            let bytes = tokio::fs::read(f).await.with_context(|| format!("Failed to read {}", f.display()))?;
-            let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let bytes = tokio::fs::read(f)
+                .await
+                .with_context(|| format!("Failed to read {}", f.display()))?;
+            let name = f
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let len = bytes.len() as u64;
             let b = bar.clone();
             // Counted as the request body is sent, in chunks.
-            let chunks: Vec<Result<Vec<u8>, std::io::Error>> = bytes.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
+            let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+                bytes.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
             let stream = futures_util::stream::iter(chunks).map(move |c| {
                 if let Ok(c) = &c {
                     b.inc(c.len() as u64);
                 }
                 c
             });
-            let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(stream), len).file_name(name);
+            let part = reqwest::multipart::Part::stream_with_length(
+                reqwest::Body::wrap_stream(stream),
+                len,
+            )
+            .file_name(name);
             form = form.part("file", part);
         }
         let res = client
@@ -58,19 +75,35 @@ pub fn upload(paths: &[PathBuf], opts: &UploadOpts) -> anyhow::Result<()> {
             .multipart(form)
             .send()
             .await
-            .with_context(|| format!("Failed to reach formflow at {base}: is `formflow serve` running?"))?;
+            .with_context(|| {
+                format!("Failed to reach formflow at {base}: is `formflow serve` running?")
+            })?;
         bar.finish_and_clear();
         let status = res.status();
-        let body: Value = res.json().await.context("The service's answer was not JSON")?;
-        let refused: Vec<Refusal> = serde_json::from_value(body["refused"].clone()).unwrap_or_default();
+        let body: Value = res
+            .json()
+            .await
+            .context("The service's answer was not JSON")?;
+        let refused: Vec<Refusal> =
+            serde_json::from_value(body["refused"].clone()).unwrap_or_default();
         if !status.is_success() {
             for r in &refused {
                 eprintln!("refused: {}: {}", r.file, r.error);
             }
-            anyhow::bail!("the upload was refused ({status}): {}", body["error"].as_str().unwrap_or("no reason given"));
+            anyhow::bail!(
+                "the upload was refused ({status}): {}",
+                body["error"].as_str().unwrap_or("no reason given")
+            );
         }
-        let batch = body["batch_id"].as_str().context("The answer names no batch")?.to_string();
-        eprintln!("formflow: batch {batch}: {} accepted, {} refused", body["documents"].as_array().map_or(0, Vec::len), refused.len());
+        let batch = body["batch_id"]
+            .as_str()
+            .context("The answer names no batch")?
+            .to_string();
+        eprintln!(
+            "formflow: batch {batch}: {} accepted, {} refused",
+            body["documents"].as_array().map_or(0, Vec::len),
+            refused.len()
+        );
         if opts.no_wait {
             println!("{batch}");
             return Ok(());
@@ -78,29 +111,54 @@ pub fn upload(paths: &[PathBuf], opts: &UploadOpts) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(opts.timeout);
         let docs = body["documents"].as_array().map_or(0, Vec::len) as u64;
         let bar = indicatif::ProgressBar::new(docs);
-        if let Ok(s) = indicatif::ProgressStyle::with_template("extracting [{bar:30}] {pos}/{len} {elapsed}") {
+        if let Ok(s) =
+            indicatif::ProgressStyle::with_template("extracting [{bar:30}] {pos}/{len} {elapsed}")
+        {
             bar.set_style(s.progress_chars("=> "));
         }
         let view = loop {
-            let v: Value = client.get(format!("{base}/api/v1/batches/{batch}")).send().await?.error_for_status()?.json().await?;
-            let finished = v["documents"].as_array().map_or(0, |d| d.iter().filter(|d| !matches!(d["status"].as_str(), Some("queued" | "processing"))).count());
+            let v: Value = client
+                .get(format!("{base}/api/v1/batches/{batch}"))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let finished = v["documents"].as_array().map_or(0, |d| {
+                d.iter()
+                    .filter(|d| !matches!(d["status"].as_str(), Some("queued" | "processing")))
+                    .count()
+            });
             bar.set_position(finished as u64);
             if v["done"].as_bool() == Some(true) {
                 break v;
             }
-            anyhow::ensure!(tokio::time::Instant::now() < deadline, "gave up waiting after {} s; the batch goes on: {base}/api/v1/batches/{batch}", opts.timeout);
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "gave up waiting after {} s; the batch goes on: {base}/api/v1/batches/{batch}",
+                opts.timeout
+            );
             tokio::time::sleep(Duration::from_millis(500)).await;
         };
         bar.finish_and_clear();
         let mut lines = Vec::new();
         for d in view["documents"].as_array().into_iter().flatten() {
             let id = d["id"].as_str().unwrap_or_default();
-            let full: Value = client.get(format!("{base}/api/v1/documents/{id}")).send().await?.error_for_status()?.json().await?;
+            let full: Value = client
+                .get(format!("{base}/api/v1/documents/{id}"))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
             let records = full["records"].as_array().cloned().unwrap_or_default();
             lines.push(Line {
                 file: d["source"].as_str().unwrap_or_default().to_string(),
                 status: d["status"].as_str().unwrap_or_default().to_string(),
-                forms: records.iter().map(|r| r["form"].as_str().unwrap_or("-").to_string()).collect(),
+                forms: records
+                    .iter()
+                    .map(|r| r["form"].as_str().unwrap_or("-").to_string())
+                    .collect(),
                 flagged: records
                     .iter()
                     .filter_map(|r| r["fields"].as_object())

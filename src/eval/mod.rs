@@ -44,19 +44,29 @@ pub fn score(truth: &[TruthDoc], predictions: &[Record], templates: &TemplateSet
     let mut unknown_forms: Vec<String> = Vec::new();
 
     for t in truth {
-        let cands = by_name.get(t.source.as_str()).map(Vec::as_slice).unwrap_or_default();
+        let cands = by_name
+            .get(t.source.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         let p = cands.iter().copied().find(|q| {
             let lowest = q.pages.iter().min().copied().unwrap_or(1);
             lowest == t.first_page || (cands.len() == 1 && t.first_page == 1)
         });
         let form_right = p.is_some_and(|p| p.form.as_deref() == Some(t.form.as_str()));
         let split_right = p.is_some_and(|p| {
-            let mut got: Vec<u64> = if p.pages.is_empty() { vec![1] } else { p.pages.iter().map(|&x| x.into()).collect() };
+            let mut got: Vec<u64> = if p.pages.is_empty() {
+                vec![1]
+            } else {
+                p.pages.iter().map(|&x| x.into()).collect()
+            };
             got.sort_unstable();
             let first = u64::from(t.first_page);
             got.into_iter().eq(first..first + u64::from(t.pages))
         });
-        let mut doc = Counts { documents: 1, ..Counts::default() };
+        let mut doc = Counts {
+            documents: 1,
+            ..Counts::default()
+        };
         doc.documents_missing = usize::from(p.is_none());
         doc.documents_classified = usize::from(form_right);
         doc.documents_split_right = usize::from(form_right && split_right);
@@ -75,16 +85,27 @@ pub fn score(truth: &[TruthDoc], predictions: &[Record], templates: &TemplateSet
             let name = spec.name.as_str();
             let truth_v = norm(spec.kind, t.fields.get(name).unwrap_or(&Value::Null));
             // A JSON object keeps the last of repeated keys, so take the last.
-            let f: Option<&FieldResult> = p.and_then(|p| p.fields.iter().rev().find(|(n, _)| n == name)).map(|(_, f)| f);
+            let f: Option<&FieldResult> = p
+                .and_then(|p| p.fields.iter().rev().find(|(n, _)| n == name))
+                .map(|(_, f)| f);
             let got = norm(spec.kind, f.map_or(&Value::Null, |f| &f.value));
             let flags = f.map_or(&[][..], |f| f.flags.as_slice());
             let flagged = !flags.is_empty();
             let right = got == truth_v && form_right;
             let invalid = t.invalid.iter().any(|i| i == name);
             doc.add_field(right, flagged, invalid);
-            by_tier.entry(t.tier.clone()).or_default().add_field(right, flagged, invalid);
-            by_type.entry(spec.kind.as_str().to_string()).or_default().add_field(right, flagged, invalid);
-            by_field.entry(format!("{}/{name}", t.form)).or_default().add_field(right, flagged, invalid);
+            by_tier
+                .entry(t.tier.clone())
+                .or_default()
+                .add_field(right, flagged, invalid);
+            by_type
+                .entry(spec.kind.as_str().to_string())
+                .or_default()
+                .add_field(right, flagged, invalid);
+            by_field
+                .entry(format!("{}/{name}", t.form))
+                .or_default()
+                .add_field(right, flagged, invalid);
             flagged_doc |= flagged;
             if !right {
                 ok_doc = false;
@@ -100,7 +121,12 @@ pub fn score(truth: &[TruthDoc], predictions: &[Record], templates: &TemplateSet
                 });
             }
         }
-        if p.is_some_and(|p| matches!(p.status, Status::NeedsReview | Status::Unclassified | Status::Failed)) {
+        if p.is_some_and(|p| {
+            matches!(
+                p.status,
+                Status::NeedsReview | Status::Unclassified | Status::Failed
+            )
+        }) {
             flagged_doc = true;
         }
         doc.documents_right = usize::from(ok_doc);
@@ -109,7 +135,15 @@ pub fn score(truth: &[TruthDoc], predictions: &[Record], templates: &TemplateSet
         add(&mut counts, &doc);
         add(by_form.entry(t.form.clone()).or_default(), &doc);
     }
-    Report::new(counts, by_tier, by_type, by_form, by_field, wrong, unknown_forms)
+    Report::new(
+        counts,
+        by_tier,
+        by_type,
+        by_form,
+        by_field,
+        wrong,
+        unknown_forms,
+    )
 }
 
 /// Adds one document's counters to a total.

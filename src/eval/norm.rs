@@ -35,7 +35,11 @@ pub(crate) enum Dec {
     /// Plus or minus infinity.
     Inf { neg: bool },
     /// A quiet or signalling NaN with its payload digits.
-    NaN { neg: bool, signaling: bool, payload: String },
+    NaN {
+        neg: bool,
+        signaling: bool,
+        payload: String,
+    },
 }
 
 impl PartialEq for Norm {
@@ -64,7 +68,18 @@ impl Dec {
     fn numerically_equal(&self, other: &Dec) -> bool {
         match (self, other) {
             (Dec::Inf { neg: a }, Dec::Inf { neg: b }) => a == b,
-            (Dec::Finite { neg: na, coef: ca, exp: ea }, Dec::Finite { neg: nb, coef: cb, exp: eb }) => {
+            (
+                Dec::Finite {
+                    neg: na,
+                    coef: ca,
+                    exp: ea,
+                },
+                Dec::Finite {
+                    neg: nb,
+                    coef: cb,
+                    exp: eb,
+                },
+            ) => {
                 let (za, zb) = (ca == "0", cb == "0");
                 if za || zb {
                     return za && zb;
@@ -85,21 +100,46 @@ impl Dec {
         let sign = |neg: bool| if neg { "-" } else { "" };
         match self {
             Dec::Inf { neg } => format!("{}Infinity", sign(*neg)),
-            Dec::NaN { neg, signaling, payload } => {
-                format!("{}{}NaN{payload}", sign(*neg), if *signaling { "s" } else { "" })
+            Dec::NaN {
+                neg,
+                signaling,
+                payload,
+            } => {
+                format!(
+                    "{}{}NaN{payload}",
+                    sign(*neg),
+                    if *signaling { "s" } else { "" }
+                )
             }
             Dec::Finite { neg, coef, exp } => {
                 let len = coef.len() as i128;
                 let leftdigits = exp + len;
-                let dotplace = if *exp <= 0 && leftdigits > -6 { leftdigits } else { 1 };
-                let (int, frac) = if dotplace <= 0 {
-                    ("0".to_string(), format!(".{}{coef}", "0".repeat((-dotplace) as usize)))
-                } else if dotplace >= len {
-                    (format!("{coef}{}", "0".repeat((dotplace - len) as usize)), String::new())
+                let dotplace = if *exp <= 0 && leftdigits > -6 {
+                    leftdigits
                 } else {
-                    (coef[..dotplace as usize].to_string(), format!(".{}", &coef[dotplace as usize..]))
+                    1
                 };
-                let e = if leftdigits == dotplace { String::new() } else { format!("E{:+}", leftdigits - dotplace) };
+                let (int, frac) = if dotplace <= 0 {
+                    (
+                        "0".to_string(),
+                        format!(".{}{coef}", "0".repeat((-dotplace) as usize)),
+                    )
+                } else if dotplace >= len {
+                    (
+                        format!("{coef}{}", "0".repeat((dotplace - len) as usize)),
+                        String::new(),
+                    )
+                } else {
+                    (
+                        coef[..dotplace as usize].to_string(),
+                        format!(".{}", &coef[dotplace as usize..]),
+                    )
+                };
+                let e = if leftdigits == dotplace {
+                    String::new()
+                } else {
+                    format!("E{:+}", leftdigits - dotplace)
+                };
                 format!("{}{int}{frac}{e}", sign(*neg))
             }
         }
@@ -159,7 +199,11 @@ pub(crate) fn norm(kind: FieldType, v: &Value) -> Norm {
             let raw = py_str(v);
             let s = py_strip(&raw);
             Norm::Str(match kind {
-                Postcode | NiNumber => s.chars().filter(|c| !py_isspace(*c)).collect::<String>().to_uppercase(),
+                Postcode | NiNumber => s
+                    .chars()
+                    .filter(|c| !py_isspace(*c))
+                    .collect::<String>()
+                    .to_uppercase(),
                 Phone => s.chars().filter(|c| nd_value(*c).is_some()).collect(),
                 Email => s.to_lowercase(),
                 Date | Choice => s.to_string(),
@@ -216,10 +260,10 @@ fn collapse_whitespace(s: &str) -> String {
 const ND_RUNS: [u32; 66] = [
     0x30, 0x660, 0x6f0, 0x7c0, 0x966, 0x9e6, 0xa66, 0xae6, 0xb66, 0xbe6, 0xc66, 0xce6, 0xd66,
     0xde6, 0xe50, 0xed0, 0xf20, 0x1040, 0x1090, 0x17e0, 0x1810, 0x1946, 0x19d0, 0x1a80, 0x1a90,
-    0x1b50, 0x1bb0, 0x1c40, 0x1c50, 0xa620, 0xa8d0, 0xa900, 0xa9d0, 0xa9f0, 0xaa50, 0xabf0,
-    0xff10, 0x104a0, 0x10d30, 0x11066, 0x110f0, 0x11136, 0x111d0, 0x112f0, 0x11450, 0x114d0,
-    0x11650, 0x116c0, 0x11730, 0x118e0, 0x11950, 0x11c50, 0x11d50, 0x11da0, 0x16a60, 0x16ac0,
-    0x16b50, 0x1d7ce, 0x1d7d8, 0x1d7e2, 0x1d7ec, 0x1d7f6, 0x1e140, 0x1e2f0, 0x1e950, 0x1fbf0,
+    0x1b50, 0x1bb0, 0x1c40, 0x1c50, 0xa620, 0xa8d0, 0xa900, 0xa9d0, 0xa9f0, 0xaa50, 0xabf0, 0xff10,
+    0x104a0, 0x10d30, 0x11066, 0x110f0, 0x11136, 0x111d0, 0x112f0, 0x11450, 0x114d0, 0x11650,
+    0x116c0, 0x11730, 0x118e0, 0x11950, 0x11c50, 0x11d50, 0x11da0, 0x16a60, 0x16ac0, 0x16b50,
+    0x1d7ce, 0x1d7d8, 0x1d7e2, 0x1d7ec, 0x1d7f6, 0x1e140, 0x1e2f0, 0x1e950, 0x1fbf0,
 ];
 
 /// The value of a Unicode decimal digit (what `\d`, `int()` and `Decimal()`
@@ -291,7 +335,11 @@ fn py_decimal(s: &str) -> Option<Dec> {
                 return None;
             }
             let payload = p.trim_start_matches('0').to_string();
-            return Some(Dec::NaN { neg, signaling, payload });
+            return Some(Dec::NaN {
+                neg,
+                signaling,
+                payload,
+            });
         }
     }
     let (mantissa, exponent) = match body.find(['e', 'E']) {
@@ -299,7 +347,8 @@ fn py_decimal(s: &str) -> Option<Dec> {
         None => (body, None),
     };
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if int.len() + frac.len() == 0 || !(int.bytes().chain(frac.bytes())).all(|b| b.is_ascii_digit()) {
+    if int.len() + frac.len() == 0 || !(int.bytes().chain(frac.bytes())).all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let mut exp: i128 = 0;
@@ -327,7 +376,11 @@ fn py_decimal(s: &str) -> Option<Dec> {
         t => t.to_string(),
     };
     // Decimal(str) must be exact in the widest context; outside it, it raises.
-    let top = if coef == "0" { exp } else { exp + coef.len() as i128 - 1 };
+    let top = if coef == "0" {
+        exp
+    } else {
+        exp + coef.len() as i128 - 1
+    };
     if top > EMAX || exp < ETINY {
         return None;
     }
@@ -356,7 +409,10 @@ fn py_repr(v: &Value) -> String {
         Value::Array(a) => format!("[{}]", a.iter().map(py_repr).collect::<Vec<_>>().join(", ")),
         Value::Object(o) => format!(
             "{{{}}}",
-            o.iter().map(|(k, v)| format!("{}: {}", py_str_repr(k), py_repr(v))).collect::<Vec<_>>().join(", ")
+            o.iter()
+                .map(|(k, v)| format!("{}: {}", py_str_repr(k), py_repr(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -373,20 +429,35 @@ pub(crate) fn py_float_repr(f: f64) -> String {
     // Rust's `{:e}` gives the same shortest round-trip digits: "-1.25e1".
     let e = format!("{f:e}");
     let (mantissa, exp) = e.split_once('e').expect("LowerExp always has an exponent");
-    let (sign, mantissa) = mantissa.strip_prefix('-').map_or(("", mantissa), |m| ("-", m));
+    let (sign, mantissa) = mantissa
+        .strip_prefix('-')
+        .map_or(("", mantissa), |m| ("-", m));
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
     let decpt: i64 = exp.parse::<i64>().expect("LowerExp exponent is an integer") + 1;
     let n = digits.len() as i64;
     if decpt <= -4 || decpt > 16 {
-        let frac = if n > 1 { format!(".{}", &digits[1..]) } else { String::new() };
+        let frac = if n > 1 {
+            format!(".{}", &digits[1..])
+        } else {
+            String::new()
+        };
         let x = decpt - 1;
-        format!("{sign}{}{frac}e{}{:02}", &digits[..1], if x < 0 { '-' } else { '+' }, x.abs())
+        format!(
+            "{sign}{}{frac}e{}{:02}",
+            &digits[..1],
+            if x < 0 { '-' } else { '+' },
+            x.abs()
+        )
     } else if decpt <= 0 {
         format!("{sign}0.{}{digits}", "0".repeat((-decpt) as usize))
     } else if decpt >= n {
         format!("{sign}{digits}{}.0", "0".repeat((decpt - n) as usize))
     } else {
-        format!("{sign}{}.{}", &digits[..decpt as usize], &digits[decpt as usize..])
+        format!(
+            "{sign}{}.{}",
+            &digits[..decpt as usize],
+            &digits[decpt as usize..]
+        )
     }
 }
 
@@ -394,7 +465,11 @@ pub(crate) fn py_float_repr(f: f64) -> String {
 /// approximated (controls, separators, a few format characters), which only
 /// matters for the wrong-field lines.
 pub(crate) fn py_str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
@@ -427,7 +502,9 @@ pub(crate) fn py_str_repr(s: &str) -> String {
 
 /// `Path(s).name` for a POSIX path: the last part that is not empty or `.`.
 pub(crate) fn py_path_name(s: &str) -> &str {
-    s.split('/').rfind(|p| !p.is_empty() && *p != ".").unwrap_or("")
+    s.split('/')
+        .rfind(|p| !p.is_empty() && *p != ".")
+        .unwrap_or("")
 }
 
 #[cfg(test)]
@@ -455,9 +532,19 @@ mod tests {
     #[test]
     fn checkboxes_follow_python_truthiness() {
         for (v, want) in [
-            (json!(null), false), (json!(false), false), (json!("false"), false), (json!("no"), false),
-            (json!("0"), false), (json!(""), false), (json!([]), false), (json!(true), true),
-            (json!("No"), true), (json!("FALSE"), true), (json!(" no"), true), (json!(2), true), (json!([0]), true),
+            (json!(null), false),
+            (json!(false), false),
+            (json!("false"), false),
+            (json!("no"), false),
+            (json!("0"), false),
+            (json!(""), false),
+            (json!([]), false),
+            (json!(true), true),
+            (json!("No"), true),
+            (json!("FALSE"), true),
+            (json!(" no"), true),
+            (json!(2), true),
+            (json!([0]), true),
         ] {
             assert!(norm(Signature, &v) == Norm::Bool(want), "{v}");
         }
@@ -488,29 +575,46 @@ mod tests {
         assert!(eq(json!("-0"), json!("0.00")));
         assert!(eq(json!("inf"), json!("Infinity")));
         assert!(!eq(json!("nan"), json!("nan")));
-        assert!(!eq(json!("0"), json!(0)), "0 is blank, \"0\" is Decimal('0')");
+        assert!(
+            !eq(json!("0"), json!(0)),
+            "0 is blank, \"0\" is Decimal('0')"
+        );
         assert!(!eq(json!("12.5 GBP"), json!("12.5")));
         assert_eq!(n(Money, json!("0012.50")), "Decimal('12.50')");
         assert_eq!(n(Money, json!("1e-7")), "Decimal('1E-7')");
         assert_eq!(n(Money, json!("1000e3")), "Decimal('1.000E+6')");
         assert_eq!(n(Money, json!("  ")), "'  '");
         assert_eq!(n(Money, json!("1_0.5")), "Decimal('10.5')");
-        assert_eq!(n(Money, json!("1e999999999999999999")), "Decimal('1E+999999999999999999')");
-        assert_eq!(n(Money, json!("10e999999999999999999")), "'10e999999999999999999'");
+        assert_eq!(
+            n(Money, json!("1e999999999999999999")),
+            "Decimal('1E+999999999999999999')"
+        );
+        assert_eq!(
+            n(Money, json!("10e999999999999999999")),
+            "'10e999999999999999999'"
+        );
     }
 
     #[test]
     fn text_kinds_normalise_as_score_py_does() {
         assert_eq!(n(Text, json!("  smith \t jones\x1c")), "'SMITH JONES'");
         assert_eq!(n(Text, json!("straße")), "'STRASSE'");
-        assert_eq!(n(Text, json!("   ")), "''", "blank after strip is '' not None");
+        assert_eq!(
+            n(Text, json!("   ")),
+            "''",
+            "blank after strip is '' not None"
+        );
         assert_eq!(n(Text, json!(1e16)), "'1E+16'");
         assert_eq!(n(Text, json!(true)), "'TRUE'");
         assert_eq!(n(Postcode, json!(" w12\u{a0}1ns ")), "'W121NS'");
         assert_eq!(n(NiNumber, json!("ab 12 34 56 c")), "'AB123456C'");
         assert_eq!(n(Phone, json!("+44 (0)7337-304833")), "'4407337304833'");
         assert_eq!(n(Phone, json!("n/a")), "''");
-        assert_eq!(n(Phone, json!("\u{ff10}7")), "'\u{ff10}7'", "digits are kept, not converted");
+        assert_eq!(
+            n(Phone, json!("\u{ff10}7")),
+            "'\u{ff10}7'",
+            "digits are kept, not converted"
+        );
         assert_eq!(n(Email, json!(" Mail@Example.COM ")), "'mail@example.com'");
         assert_eq!(n(Choice, json!("British")), "'British'");
         assert_eq!(n(Date, json!(" 2025-01-02 ")), "'2025-01-02'");
@@ -520,9 +624,16 @@ mod tests {
     #[test]
     fn floats_print_like_python() {
         for (f, want) in [
-            (12.5, "12.5"), (1e16, "1e+16"), (1e15, "1000000000000000.0"), (1e-5, "1e-05"),
-            (0.0001, "0.0001"), (-0.0, "-0.0"), (1.5e16, "1.5e+16"), (5e-324, "5e-324"),
-            (123456789012345.67, "123456789012345.67"), (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (12.5, "12.5"),
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (1e-5, "1e-05"),
+            (0.0001, "0.0001"),
+            (-0.0, "-0.0"),
+            (1.5e16, "1.5e+16"),
+            (5e-324, "5e-324"),
+            (123456789012345.67, "123456789012345.67"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
         ] {
             assert_eq!(py_float_repr(f), want);
         }
@@ -530,7 +641,15 @@ mod tests {
 
     #[test]
     fn path_names_follow_pathlib() {
-        for (p, want) in [("a/b.pdf", "b.pdf"), ("dir/", "dir"), (".", ""), ("a/..", ".."), ("a/.", "a"), ("", ""), ("x.pdf", "x.pdf")] {
+        for (p, want) in [
+            ("a/b.pdf", "b.pdf"),
+            ("dir/", "dir"),
+            (".", ""),
+            ("a/..", ".."),
+            ("a/.", "a"),
+            ("", ""),
+            ("x.pdf", "x.pdf"),
+        ] {
             assert_eq!(py_path_name(p), want);
         }
     }

@@ -158,14 +158,30 @@ pub struct WrongField {
 
 /// The wire name of a flag.
 fn flag_name(f: &Flag) -> String {
-    serde_json::to_value(f).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    serde_json::to_value(f)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 impl fmt::Display for WrongField {
     /// score.py's line: `source@first field: want X got Y flags=[...]`.
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let flags: Vec<_> = self.flags.iter().map(|x| format!("'{}'", flag_name(x))).collect();
-        write!(f, "{}@{} {}: want {} got {} flags=[{}]", self.source, self.first_page, self.field, self.want, self.got, flags.join(", "))
+        let flags: Vec<_> = self
+            .flags
+            .iter()
+            .map(|x| format!("'{}'", flag_name(x)))
+            .collect();
+        write!(
+            f,
+            "{}@{} {}: want {} got {} flags=[{}]",
+            self.source,
+            self.first_page,
+            self.field,
+            self.want,
+            self.got,
+            flags.join(", ")
+        )
     }
 }
 
@@ -229,7 +245,11 @@ impl Report {
         wrong: Vec<WrongField>,
         unknown_forms: Vec<String>,
     ) -> Report {
-        let acc = |m: &BTreeMap<String, Counts>| m.iter().map(|(k, c)| (k.clone(), round4(c.field_accuracy()))).collect();
+        let acc = |m: &BTreeMap<String, Counts>| {
+            m.iter()
+                .map(|(k, c)| (k.clone(), round4(c.field_accuracy())))
+                .collect()
+        };
         Report {
             documents: counts.documents,
             classified: counts.classified(),
@@ -257,7 +277,9 @@ impl Report {
     /// `by_form`, `by_field` (keyed `form/field`), `wrong_fields` and
     /// `unknown_forms`.
     pub fn to_json(&self) -> Value {
-        let rounded = |m: &BTreeMap<String, f64>| Value::Object(m.iter().map(|(k, v)| (k.clone(), json!(v))).collect());
+        let rounded = |m: &BTreeMap<String, f64>| {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
+        };
         json!({
             "documents": self.documents,
             "classified": self.classified,
@@ -286,24 +308,74 @@ impl Report {
         let c = &self.counts;
         let _ = writeln!(s, "{} documents, {} fields", c.documents, c.fields);
         for form in &self.unknown_forms {
-            let _ = writeln!(s, "warning: no template for form {form:?}; its documents were scored without fields");
+            let _ = writeln!(
+                s,
+                "warning: no template for form {form:?}; its documents were scored without fields"
+            );
         }
         let _ = writeln!(s, "\noverall");
         for (k, v, of) in [
-            ("classified", self.classified, format!("{} of {} documents", c.documents_classified, c.documents)),
-            ("split_right", self.split_right, format!("{} of {} documents", c.documents_split_right, c.documents)),
-            ("field_accuracy", self.field_accuracy, format!("{} of {} fields", c.fields_right, c.fields)),
-            ("silent_error_rate", self.silent_error_rate, format!("{} of {} fields", c.fields_wrong_unflagged, c.fields)),
-            ("review_load", self.review_load, format!("{} of {} fields", c.fields_flagged, c.fields)),
-            ("invalid_caught", self.invalid_caught, format!("{} of {} invalid fields", c.invalid_flagged, c.invalid_fields)),
-            ("straight_through", self.straight_through, format!("{} of {} documents", c.documents_auto, c.documents)),
-            ("straight_through_wrong", self.straight_through_wrong, format!("{} of {} straight through", c.documents_auto_wrong, c.documents_auto)),
-            ("documents_all_right", self.documents_all_right, format!("{} of {} documents", c.documents_right, c.documents)),
+            (
+                "classified",
+                self.classified,
+                format!("{} of {} documents", c.documents_classified, c.documents),
+            ),
+            (
+                "split_right",
+                self.split_right,
+                format!("{} of {} documents", c.documents_split_right, c.documents),
+            ),
+            (
+                "field_accuracy",
+                self.field_accuracy,
+                format!("{} of {} fields", c.fields_right, c.fields),
+            ),
+            (
+                "silent_error_rate",
+                self.silent_error_rate,
+                format!("{} of {} fields", c.fields_wrong_unflagged, c.fields),
+            ),
+            (
+                "review_load",
+                self.review_load,
+                format!("{} of {} fields", c.fields_flagged, c.fields),
+            ),
+            (
+                "invalid_caught",
+                self.invalid_caught,
+                format!(
+                    "{} of {} invalid fields",
+                    c.invalid_flagged, c.invalid_fields
+                ),
+            ),
+            (
+                "straight_through",
+                self.straight_through,
+                format!("{} of {} documents", c.documents_auto, c.documents),
+            ),
+            (
+                "straight_through_wrong",
+                self.straight_through_wrong,
+                format!(
+                    "{} of {} straight through",
+                    c.documents_auto_wrong, c.documents_auto
+                ),
+            ),
+            (
+                "documents_all_right",
+                self.documents_all_right,
+                format!("{} of {} documents", c.documents_right, c.documents),
+            ),
         ] {
             let _ = writeln!(s, "  {k:24} {v:>7.4}   {of}");
         }
         let field_table = |s: &mut String, title: &str, rows: &BTreeMap<String, Counts>| {
-            let w = rows.keys().map(|k| k.chars().count()).max().unwrap_or(0).max(title.len());
+            let w = rows
+                .keys()
+                .map(|k| k.chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(title.len());
             let _ = writeln!(s, "\n{title:w$}  fields  accuracy  silent  flagged");
             for (k, c) in rows {
                 let _ = writeln!(
@@ -318,7 +390,13 @@ impl Report {
         };
         field_table(&mut s, "by tier", &self.tier_counts);
         field_table(&mut s, "by type", &self.type_counts);
-        let w = self.by_form.keys().map(|k| k.len()).max().unwrap_or(0).max(7);
+        let w = self
+            .by_form
+            .keys()
+            .map(|k| k.len())
+            .max()
+            .unwrap_or(0)
+            .max(7);
         let _ = writeln!(s, "\n{:w$}  docs  missing  classified  split  accuracy  silent  review  straight  st_wrong  all_right", "by form");
         for (k, c) in &self.by_form {
             let _ = writeln!(

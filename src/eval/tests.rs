@@ -21,7 +21,8 @@ impl TempDir {
     fn new(tag: &str) -> TempDir {
         static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("formflow-eval-{tag}-{}-{n}", std::process::id()));
+        let p =
+            std::env::temp_dir().join(format!("formflow-eval-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
@@ -50,17 +51,30 @@ fn python(args: &[&Path]) -> String {
         .args(args)
         .output()
         .expect("python3 must be installed: the agreement test runs the reference score.py");
-    assert!(out.status.success(), "python3 {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python3 {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
 /// Lays out score.py, the forms' field lists, and the reference copy.
 fn scorer_dir(dir: &Path) -> PathBuf {
     let script = dir.join("tools/score.py");
-    write(&script, &std::fs::read_to_string(Path::new(ROOT).join("tests/reference/score.py")).unwrap());
+    write(
+        &script,
+        &std::fs::read_to_string(Path::new(ROOT).join("tests/reference/score.py")).unwrap(),
+    );
     for entry in std::fs::read_dir(Path::new(ROOT).join("schemas/forms")).unwrap() {
-        let v: Value = serde_json::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
-        write(&dir.join("forms").join(v["form"].as_str().unwrap()).join("fields.json"), &v.to_string());
+        let v: Value =
+            serde_json::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
+        write(
+            &dir.join("forms")
+                .join(v["form"].as_str().unwrap())
+                .join("fields.json"),
+            &v.to_string(),
+        );
     }
     script
 }
@@ -74,7 +88,14 @@ fn perfect(t: &TruthDoc, templates: &TemplateSet) -> Record {
         .iter()
         .map(|f| {
             let value = t.fields.get(&f.name).cloned().unwrap_or(Value::Null);
-            (f.name.clone(), FieldResult { value, confidence: 0.99, flags: vec![] })
+            (
+                f.name.clone(),
+                FieldResult {
+                    value,
+                    confidence: 0.99,
+                    flags: vec![],
+                },
+            )
         })
         .collect();
     Record {
@@ -88,12 +109,21 @@ fn perfect(t: &TruthDoc, templates: &TemplateSet) -> Record {
 }
 
 fn set(r: &mut Record, name: &str, value: Value) {
-    let f = r.fields.iter_mut().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no field {name}"));
+    let f = r
+        .fields
+        .iter_mut()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no field {name}"));
     f.1.value = value;
 }
 
 fn flag(r: &mut Record, name: &str, flags: &[Flag]) {
-    r.fields.iter_mut().find(|(n, _)| n == name).unwrap().1.flags = flags.to_vec();
+    r.fields
+        .iter_mut()
+        .find(|(n, _)| n == name)
+        .unwrap()
+        .1
+        .flags = flags.to_vec();
 }
 
 fn remove(r: &mut Record, name: &str) {
@@ -102,20 +132,44 @@ fn remove(r: &mut Record, name: &str) {
 
 /// The truth docs and predictions of the agreement set.
 fn build_set(dir: &Path, templates: &TemplateSet) -> Vec<Record> {
-    for name in ["voter-registration-002", "voter-registration-025", "voter-registration-035", "voter-registration-037", "legal-aid-cw1-018", "legal-aid-cw1-028"] {
-        write(&dir.join(format!("documents/{name}.json")), &sample(&format!("documents/{name}.json")).to_string());
+    for name in [
+        "voter-registration-002",
+        "voter-registration-025",
+        "voter-registration-035",
+        "voter-registration-037",
+        "legal-aid-cw1-018",
+        "legal-aid-cw1-028",
+    ] {
+        write(
+            &dir.join(format!("documents/{name}.json")),
+            &sample(&format!("documents/{name}.json")).to_string(),
+        );
     }
     let mut la = sample("documents/legal-aid-cw1-003.json");
     la["fields"]["gross_monthly_income"] = json!("12.50");
-    write(&dir.join("documents/legal-aid-cw1-003.json"), &la.to_string());
+    write(
+        &dir.join("documents/legal-aid-cw1-003.json"),
+        &la.to_string(),
+    );
     let mut vr = sample("documents/voter-registration-012.json");
     vr["tier"] = json!("typewriter");
     vr["invalid"] = json!(["date_of_birth", "ni_number"]);
-    write(&dir.join("documents/voter-registration-012.json"), &vr.to_string());
-    write(&dir.join("batches/batch-mini.json"), &sample("batches/batch-mini.json").to_string());
+    write(
+        &dir.join("documents/voter-registration-012.json"),
+        &vr.to_string(),
+    );
+    write(
+        &dir.join("batches/batch-mini.json"),
+        &sample("batches/batch-mini.json").to_string(),
+    );
 
     let truth = load_truth(dir).unwrap();
-    let doc = |source: &str, first: u32| truth.iter().find(|t| t.source == source && t.first_page == first).unwrap();
+    let doc = |source: &str, first: u32| {
+        truth
+            .iter()
+            .find(|t| t.source == source && t.first_page == first)
+            .unwrap()
+    };
     let mut preds = Vec::new();
 
     // Every field right through its normalisation; straight through.
@@ -143,7 +197,17 @@ fn build_set(dir: &Path, templates: &TemplateSet) -> Vec<Record> {
     flag(&mut r, "ni_number", &[Flag::LowConfidence, Flag::Invalid]);
     flag(&mut r, "first_names", &[Flag::Ambiguous]);
     set(&mut r, "town", json!(" south  deborah "));
-    r.fields.insert(0, ("town".into(), FieldResult { value: json!("WRONG"), confidence: 0.1, flags: vec![] }));
+    r.fields.insert(
+        0,
+        (
+            "town".into(),
+            FieldResult {
+                value: json!("WRONG"),
+                confidence: 0.1,
+                flags: vec![],
+            },
+        ),
+    );
     set(&mut r, "address_line_2", json!("  "));
     set(&mut r, "nationality", json!("British"));
     remove(&mut r, "signature");
@@ -177,7 +241,10 @@ fn build_set(dir: &Path, templates: &TemplateSet) -> Vec<Record> {
         fields: vec![],
         error: None,
     });
-    preds.push(Record::failed("voter-registration-035.png", "the file is truncated"));
+    preds.push(Record::failed(
+        "voter-registration-035.png",
+        "the file is truncated",
+    ));
 
     // No pages (counts as [1]), approved, one silent error: straight through wrong.
     let mut r = perfect(doc("voter-registration-037.pdf", 1), templates);
@@ -221,22 +288,37 @@ fn rust_and_score_py_agree_on_every_number() {
     let dir = TempDir::new("agree");
     let templates = TemplateSet::builtin();
     let preds = build_set(&dir.0, &templates);
-    let jsonl: String = preds.iter().map(|r| serde_json::to_string(r).unwrap() + "\n").collect();
+    let jsonl: String = preds
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap() + "\n")
+        .collect();
     let preds_path = dir.0.join("preds.jsonl");
     write(&preds_path, &jsonl);
     let script = scorer_dir(&dir.0);
 
     let report = score(&load_truth(&dir.0).unwrap(), &preds, &templates);
     let ours = report.to_json();
-    let theirs: Value = serde_json::from_str(&python(&[&script, &dir.0, &preds_path, Path::new("--json")])).unwrap();
+    let theirs: Value = serde_json::from_str(&python(&[
+        &script,
+        &dir.0,
+        &preds_path,
+        Path::new("--json"),
+    ]))
+    .unwrap();
     let theirs = theirs.as_object().unwrap();
     assert_eq!(theirs.len(), 12, "score.py's keys changed: {theirs:?}");
     for (key, want) in theirs {
         let got = &ours[key];
         match want {
             Value::Object(m) => {
-                let g = got.as_object().unwrap_or_else(|| panic!("{key} is not an object: {got}"));
-                assert_eq!(g.keys().collect::<Vec<_>>(), m.keys().collect::<Vec<_>>(), "{key}");
+                let g = got
+                    .as_object()
+                    .unwrap_or_else(|| panic!("{key} is not an object: {got}"));
+                assert_eq!(
+                    g.keys().collect::<Vec<_>>(),
+                    m.keys().collect::<Vec<_>>(),
+                    "{key}"
+                );
                 for (k, w) in m {
                     let (w, g) = (w.as_f64().unwrap(), g[k].as_f64().unwrap());
                     assert!((w - g).abs() < 1e-9, "{key}.{k}: score.py {w}, ours {g}");
@@ -252,18 +334,54 @@ fn rust_and_score_py_agree_on_every_number() {
 
     // The wrong-field lines agree too, repr() and all.
     let text = python(&[&script, &dir.0, &preds_path]);
-    let lines: Vec<_> = text.split_once("first wrong fields:\n").unwrap().1.lines().map(|l| l.trim_start().to_string()).collect();
-    let ours: Vec<_> = report.wrong.iter().take(25).map(|w| w.to_string()).collect();
+    let lines: Vec<_> = text
+        .split_once("first wrong fields:\n")
+        .unwrap()
+        .1
+        .lines()
+        .map(|l| l.trim_start().to_string())
+        .collect();
+    let ours: Vec<_> = report
+        .wrong
+        .iter()
+        .take(25)
+        .map(|w| w.to_string())
+        .collect();
     assert_eq!(lines, ours);
 
     // And the set is the one intended: every branch is taken.
     let c = report.counts;
-    assert_eq!((c.documents, c.documents_missing, c.documents_classified, c.documents_split_right), (10, 1, 6, 5));
-    assert_eq!((c.documents_auto, c.documents_auto_wrong, c.documents_right), (4, 3, 1), "{}", report.render_text(60));
-    assert!(c.fields_flagged > 0 && c.fields_wrong_unflagged > 0 && c.invalid_flagged == 1 && c.invalid_fields == 2);
-    assert_eq!(report.tier_counts.keys().collect::<Vec<_>>(), ["handwriting", "typed", "typewriter"]);
+    assert_eq!(
+        (
+            c.documents,
+            c.documents_missing,
+            c.documents_classified,
+            c.documents_split_right
+        ),
+        (10, 1, 6, 5)
+    );
+    assert_eq!(
+        (c.documents_auto, c.documents_auto_wrong, c.documents_right),
+        (4, 3, 1),
+        "{}",
+        report.render_text(60)
+    );
+    assert!(
+        c.fields_flagged > 0
+            && c.fields_wrong_unflagged > 0
+            && c.invalid_flagged == 1
+            && c.invalid_fields == 2
+    );
+    assert_eq!(
+        report.tier_counts.keys().collect::<Vec<_>>(),
+        ["handwriting", "typed", "typewriter"]
+    );
     let la = &report.by_field["legal-aid-cw1/gross_monthly_income"];
-    assert_eq!((la.fields, la.fields_right), (4, 2), "12.5 == 12.50; 0 is blank");
+    assert_eq!(
+        (la.fields, la.fields_right),
+        (4, 2),
+        "12.5 == 12.50; 0 is blank"
+    );
 }
 
 #[test]
@@ -271,17 +389,75 @@ fn norm_agrees_with_python_on_tricky_values() {
     let dir = TempDir::new("norm");
     let script = scorer_dir(&dir.0);
     let mut values = vec![
-        json!(null), json!(""), json!(false), json!(true), json!(0), json!(0.0), json!(-0.0), json!(1), json!(-1),
-        json!(12.5), json!(1e16), json!(1e-5), json!(123456789.125), json!(u64::MAX), json!(i64::MIN), json!("0"),
-        json!("00"), json!(" 007 "), json!("+7"), json!("-0"), json!("1_000"), json!("_1"), json!("1__0"),
-        json!("\u{661}\u{662}"), json!("\u{ff11}\u{ff12}"), json!("12.5"), json!("12.50"), json!("£1,234.50"),
-        json!("1234.5"), json!(" 12.5 "), json!("1e2"), json!("100"), json!("nan"), json!("NaN12"), json!("inf"),
-        json!("-Infinity"), json!("abc"), json!("  "), json!("no"), json!("No"), json!("false"), json!("yes"),
-        json!("07337 304833"), json!("(0)7337-304833"), json!("w12 1ns"), json!("W12\u{a0}1NS"), json!("a\u{1c}b"),
-        json!("  Smith   jones "), json!("straße"), json!("MAIL@Example.COM"), json!([]), json!([1, "a", null]),
-        json!({}), json!({"k": "v"}), json!("1 2"), json!("1."), json!(".5"), json!("1e999999999999999999"),
-        json!("10e999999999999999999"), json!("0e5"), json!("1e-1999999999999999997"), json!("it's"), json!("\"q\""),
-        json!("tab\there"), json!("1".repeat(4301)), json!("_"), json!("1_.5"), json!("-.5e+3"), json!("e5"),
+        json!(null),
+        json!(""),
+        json!(false),
+        json!(true),
+        json!(0),
+        json!(0.0),
+        json!(-0.0),
+        json!(1),
+        json!(-1),
+        json!(12.5),
+        json!(1e16),
+        json!(1e-5),
+        json!(123456789.125),
+        json!(u64::MAX),
+        json!(i64::MIN),
+        json!("0"),
+        json!("00"),
+        json!(" 007 "),
+        json!("+7"),
+        json!("-0"),
+        json!("1_000"),
+        json!("_1"),
+        json!("1__0"),
+        json!("\u{661}\u{662}"),
+        json!("\u{ff11}\u{ff12}"),
+        json!("12.5"),
+        json!("12.50"),
+        json!("£1,234.50"),
+        json!("1234.5"),
+        json!(" 12.5 "),
+        json!("1e2"),
+        json!("100"),
+        json!("nan"),
+        json!("NaN12"),
+        json!("inf"),
+        json!("-Infinity"),
+        json!("abc"),
+        json!("  "),
+        json!("no"),
+        json!("No"),
+        json!("false"),
+        json!("yes"),
+        json!("07337 304833"),
+        json!("(0)7337-304833"),
+        json!("w12 1ns"),
+        json!("W12\u{a0}1NS"),
+        json!("a\u{1c}b"),
+        json!("  Smith   jones "),
+        json!("straße"),
+        json!("MAIL@Example.COM"),
+        json!([]),
+        json!([1, "a", null]),
+        json!({}),
+        json!({"k": "v"}),
+        json!("1 2"),
+        json!("1."),
+        json!(".5"),
+        json!("1e999999999999999999"),
+        json!("10e999999999999999999"),
+        json!("0e5"),
+        json!("1e-1999999999999999997"),
+        json!("it's"),
+        json!("\"q\""),
+        json!("tab\there"),
+        json!("1".repeat(4301)),
+        json!("_"),
+        json!("1_.5"),
+        json!("-.5e+3"),
+        json!("e5"),
     ];
     // Floats across magnitudes, to check str(float).
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -289,9 +465,16 @@ fn norm_agrees_with_python_on_tricky_values() {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        let f = if i % 2 == 0 { f64::from_bits(x) } else { (x % 1_000_000) as f64 / 10f64.powi((x % 23) as i32 - 8) };
+        let f = if i % 2 == 0 {
+            f64::from_bits(x)
+        } else {
+            (x % 1_000_000) as f64 / 10f64.powi((x % 23) as i32 - 8)
+        };
         if f.is_finite() {
-            assert_eq!(py_float_repr(f).parse::<f64>().unwrap().to_bits(), f.to_bits());
+            assert_eq!(
+                py_float_repr(f).parse::<f64>().unwrap().to_bits(),
+                f.to_bits()
+            );
             values.push(json!(f));
         }
     }
@@ -311,16 +494,37 @@ fn norm_agrees_with_python_on_tricky_values() {
          print(json.dumps(out))\n",
     );
     use FieldType::*;
-    let kinds = [Text, Date, NiNumber, Postcode, Email, Phone, Money, Integer, Checkbox, Signature, Choice];
+    let kinds = [
+        Text, Date, NiNumber, Postcode, Email, Phone, Money, Integer, Checkbox, Signature, Choice,
+    ];
     let names: Vec<_> = kinds.iter().map(|k| k.as_str()).collect();
-    let out: Value = serde_json::from_str(&python(&[&probe, &script, &values_path, Path::new(&names.join(","))])).unwrap();
+    let out: Value = serde_json::from_str(&python(&[
+        &probe,
+        &script,
+        &values_path,
+        Path::new(&names.join(",")),
+    ]))
+    .unwrap();
     for kind in kinds {
         let ns: Vec<_> = values.iter().map(|v| norm(kind, v)).collect();
         let py = &out[kind.as_str()];
         for (i, n) in ns.iter().enumerate() {
-            assert_eq!(py["repr"][i], json!(n.repr()), "repr of norm({}, {})", kind.as_str(), values[i]);
+            assert_eq!(
+                py["repr"][i],
+                json!(n.repr()),
+                "repr of norm({}, {})",
+                kind.as_str(),
+                values[i]
+            );
             for (j, m) in ns.iter().enumerate() {
-                assert_eq!(py["eq"][i][j], json!(n == m), "norm({0}, {1}) == norm({0}, {2})", kind.as_str(), values[i], values[j]);
+                assert_eq!(
+                    py["eq"][i][j],
+                    json!(n == m),
+                    "norm({0}, {1}) == norm({0}, {2})",
+                    kind.as_str(),
+                    values[i],
+                    values[j]
+                );
             }
         }
     }
@@ -339,10 +543,16 @@ fn an_unknown_form_and_an_empty_set_score_without_panicking() {
     };
     let r = score(&[t], &[], &TemplateSet::builtin());
     assert_eq!(r.unknown_forms, ["no-such-form"]);
-    assert_eq!((r.documents, r.counts.documents_missing, r.counts.fields), (1, 1, 0));
+    assert_eq!(
+        (r.documents, r.counts.documents_missing, r.counts.fields),
+        (1, 1, 0)
+    );
     assert!(r.render_text(5).contains("no template for form"));
     let r = score(&[], &[], &TemplateSet::builtin());
-    assert_eq!((r.documents, r.field_accuracy, r.straight_through_wrong), (0, 0.0, 0.0));
+    assert_eq!(
+        (r.documents, r.field_accuracy, r.straight_through_wrong),
+        (0, 0.0, 0.0)
+    );
     assert_eq!(r.to_json()["by_tier"], json!({}));
 }
 
@@ -352,7 +562,15 @@ fn the_text_report_has_every_section() {
     let templates = TemplateSet::builtin();
     let preds = build_set(&dir.0, &templates);
     let text = score(&load_truth(&dir.0).unwrap(), &preds, &templates).render_text(3);
-    for part in ["overall", "by tier", "by type", "by form", "by field", "voter-registration/surname", "first 3 of"] {
+    for part in [
+        "overall",
+        "by tier",
+        "by type",
+        "by form",
+        "by field",
+        "voter-registration/surname",
+        "first 3 of",
+    ] {
         assert!(text.contains(part), "{part} missing from:\n{text}");
     }
     assert_eq!(text.lines().filter(|l| l.contains(": want ")).count(), 3);

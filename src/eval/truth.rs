@@ -77,14 +77,21 @@ impl TruthDoc {
 /// Reads `documents/*.json` then `batches/*.json` (sorted by name, like
 /// score.py) — never reads the `scan` entry.
 pub fn load_truth(set_dir: &Path) -> Result<Vec<TruthDoc>> {
-    Ok(read_set(set_dir)?.into_iter().flat_map(|(_, docs)| docs).collect())
+    Ok(read_set(set_dir)?
+        .into_iter()
+        .flat_map(|(_, docs)| docs)
+        .collect())
 }
 
 /// The scan files the set's truth names, in order, each once (documents
 /// first, then batches), as paths.
 pub fn set_files(set_dir: &Path) -> Result<Vec<PathBuf>> {
     let mut seen = HashSet::new();
-    Ok(read_set(set_dir)?.into_iter().map(|(scan, _)| scan).filter(|p| seen.insert(p.clone())).collect())
+    Ok(read_set(set_dir)?
+        .into_iter()
+        .map(|(scan, _)| scan)
+        .filter(|p| seen.insert(p.clone()))
+        .collect())
 }
 
 /// Every truth file of the set: the scan it describes and its documents.
@@ -94,7 +101,10 @@ fn read_set(set_dir: &Path) -> Result<Vec<(PathBuf, Vec<TruthDoc>)>> {
     }
     let (documents, batches) = (set_dir.join("documents"), set_dir.join("batches"));
     if !documents.is_dir() && !batches.is_dir() {
-        bail!("the set {} has neither a documents/ nor a batches/ folder", set_dir.display());
+        bail!(
+            "the set {} has neither a documents/ nor a batches/ folder",
+            set_dir.display()
+        );
     }
     let mut out = Vec::new();
     for path in json_files(&documents)? {
@@ -105,7 +115,11 @@ fn read_set(set_dir: &Path) -> Result<Vec<(PathBuf, Vec<TruthDoc>)>> {
     for path in json_files(&batches)? {
         let b: BatchFile = read_json(&path)?;
         let scan = scan_path(&batches, &b.file, &path)?;
-        let docs = b.documents.into_iter().map(|d| TruthDoc::new(&b.file, d.first_page, d.doc)).collect();
+        let docs = b
+            .documents
+            .into_iter()
+            .map(|d| TruthDoc::new(&b.file, d.first_page, d.doc))
+            .collect();
         out.push((scan, docs));
     }
     Ok(out)
@@ -129,14 +143,19 @@ fn json_files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read truth file {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("truth file {} is not of the expected shape", path.display()))
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read truth file {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("truth file {} is not of the expected shape", path.display()))
 }
 
 /// The scan a truth file names: a plain file name next to the truth file.
 fn scan_path(dir: &Path, file: &str, truth: &Path) -> Result<PathBuf> {
     if file.is_empty() || file == "." || file == ".." || file.contains(['/', '\\']) {
-        bail!("truth file {} names its scan {file:?}, which is not a plain file name", truth.display());
+        bail!(
+            "truth file {} names its scan {file:?}, which is not a plain file name",
+            truth.display()
+        );
     }
     Ok(dir.join(file))
 }
@@ -146,7 +165,8 @@ mod tests {
     use super::*;
 
     fn temp_set(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("formflow-truth-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("formflow-truth-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("documents")).unwrap();
         dir
@@ -157,11 +177,22 @@ mod tests {
         let dir = temp_set("broken");
         std::fs::write(dir.join("documents/a.json"), "{").unwrap();
         let e = format!("{:#}", load_truth(&dir).unwrap_err());
-        assert!(e.contains("documents/a.json") && e.contains("expected shape"), "{e}");
-        std::fs::write(dir.join("documents/a.json"), r#"{"file": "a.pdf", "form": "x", "pages": 1, "fields": {}}"#).unwrap();
+        assert!(
+            e.contains("documents/a.json") && e.contains("expected shape"),
+            "{e}"
+        );
+        std::fs::write(
+            dir.join("documents/a.json"),
+            r#"{"file": "a.pdf", "form": "x", "pages": 1, "fields": {}}"#,
+        )
+        .unwrap();
         let e = format!("{:#}", load_truth(&dir).unwrap_err());
         assert!(e.contains("documents/a.json") && e.contains("tier"), "{e}");
-        std::fs::write(dir.join("documents/a.json"), r#"{"file": "../a.pdf", "form": "x", "pages": 1, "tier": "typed", "fields": {}}"#).unwrap();
+        std::fs::write(
+            dir.join("documents/a.json"),
+            r#"{"file": "../a.pdf", "form": "x", "pages": 1, "tier": "typed", "fields": {}}"#,
+        )
+        .unwrap();
         let e = format!("{:#}", set_files(&dir).unwrap_err());
         assert!(e.contains("not a plain file name"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
@@ -172,7 +203,11 @@ mod tests {
     fn documents_come_sorted_before_batches_and_files_once() {
         let dir = temp_set("order");
         std::fs::create_dir_all(dir.join("batches")).unwrap();
-        let doc = |file: &str| format!(r#"{{"file": "{file}", "form": "f", "pages": 1, "tier": "typed", "fields": {{"a": 1}}, "scan": "not read"}}"#);
+        let doc = |file: &str| {
+            format!(
+                r#"{{"file": "{file}", "form": "f", "pages": 1, "tier": "typed", "fields": {{"a": 1}}, "scan": "not read"}}"#
+            )
+        };
         std::fs::write(dir.join("documents/b.json"), doc("b.jpg")).unwrap();
         std::fs::write(dir.join("documents/a.json"), doc("a.jpg")).unwrap();
         std::fs::write(dir.join("documents/notes.txt"), "ignored").unwrap();
@@ -184,12 +219,22 @@ mod tests {
         )
         .unwrap();
         let truth = load_truth(&dir).unwrap();
-        let keys: Vec<_> = truth.iter().map(|t| (t.source.as_str(), t.first_page)).collect();
-        assert_eq!(keys, [("a.jpg", 1), ("b.jpg", 1), ("m.pdf", 1), ("m.pdf", 3)]);
+        let keys: Vec<_> = truth
+            .iter()
+            .map(|t| (t.source.as_str(), t.first_page))
+            .collect();
+        assert_eq!(
+            keys,
+            [("a.jpg", 1), ("b.jpg", 1), ("m.pdf", 1), ("m.pdf", 3)]
+        );
         assert_eq!(truth[2].invalid, ["a"]);
         assert_eq!(
             set_files(&dir).unwrap(),
-            [dir.join("documents/a.jpg"), dir.join("documents/b.jpg"), dir.join("batches/m.pdf")]
+            [
+                dir.join("documents/a.jpg"),
+                dir.join("documents/b.jpg"),
+                dir.join("batches/m.pdf")
+            ]
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -2,8 +2,8 @@
 //! a corrupt file in a batch. After each, every accepted file has its
 //! document and every document its one outcome.
 
-use super::stack::Stack;
 use super::by_file;
+use super::stack::Stack;
 use crate::util::repo;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -15,18 +15,30 @@ async fn a_worker_killed_mid_job_leaves_the_document_one_outcome() {
     s.start("worker-a", &["worker"], &[]);
     s.wait_serving().await;
     // A three-page stack: long enough to be caught in the middle.
-    let (status, answer) = s.upload(&[Path::new("samples/batches/batch-mini.pdf")]).await;
+    let (status, answer) = s
+        .upload(&[Path::new("samples/batches/batch-mini.pdf")])
+        .await;
     assert_eq!(status, 202, "{answer}");
     let batch = answer["batch_id"].as_str().unwrap().to_string();
-    let doc = answer["documents"][0]["document_id"].as_str().unwrap().to_string();
+    let doc = answer["documents"][0]["document_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let start = Instant::now();
     loop {
         let (_, d) = s.get(&format!("/api/v1/documents/{doc}")).await;
         if d["status"] == "processing" {
             break;
         }
-        assert_eq!(d["status"], "queued", "the job finished before it could be interrupted: {d}");
-        assert!(start.elapsed() < Duration::from_secs(60), "never taken: {}", s.log("worker-a"));
+        assert_eq!(
+            d["status"], "queued",
+            "the job finished before it could be interrupted: {d}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "never taken: {}",
+            s.log("worker-a")
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     s.signal("worker-a", "KILL");
@@ -43,7 +55,9 @@ async fn a_worker_killed_mid_job_leaves_the_document_one_outcome() {
     assert_eq!(d["records"].as_array().map(Vec::len), Some(2), "{d}");
     assert_eq!(s.count("SELECT COUNT(*) FROM records").await, 2);
     assert_eq!(s.count("SELECT COUNT(*) FROM pages").await, 3);
-    let finals = s.count("SELECT COUNT(*) FROM document_events WHERE status NOT IN ('queued', 'processing')").await;
+    let finals = s
+        .count("SELECT COUNT(*) FROM document_events WHERE status NOT IN ('queued', 'processing')")
+        .await;
     assert_eq!(finals, 1, "one outcome");
     // Nothing left on the queue or in the outbox.
     s.wait_outbox_empty().await;
@@ -54,29 +68,66 @@ async fn a_worker_killed_mid_job_leaves_the_document_one_outcome() {
 async fn uploads_while_rabbitmq_is_unreachable_are_kept_and_sent_when_it_is_back() {
     let mut s = Stack::new("brokerdown", true).await;
     // Nothing listens on port 9: the broker is unreachable.
-    s.start("serve-down", &["serve"], &[("AMQP_URL", "amqp://guest:guest@127.0.0.1:9/%2f")]);
+    s.start(
+        "serve-down",
+        &["serve"],
+        &[("AMQP_URL", "amqp://guest:guest@127.0.0.1:9/%2f")],
+    );
     s.wait_serving().await;
-    let files = ["samples/documents/voter-registration-035.png", "samples/documents/voter-registration-002.jpg"];
-    let (status, answer) = s.upload(&files.iter().map(Path::new).collect::<Vec<_>>()).await;
-    assert_eq!(status, 202, "uploads are taken while the broker is down: {answer}");
+    let files = [
+        "samples/documents/voter-registration-035.png",
+        "samples/documents/voter-registration-002.jpg",
+    ];
+    let (status, answer) = s
+        .upload(&files.iter().map(Path::new).collect::<Vec<_>>())
+        .await;
+    assert_eq!(
+        status, 202,
+        "uploads are taken while the broker is down: {answer}"
+    );
     let batch = answer["batch_id"].as_str().unwrap().to_string();
     let (st, ready) = s.get("/readyz").await;
     assert_eq!(st, 503, "{ready}");
     assert_eq!(ready["database"], "ok");
     assert_ne!(ready["broker"], "ok");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(s.count("SELECT COUNT(*) FROM outbox WHERE kind = 'job'").await, 2, "both jobs wait in the outbox");
-    assert_eq!(s.count("SELECT COUNT(*) FROM documents WHERE status = 'queued'").await, 2);
-    let metrics = reqwest::get(format!("{}/metrics", s.base())).await.unwrap().text().await.unwrap();
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM outbox WHERE kind = 'job'")
+            .await,
+        2,
+        "both jobs wait in the outbox"
+    );
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM documents WHERE status = 'queued'")
+            .await,
+        2
+    );
+    let metrics = reqwest::get(format!("{}/metrics", s.base()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("formflow_outbox_pending 2"), "{metrics}");
     // The service restarts with the broker reachable; nothing was lost.
     s.signal("serve-down", "TERM");
-    assert!(s.wait_exit("serve-down", Duration::from_secs(30)).success(), "{}", s.log("serve-down"));
+    assert!(
+        s.wait_exit("serve-down", Duration::from_secs(30)).success(),
+        "{}",
+        s.log("serve-down")
+    );
     s.start("serve", &["serve"], &[]);
     s.start("worker", &["worker"], &[]);
     s.wait_serving().await;
     let view = s.wait_batch(&batch, Duration::from_secs(120)).await;
-    assert!(view["documents"].as_array().unwrap().iter().all(|d| d["status"] != "failed"), "{view}");
+    assert!(
+        view["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] != "failed"),
+        "{view}"
+    );
     s.wait_outbox_empty().await;
     assert_eq!(s.count("SELECT COUNT(*) FROM records").await, 2);
 }
@@ -85,7 +136,10 @@ async fn uploads_while_rabbitmq_is_unreachable_are_kept_and_sent_when_it_is_back
 /// scrambled (so it cannot be decoded).
 fn corrupt_png(dir: &Path) -> std::path::PathBuf {
     let mut b = std::fs::read(repo("samples/documents/voter-registration-035.png")).unwrap();
-    let at = b.windows(4).position(|w| w == b"IDAT").expect("a PNG has IDAT");
+    let at = b
+        .windows(4)
+        .position(|w| w == b"IDAT")
+        .expect("a PNG has IDAT");
     let len = u32::from_be_bytes(b[at - 4..at].try_into().unwrap()) as usize;
     for x in &mut b[at + 4 + len / 2..at + 4 + len / 2 + 200] {
         *x ^= 0x5a;
@@ -103,18 +157,35 @@ async fn a_corrupt_file_fails_with_its_reason_is_dead_lettered_and_the_batch_goe
     s.wait_serving().await;
     let tmp = tempfile::tempdir().unwrap();
     let bad = corrupt_png(tmp.path());
-    let files = [repo("samples/documents/voter-registration-035.png"), bad, repo("samples/bad-inputs/blank-page.jpg")];
-    let (status, answer) = s.upload(&files.iter().map(|p| p.as_path()).collect::<Vec<_>>()).await;
+    let files = [
+        repo("samples/documents/voter-registration-035.png"),
+        bad,
+        repo("samples/bad-inputs/blank-page.jpg"),
+    ];
+    let (status, answer) = s
+        .upload(&files.iter().map(|p| p.as_path()).collect::<Vec<_>>())
+        .await;
     assert_eq!(status, 202, "{answer}");
     let batch = answer["batch_id"].as_str().unwrap().to_string();
     let view = s.wait_batch(&batch, Duration::from_secs(120)).await;
     let docs = by_file(&view);
-    assert_eq!(docs["voter-registration-035.png"]["status"], "extracted", "{view}");
+    assert_eq!(
+        docs["voter-registration-035.png"]["status"], "extracted",
+        "{view}"
+    );
     assert_eq!(docs["blank-page.jpg"]["status"], "unclassified", "{view}");
     let failed = &docs["scrambled.png"];
     assert_eq!(failed["status"], "failed", "{view}");
-    assert_eq!(failed["error"], "the PNG is damaged and cannot be read: scan it again", "{view}");
-    let (_, d) = s.get(&format!("/api/v1/documents/{}", failed["id"].as_str().unwrap())).await;
+    assert_eq!(
+        failed["error"], "the PNG is damaged and cannot be read: scan it again",
+        "{view}"
+    );
+    let (_, d) = s
+        .get(&format!(
+            "/api/v1/documents/{}",
+            failed["id"].as_str().unwrap()
+        ))
+        .await;
     assert_eq!(d["reason"], "damaged", "{d}");
     assert_eq!(d["records"][0]["status"], "failed", "{d}");
     // Dead-lettered, with the reason on the message.
@@ -132,7 +203,18 @@ async fn a_corrupt_file_fails_with_its_reason_is_dead_lettered_and_the_batch_goe
         Some(lapin::types::AMQPValue::LongString(s)) => s.to_string(),
         other => panic!("no reason header: {other:?}"),
     };
-    assert_eq!(reason, "the PNG is damaged and cannot be read: scan it again");
-    let metrics = reqwest::get(format!("{}/metrics", s.base())).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("formflow_failures{reason=\"damaged\"} 1"), "{metrics}");
+    assert_eq!(
+        reason,
+        "the PNG is damaged and cannot be read: scan it again"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", s.base()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("formflow_failures{reason=\"damaged\"} 1"),
+        "{metrics}"
+    );
 }

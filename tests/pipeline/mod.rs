@@ -23,7 +23,12 @@ fn contract_record(r: &Value) -> Value {
 
 /// The documents of a batch answer, by file name.
 fn by_file(batch: &Value) -> std::collections::HashMap<String, Value> {
-    batch["documents"].as_array().expect("documents").iter().map(|d| (d["source"].as_str().expect("source").to_string(), d.clone())).collect()
+    batch["documents"]
+        .as_array()
+        .expect("documents")
+        .iter()
+        .map(|d| (d["source"].as_str().expect("source").to_string(), d.clone()))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -34,18 +39,40 @@ async fn a_batch_uploaded_through_the_api_ends_as_records_rows_and_events() {
     s.wait_serving().await;
     let (_events_conn, events_queue) = s.listen_events().await;
 
-    let files = ["samples/documents/voter-registration-035.png", "samples/documents/legal-aid-cw1-018.tif", "samples/batches/batch-mini.pdf", "samples/bad-inputs/blank-page.jpg"];
+    let files = [
+        "samples/documents/voter-registration-035.png",
+        "samples/documents/legal-aid-cw1-018.tif",
+        "samples/batches/batch-mini.pdf",
+        "samples/bad-inputs/blank-page.jpg",
+    ];
     let paths: Vec<&Path> = files.iter().map(Path::new).collect();
     let (status, answer) = s.upload(&paths).await;
     assert_eq!(status, 202, "{answer}");
     let batch = answer["batch_id"].as_str().expect("a batch id").to_string();
-    assert_eq!(answer["documents"].as_array().map(Vec::len), Some(4), "{answer}");
-    assert!(answer["documents"].as_array().unwrap().iter().all(|d| d["status"] == "queued"), "{answer}");
+    assert_eq!(
+        answer["documents"].as_array().map(Vec::len),
+        Some(4),
+        "{answer}"
+    );
+    assert!(
+        answer["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] == "queued"),
+        "{answer}"
+    );
 
     let view = s.wait_batch(&batch, Duration::from_secs(180)).await;
     let docs = by_file(&view);
-    assert_eq!(docs["voter-registration-035.png"]["status"], "extracted", "{view}");
-    assert_eq!(docs["legal-aid-cw1-018.tif"]["status"], "needs_review", "{view}");
+    assert_eq!(
+        docs["voter-registration-035.png"]["status"], "extracted",
+        "{view}"
+    );
+    assert_eq!(
+        docs["legal-aid-cw1-018.tif"]["status"], "needs_review",
+        "{view}"
+    );
     assert_eq!(docs["batch-mini.pdf"]["status"], "needs_review", "{view}");
     assert_eq!(docs["blank-page.jpg"]["status"], "unclassified", "{view}");
     assert_eq!(view["counts"]["extracted"], 1);
@@ -54,14 +81,30 @@ async fn a_batch_uploaded_through_the_api_ends_as_records_rows_and_events() {
 
     // Each document's records are exactly what the engine reads off the file.
     for f in files {
-        let id = docs[Path::new(f).file_name().unwrap().to_str().unwrap()]["id"].as_str().unwrap().to_string();
+        let id = docs[Path::new(f).file_name().unwrap().to_str().unwrap()]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let (st, doc) = s.get(&format!("/api/v1/documents/{id}")).await;
         assert_eq!(st, 200, "{doc}");
         assert_eq!(doc["attempts"], 1, "{doc}");
-        let got: Vec<Value> = doc["records"].as_array().unwrap().iter().map(contract_record).collect();
-        let want: Vec<Value> = extract(f).iter().map(|r| serde_json::to_value(r).unwrap()).collect();
+        let got: Vec<Value> = doc["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(contract_record)
+            .collect();
+        let want: Vec<Value> = extract(f)
+            .iter()
+            .map(|r| serde_json::to_value(r).unwrap())
+            .collect();
         assert_eq!(got, want, "{f}");
-        let statuses: Vec<&str> = doc["events"].as_array().unwrap().iter().map(|e| e["status"].as_str().unwrap()).collect();
+        let statuses: Vec<&str> = doc["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["status"].as_str().unwrap())
+            .collect();
         assert_eq!(statuses.first(), Some(&"queued"), "{doc}");
         assert_eq!(statuses.get(1), Some(&"processing"), "{doc}");
         assert_eq!(statuses.len(), 3, "{doc}");
@@ -72,14 +115,28 @@ async fn a_batch_uploaded_through_the_api_ends_as_records_rows_and_events() {
     let batch_mini_docs = extract("samples/batches/batch-mini.pdf").len() as i64;
     assert_eq!(batch_mini_docs, 2);
     assert_eq!(s.count("SELECT COUNT(*) FROM documents").await, 4);
-    assert_eq!(s.count("SELECT COUNT(*) FROM records").await, 3 + batch_mini_docs);
-    let voter_fields = formflow_schemas::TemplateSet::builtin().get("voter-registration").unwrap().fields.len() as i64;
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM records").await,
+        3 + batch_mini_docs
+    );
+    let voter_fields = formflow_schemas::TemplateSet::builtin()
+        .get("voter-registration")
+        .unwrap()
+        .fields
+        .len() as i64;
     assert_eq!(
         s.count("SELECT COUNT(*) FROM field_values f JOIN records r ON r.id = f.record_id WHERE r.source = 'voter-registration-035.png'").await,
         voter_fields
     );
-    assert_eq!(s.count("SELECT COUNT(*) FROM field_history").await, s.count("SELECT COUNT(*) FROM field_values").await);
-    assert_eq!(s.count("SELECT CAST(SUM(page_count) AS BIGINT) FROM documents").await, s.count("SELECT COUNT(*) FROM pages").await);
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM field_history").await,
+        s.count("SELECT COUNT(*) FROM field_values").await
+    );
+    assert_eq!(
+        s.count("SELECT CAST(SUM(page_count) AS BIGINT) FROM documents")
+            .await,
+        s.count("SELECT COUNT(*) FROM pages").await
+    );
     s.wait_outbox_empty().await;
 
     // The records API: every record of the batch, page by page, in order.
@@ -93,7 +150,10 @@ async fn a_batch_uploaded_through_the_api_ends_as_records_rows_and_events() {
         let (st, page) = s.get(&q).await;
         assert_eq!(st, 200, "{page}");
         for r in page["records"].as_array().unwrap() {
-            seen.push((r["updated_at"].as_str().unwrap().to_string(), r["id"].as_str().unwrap().to_string()));
+            seen.push((
+                r["updated_at"].as_str().unwrap().to_string(),
+                r["id"].as_str().unwrap().to_string(),
+            ));
         }
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_string()),
@@ -104,20 +164,42 @@ async fn a_batch_uploaded_through_the_api_ends_as_records_rows_and_events() {
     let mut sorted = seen.clone();
     sorted.sort();
     sorted.dedup();
-    assert_eq!(seen, sorted, "records come once each, in (updated_at, id) order");
-    let (_, voters) = s.get(&format!("/api/v1/records?batch={batch}&form=voter-registration&status=extracted")).await;
+    assert_eq!(
+        seen, sorted,
+        "records come once each, in (updated_at, id) order"
+    );
+    let (_, voters) = s
+        .get(&format!(
+            "/api/v1/records?batch={batch}&form=voter-registration&status=extracted"
+        ))
+        .await;
     let voters = voters["records"].as_array().unwrap();
     assert_eq!(voters.len(), 1);
     assert_eq!(voters[0]["source"], "voter-registration-035.png");
     let (st, bad) = s.get("/api/v1/records?updated_since=yesterday").await;
     assert_eq!(st, 422);
-    assert!(bad["error"].as_str().unwrap().contains("updated_since"), "{bad}");
+    assert!(
+        bad["error"].as_str().unwrap().contains("updated_since"),
+        "{bad}"
+    );
 
     // The original comes back byte for byte; a page comes back as a PNG.
     let id = docs["legal-aid-cw1-018.tif"]["id"].as_str().unwrap();
-    let original = reqwest::get(format!("{}/api/v1/documents/{id}/original", s.base())).await.unwrap().bytes().await.unwrap();
-    assert_eq!(original.as_ref(), std::fs::read(repo("samples/documents/legal-aid-cw1-018.tif")).unwrap().as_slice());
-    let page = reqwest::get(format!("{}/api/v1/documents/{id}/pages/2", s.base())).await.unwrap();
+    let original = reqwest::get(format!("{}/api/v1/documents/{id}/original", s.base()))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        original.as_ref(),
+        std::fs::read(repo("samples/documents/legal-aid-cw1-018.tif"))
+            .unwrap()
+            .as_slice()
+    );
+    let page = reqwest::get(format!("{}/api/v1/documents/{id}/pages/2", s.base()))
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
     let png = page.bytes().await.unwrap();
     let img = image::load_from_memory(&png).expect("a PNG");
@@ -137,36 +219,87 @@ async fn a_batch_uploaded_through_the_api_ends_as_records_rows_and_events() {
     }
     let mut keys: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
     keys.sort();
-    assert_eq!(keys, ["document.extracted", "document.needs_review", "document.needs_review", "document.needs_review"]);
-    let surname = extract("samples/documents/voter-registration-035.png")[0].field("surname").unwrap().value.clone();
+    assert_eq!(
+        keys,
+        [
+            "document.extracted",
+            "document.needs_review",
+            "document.needs_review",
+            "document.needs_review"
+        ]
+    );
+    let surname = extract("samples/documents/voter-registration-035.png")[0]
+        .field("surname")
+        .unwrap()
+        .value
+        .clone();
     for (_, body, _) in &events {
-        assert!(body["document_id"].is_string() && body["batch_id"] == batch.as_str(), "{body}");
-        assert!(!body.to_string().contains(surname.as_str().unwrap()), "an event carries a value: {body}");
+        assert!(
+            body["document_id"].is_string() && body["batch_id"] == batch.as_str(),
+            "{body}"
+        );
+        assert!(
+            !body.to_string().contains(surname.as_str().unwrap()),
+            "an event carries a value: {body}"
+        );
     }
 
     // The same bytes again are recognised, and not processed twice.
-    let (status, again) = s.upload(&[Path::new("samples/documents/voter-registration-035.png")]).await;
+    let (status, again) = s
+        .upload(&[Path::new("samples/documents/voter-registration-035.png")])
+        .await;
     assert_eq!(status, 202);
     assert_eq!(again["documents"][0]["status"], "duplicate", "{again}");
-    assert_eq!(again["documents"][0]["duplicate_of"], docs["voter-registration-035.png"]["id"]);
-    assert_eq!(s.count("SELECT COUNT(*) FROM records").await, 3 + batch_mini_docs);
+    assert_eq!(
+        again["documents"][0]["duplicate_of"],
+        docs["voter-registration-035.png"]["id"]
+    );
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM records").await,
+        3 + batch_mini_docs
+    );
 
     // Metrics cover the whole pipeline.
-    let metrics = reqwest::get(format!("{}/metrics", s.base())).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("formflow_documents{status=\"needs_review\"} 2"), "{metrics}");
-    assert!(metrics.contains("formflow_uploads_total{outcome=\"accepted\"} 4"), "{metrics}");
-    assert!(metrics.contains("formflow_extract_seconds_count 4"), "{metrics}");
+    let metrics = reqwest::get(format!("{}/metrics", s.base()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("formflow_documents{status=\"needs_review\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("formflow_uploads_total{outcome=\"accepted\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("formflow_extract_seconds_count 4"),
+        "{metrics}"
+    );
     let (st, ready) = s.get("/readyz").await;
     assert_eq!(st, 200, "{ready}");
 
     // Both stop cleanly on SIGTERM.
     s.signal("worker", "TERM");
     s.signal("serve", "TERM");
-    assert!(s.wait_exit("worker", Duration::from_secs(30)).success(), "{}", s.log("worker"));
-    assert!(s.wait_exit("serve", Duration::from_secs(30)).success(), "{}", s.log("serve"));
+    assert!(
+        s.wait_exit("worker", Duration::from_secs(30)).success(),
+        "{}",
+        s.log("worker")
+    );
+    assert!(
+        s.wait_exit("serve", Duration::from_secs(30)).success(),
+        "{}",
+        s.log("serve")
+    );
     // No personal data in the logs.
     for label in ["worker", "serve"] {
-        assert!(!s.log(label).contains(surname.as_str().unwrap()), "{label} logged a value");
+        assert!(
+            !s.log(label).contains(surname.as_str().unwrap()),
+            "{label} logged a value"
+        );
     }
 }
 
@@ -176,7 +309,10 @@ async fn every_bad_input_gets_its_expected_outcome_through_the_api() {
     s.start("serve", &["serve"], &[]);
     s.start("worker", &["worker"], &[]);
     s.wait_serving().await;
-    let cases: Value = serde_json::from_str(&std::fs::read_to_string(repo("samples/bad-inputs/expectations.json")).unwrap()).unwrap();
+    let cases: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("samples/bad-inputs/expectations.json")).unwrap(),
+    )
+    .unwrap();
     let cases = cases["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 12);
     let mut accepted = 0;
@@ -191,39 +327,70 @@ async fn every_bad_input_gets_its_expected_outcome_through_the_api() {
         match expect {
             "rejected" => {
                 assert!((400..500).contains(&status), "{file}: {status} {answer}");
-                let why = answer["refused"][0]["error"].as_str().unwrap_or_else(|| panic!("{file}: {answer}"));
+                let why = answer["refused"][0]["error"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{file}: {answer}"));
                 assert!(why.len() > 10 && !why.contains("Error"), "{file}: {why}");
             }
             "rejected_or_failed" if status != 202 => {
                 assert!((400..500).contains(&status), "{file}: {status} {answer}");
-                assert!(answer["refused"][0]["error"].as_str().is_some_and(|e| e.len() > 10), "{file}: {answer}");
+                assert!(
+                    answer["refused"][0]["error"]
+                        .as_str()
+                        .is_some_and(|e| e.len() > 10),
+                    "{file}: {answer}"
+                );
             }
             "rejected_or_failed" => {
                 let batch = answer["batch_id"].as_str().unwrap();
                 let view = s.wait_batch(batch, Duration::from_secs(120)).await;
                 assert_eq!(view["documents"][0]["status"], "failed", "{file}: {view}");
-                assert!(view["documents"][0]["error"].as_str().is_some_and(|e| e.len() > 10), "{file}: {view}");
+                assert!(
+                    view["documents"][0]["error"]
+                        .as_str()
+                        .is_some_and(|e| e.len() > 10),
+                    "{file}: {view}"
+                );
             }
             "unclassified" => {
                 assert_eq!(status, 202, "{file}: {answer}");
                 let batch = answer["batch_id"].as_str().unwrap();
                 let view = s.wait_batch(batch, Duration::from_secs(120)).await;
-                assert_eq!(view["documents"][0]["status"], "unclassified", "{file}: {view}");
+                assert_eq!(
+                    view["documents"][0]["status"], "unclassified",
+                    "{file}: {view}"
+                );
             }
             other => panic!("unknown expectation {other}"),
         }
     }
     // Nothing of a refused file was kept.
     let kept = s.count("SELECT COUNT(*) FROM documents").await;
-    assert_eq!(kept, accepted, "a document for each accepted file, none for refused ones");
+    assert_eq!(
+        kept, accepted,
+        "a document for each accepted file, none for refused ones"
+    );
     let stored = walk(&s.storage.path().join("originals/sha256")).len() as i64;
-    assert_eq!(stored, kept, "one original per accepted file, none for refused ones");
+    assert_eq!(
+        stored, kept,
+        "one original per accepted file, none for refused ones"
+    );
     // A request that is not multipart, and one with no file, are refused in words.
-    let r = reqwest::Client::new().post(format!("{}/api/v1/batches", s.base())).body("hello").send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/batches", s.base()))
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
     assert!(r.status().is_client_error());
     let v: Value = r.json().await.expect("a JSON error");
     assert!(v["error"].as_str().unwrap().contains("multipart"), "{v}");
-    let r = reqwest::Client::new().post(format!("{}/api/v1/batches", s.base())).multipart(reqwest::multipart::Form::new().text("note", "x")).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/batches", s.base()))
+        .multipart(reqwest::multipart::Form::new().text("note", "x"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 422);
     // Unknown ids are 404 with a sentence.
     let (st, v) = s.get("/api/v1/documents/not-an-id").await;
@@ -232,30 +399,65 @@ async fn every_bad_input_gets_its_expected_outcome_through_the_api() {
 
     // `formflow upload` sends a batch to this service, waits, and sums up.
     let out = s
-        .command(&["upload", "samples/documents/voter-registration-035.png", "samples/bad-inputs/random.bin"])
+        .command(&[
+            "upload",
+            "samples/documents/voter-registration-035.png",
+            "samples/bad-inputs/random.bin",
+        ])
         .current_dir(repo(""))
         .env("FORMFLOW_SERVER", s.base())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(table.contains("voter-registration-035.png") && table.contains("extracted"), "{table}");
-    assert!(table.contains("2 file(s): extracted 1 · needs review 0 · unclassified 0 · failed 0 · refused 1"), "{table}");
+    assert!(
+        table.contains("voter-registration-035.png") && table.contains("extracted"),
+        "{table}"
+    );
+    assert!(
+        table.contains(
+            "2 file(s): extracted 1 · needs review 0 · unclassified 0 · failed 0 · refused 1"
+        ),
+        "{table}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_over_the_limits_are_answered_413_in_plain_words() {
     let mut s = Stack::new("limits", true).await;
-    s.start("serve", &["serve"], &[("FORMFLOW_MAX_UPLOAD_MB", "1"), ("FORMFLOW_MAX_FILES", "2")]);
+    s.start(
+        "serve",
+        &["serve"],
+        &[("FORMFLOW_MAX_UPLOAD_MB", "1"), ("FORMFLOW_MAX_FILES", "2")],
+    );
     s.wait_serving().await;
     let small = Path::new("samples/documents/voter-registration-035.png");
     let (st, v) = s.upload(&[small, small, small]).await;
     assert_eq!(st, 413, "{v}");
-    assert_eq!(v["error"], "more than 2 files in one upload: send them as several batches");
-    let (st, v) = s.upload(&[Path::new("samples/documents/legal-aid-cw1-003.pdf")]).await;
+    assert_eq!(
+        v["error"],
+        "more than 2 files in one upload: send them as several batches"
+    );
+    let (st, v) = s
+        .upload(&[Path::new("samples/documents/legal-aid-cw1-003.pdf")])
+        .await;
     assert_eq!(st, 413, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("larger than the limit of 1 MB"), "{v}");
-    assert_eq!(s.count("SELECT COUNT(*) FROM documents").await, 0, "nothing half-stored");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("larger than the limit of 1 MB"),
+        "{v}"
+    );
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM documents").await,
+        0,
+        "nothing half-stored"
+    );
     assert!(walk(&s.storage.path().join("originals/sha256")).is_empty());
 }
 
@@ -287,20 +489,47 @@ fn formflow_run_processes_scans_on_sqlite_and_remembers_them() {
             .current_dir(dir.path())
             .output()
             .expect("formflow runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
-    let files = [repo("samples/documents/voter-registration-035.png"), repo("samples/batches/batch-mini.pdf"), repo("samples/bad-inputs/random.bin")];
+    let files = [
+        repo("samples/documents/voter-registration-035.png"),
+        repo("samples/batches/batch-mini.pdf"),
+        repo("samples/bad-inputs/random.bin"),
+    ];
     let args: Vec<&str> = files.iter().map(|p| p.to_str().unwrap()).collect();
     let out = run(&args);
-    let line = |name: &str| out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no line for {name}:\n{out}")).to_string();
-    assert!(line("voter-registration-035.png").contains("extracted"), "{out}");
-    assert!(line("batch-mini.pdf").contains("legal-aid-cw1, voter-registration"), "{out}");
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no line for {name}:\n{out}"))
+            .to_string()
+    };
+    assert!(
+        line("voter-registration-035.png").contains("extracted"),
+        "{out}"
+    );
+    assert!(
+        line("batch-mini.pdf").contains("legal-aid-cw1, voter-registration"),
+        "{out}"
+    );
     assert!(line("random.bin").contains("refused"), "{out}");
-    assert!(out.contains("3 file(s): extracted 1 · needs review 1 · unclassified 0 · failed 0 · refused 1"), "{out}");
+    assert!(
+        out.contains(
+            "3 file(s): extracted 1 · needs review 1 · unclassified 0 · failed 0 · refused 1"
+        ),
+        "{out}"
+    );
 
     // The SQLite rows hold what the engine reads.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let db_url = format!("sqlite://{}", dir.path().join("formflow.db").display());
     let (records, fields): (i64, i64) = rt.block_on(async {
         let pool = sqlx::SqlitePool::connect(&db_url).await.unwrap();
@@ -320,7 +549,11 @@ fn formflow_run_processes_scans_on_sqlite_and_remembers_them() {
     assert!(again.contains("duplicate (extracted)"), "{again}");
     let records_after: i64 = rt.block_on(async {
         let pool = sqlx::SqlitePool::connect(&db_url).await.unwrap();
-        sqlx::query_as::<_, (i64,)>("SELECT COUNT(*) FROM records").fetch_one(&pool).await.unwrap().0
+        sqlx::query_as::<_, (i64,)>("SELECT COUNT(*) FROM records")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .0
     });
     assert_eq!(records_after, 3);
 }
@@ -332,6 +565,9 @@ async fn serve_and_worker_refuse_an_unmigrated_database_in_plain_words() {
         let out = s.command(&[cmd]).output().expect("formflow runs");
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("not migrated") && err.contains("formflow migrate"), "{cmd}: {err}");
+        assert!(
+            err.contains("not migrated") && err.contains("formflow migrate"),
+            "{cmd}: {err}"
+        );
     }
 }

@@ -30,15 +30,32 @@ pub struct Stack {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("an address").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("an address")
+        .port()
 }
 
 impl Stack {
     /// A fresh database (migrated when `migrate`) and names.
     pub async fn new(test: &str, migrate: bool) -> Stack {
-        let name = format!("ff_{}_{}", test, uuid::Uuid::now_v7().simple().to_string().get(20..).unwrap_or("x"));
-        let admin = PgPool::connect(&format!("{PG}/test")).await.expect("PostgreSQL is running on 127.0.0.1:5432 (see .ci/run)");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.expect("a test database can be created");
+        let name = format!(
+            "ff_{}_{}",
+            test,
+            uuid::Uuid::now_v7()
+                .simple()
+                .to_string()
+                .get(20..)
+                .unwrap_or("x")
+        );
+        let admin = PgPool::connect(&format!("{PG}/test"))
+            .await
+            .expect("PostgreSQL is running on 127.0.0.1:5432 (see .ci/run)");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .expect("a test database can be created");
         admin.close().await;
         let db_url = format!("{PG}/{name}");
         let storage = tempfile::tempdir().expect("a temp folder");
@@ -47,7 +64,9 @@ impl Stack {
         let s = Stack {
             queue: format!("{name}.jobs"),
             events: format!("{name}.events"),
-            pool: PgPool::connect(&db_url).await.expect("the test database opens"),
+            pool: PgPool::connect(&db_url)
+                .await
+                .expect("the test database opens"),
             name,
             db_url,
             storage,
@@ -57,7 +76,11 @@ impl Stack {
         };
         if migrate {
             let out = s.command(&["migrate"]).output().expect("formflow runs");
-            assert!(out.status.success(), "migrate failed: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "migrate failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         s
     }
@@ -82,12 +105,17 @@ impl Stack {
 
     /// Starts `formflow ARGS` in the background, logging to a file.
     pub fn start(&mut self, label: &str, args: &[&str], env: &[(&str, &str)]) -> &mut Child {
-        let log = std::fs::File::create(self.logs.join(format!("{label}.log"))).expect("a log file");
+        let log =
+            std::fs::File::create(self.logs.join(format!("{label}.log"))).expect("a log file");
         let mut c = self.command(args);
         for (k, v) in env {
             c.env(k, v);
         }
-        let child = c.stdout(Stdio::null()).stderr(log).spawn().expect("formflow starts");
+        let child = c
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("formflow starts");
         self.children.push((label.to_string(), child));
         &mut self.children.last_mut().expect("just pushed").1
     }
@@ -99,13 +127,22 @@ impl Stack {
 
     /// The process started as `label`.
     pub fn child(&mut self, label: &str) -> &mut Child {
-        &mut self.children.iter_mut().find(|(l, _)| l == label).unwrap_or_else(|| panic!("no process {label}")).1
+        &mut self
+            .children
+            .iter_mut()
+            .find(|(l, _)| l == label)
+            .unwrap_or_else(|| panic!("no process {label}"))
+            .1
     }
 
     /// Sends a signal to the process started as `label`.
     pub fn signal(&mut self, label: &str, sig: &str) {
         let pid = self.child(label).id().to_string();
-        let ok = Command::new("kill").args([&format!("-{sig}"), &pid]).status().expect("kill runs").success();
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &pid])
+            .status()
+            .expect("kill runs")
+            .success();
         assert!(ok, "kill -{sig} {label}");
     }
 
@@ -116,7 +153,11 @@ impl Stack {
             if let Some(s) = self.child(label).try_wait().expect("try_wait") {
                 return s;
             }
-            assert!(start.elapsed() < within, "{label} did not exit within {within:?}:\n{}", self.log(label));
+            assert!(
+                start.elapsed() < within,
+                "{label} did not exit within {within:?}:\n{}",
+                self.log(label)
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -134,7 +175,11 @@ impl Stack {
                     return;
                 }
             }
-            assert!(start.elapsed() < Duration::from_secs(60), "serve did not start:\n{}", self.log("serve"));
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "serve did not start:\n{}",
+                self.log("serve")
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -144,21 +189,43 @@ impl Stack {
     pub async fn upload(&self, files: &[&Path]) -> (u16, Value) {
         let mut form = reqwest::multipart::Form::new();
         for f in files {
-            let p = if f.is_absolute() { f.to_path_buf() } else { repo(&f.to_string_lossy()) };
-            let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()));
-            let name = p.file_name().expect("a file name").to_string_lossy().into_owned();
-            form = form.part("file", reqwest::multipart::Part::bytes(bytes).file_name(name));
+            let p = if f.is_absolute() {
+                f.to_path_buf()
+            } else {
+                repo(&f.to_string_lossy())
+            };
+            let bytes =
+                std::fs::read(&p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()));
+            let name = p
+                .file_name()
+                .expect("a file name")
+                .to_string_lossy()
+                .into_owned();
+            form = form.part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes).file_name(name),
+            );
         }
-        let r = reqwest::Client::new().post(format!("{}/api/v1/batches", self.base())).multipart(form).send().await.expect("upload sent");
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/v1/batches", self.base()))
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload sent");
         let status = r.status().as_u16();
         (status, r.json().await.expect("a JSON answer"))
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let r = reqwest::get(format!("{}{path}", self.base())).await.expect("GET sent");
+        let r = reqwest::get(format!("{}{path}", self.base()))
+            .await
+            .expect("GET sent");
         let status = r.status().as_u16();
         let body = r.text().await.expect("a body");
-        (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
     }
 
     /// Waits until every document of the batch has its outcome; the batch.
@@ -182,7 +249,10 @@ impl Stack {
 
     /// One number from the test database.
     pub async fn count(&self, sql: &str) -> i64 {
-        let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&self.pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_string()))
+            .fetch_one(&self.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
         n
     }
 
@@ -191,7 +261,11 @@ impl Stack {
     pub async fn wait_outbox_empty(&self) {
         let start = Instant::now();
         while self.count("SELECT COUNT(*) FROM outbox").await > 0 {
-            assert!(start.elapsed() < Duration::from_secs(30), "the outbox was never emptied:\n{}", self.log("serve"));
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the outbox was never emptied:\n{}",
+                self.log("serve")
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -199,30 +273,56 @@ impl Stack {
     /// Binds a fresh queue to every event of this stack's exchange (declaring
     /// the exchange as formflow does).
     pub async fn listen_events(&self) -> (lapin::Connection, String) {
-        let conn = lapin::Connection::connect(AMQP, Default::default()).await.expect("RabbitMQ is running on 127.0.0.1:5672 (see .ci/run)");
+        let conn = lapin::Connection::connect(AMQP, Default::default())
+            .await
+            .expect("RabbitMQ is running on 127.0.0.1:5672 (see .ci/run)");
         let ch = conn.create_channel().await.expect("a channel");
         ch.exchange_declare(
             self.events.as_str().into(),
             lapin::ExchangeKind::Topic,
-            lapin::options::ExchangeDeclareOptions { durable: true, ..Default::default() },
+            lapin::options::ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
             FieldTable::default(),
         )
         .await
         .expect("exchange");
         let q = format!("{}.test-events", self.name);
-        ch.queue_declare(q.as_str().into(), QueueDeclareOptions::default(), FieldTable::default()).await.expect("queue");
-        ch.queue_bind(q.as_str().into(), self.events.as_str().into(), "document.#".into(), QueueBindOptions::default(), FieldTable::default())
-            .await
-            .expect("bind");
+        ch.queue_declare(
+            q.as_str().into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("queue");
+        ch.queue_bind(
+            q.as_str().into(),
+            self.events.as_str().into(),
+            "document.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("bind");
         (conn, q)
     }
 
     /// Every message now in `queue`, with its headers.
     pub async fn drain(&self, queue: &str) -> Vec<(String, Value, FieldTable)> {
-        let conn = lapin::Connection::connect(AMQP, Default::default()).await.expect("RabbitMQ");
+        let conn = lapin::Connection::connect(AMQP, Default::default())
+            .await
+            .expect("RabbitMQ");
         let ch = conn.create_channel().await.expect("a channel");
         let mut out = Vec::new();
-        while let Some(m) = ch.basic_get(queue.into(), lapin::options::BasicGetOptions { no_ack: true }).await.expect("basic_get") {
+        while let Some(m) = ch
+            .basic_get(
+                queue.into(),
+                lapin::options::BasicGetOptions { no_ack: true },
+            )
+            .await
+            .expect("basic_get")
+        {
             let headers = m.delivery.properties.headers().clone().unwrap_or_default();
             let body = serde_json::from_slice(&m.delivery.data).unwrap_or(Value::Null);
             out.push((m.delivery.routing_key.to_string(), body, headers));
@@ -239,21 +339,36 @@ impl Drop for Stack {
             let _ = c.wait();
         }
         let name = self.name.clone();
-        let queues = [self.queue.clone(), format!("{}.dead", self.queue), format!("{}.test-events", self.name)];
+        let queues = [
+            self.queue.clone(),
+            format!("{}.dead", self.queue),
+            format!("{}.test-events", self.name),
+        ];
         let events = self.events.clone();
         // Clean up on a runtime of its own: Drop may run inside or outside one.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
             rt.block_on(async move {
                 if let Ok(admin) = PgPool::connect(&format!("{PG}/test")).await {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&admin)
+                    .await;
                 }
                 if let Ok(conn) = lapin::Connection::connect(AMQP, Default::default()).await {
                     if let Ok(ch) = conn.create_channel().await {
                         for q in &queues {
-                            let _ = ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;
+                            let _ = ch
+                                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                                .await;
                         }
-                        let _ = ch.exchange_delete(events.as_str().into(), Default::default()).await;
+                        let _ = ch
+                            .exchange_delete(events.as_str().into(), Default::default())
+                            .await;
                     }
                 }
             })

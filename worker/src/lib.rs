@@ -49,7 +49,9 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Settings {
         Settings {
-            concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            concurrency: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             max_attempts: 3,
             retries: 8,
             backoff: Duration::from_millis(500),
@@ -93,9 +95,23 @@ enum Step {
 
 impl Worker {
     /// A worker over these stores.
-    pub fn new(db: Db, blobs: Blobs, broker: Broker, engine: Arc<Engine>, settings: Settings) -> Arc<Worker> {
+    pub fn new(
+        db: Db,
+        blobs: Blobs,
+        broker: Broker,
+        engine: Arc<Engine>,
+        settings: Settings,
+    ) -> Arc<Worker> {
         let slots = Semaphore::new(settings.concurrency.max(1));
-        Arc::new(Worker { db, blobs, broker, engine, settings, extractors: Mutex::new(Vec::new()), slots })
+        Arc::new(Worker {
+            db,
+            blobs,
+            broker,
+            engine,
+            settings,
+            extractors: Mutex::new(Vec::new()),
+            slots,
+        })
     }
 
     /// Takes jobs until `stop` turns true, then finishes those it holds and
@@ -105,21 +121,22 @@ impl Worker {
         let mut tasks: JoinSet<Handled> = JoinSet::new();
         let mut wait = self.settings.backoff;
         while !*stop.borrow() {
-            let mut consumer: Consumer = match self.broker.consume(prefetch, &self.settings.tag).await {
-                Ok(c) => {
-                    wait = self.settings.backoff;
-                    c
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "worker: cannot take jobs yet; trying again");
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = stop.changed() => {}
+            let mut consumer: Consumer =
+                match self.broker.consume(prefetch, &self.settings.tag).await {
+                    Ok(c) => {
+                        wait = self.settings.backoff;
+                        c
                     }
-                    wait = (wait * 2).min(self.settings.max_backoff);
-                    continue;
-                }
-            };
+                    Err(e) => {
+                        tracing::warn!(error = %e, "worker: cannot take jobs yet; trying again");
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => {}
+                            _ = stop.changed() => {}
+                        }
+                        wait = (wait * 2).min(self.settings.max_backoff);
+                        continue;
+                    }
+                };
             tracing::info!("worker: taking jobs");
             loop {
                 tokio::select! {
@@ -217,11 +234,16 @@ impl Worker {
     /// Takes the job's document: `Ok(Err(step))` when there is nothing to
     /// do with it. `Err` is a failure that may pass.
     async fn begin(&self, job: Job) -> Result<Result<DocumentRow, Step>, Passing> {
-        Ok(match self.db.start(job.document_id).await.map_err(passing)? {
-            Started::Missing => Err(Step::Dead(format!("there is no document {}", job.document_id))),
-            Started::Done(_) => Err(Step::Done),
-            Started::Go(doc) => Ok(doc),
-        })
+        Ok(
+            match self.db.start(job.document_id).await.map_err(passing)? {
+                Started::Missing => Err(Step::Dead(format!(
+                    "there is no document {}",
+                    job.document_id
+                ))),
+                Started::Done(_) => Err(Step::Done),
+                Started::Go(doc) => Ok(doc),
+            },
+        )
     }
 
     /// Does a document's work. `Err` is a failure that may pass.
@@ -236,7 +258,15 @@ impl Worker {
         let bytes = match self.blobs.get(&doc.sha256).await {
             Ok(b) => b,
             Err(e) if e.is_transient() => return Err(Passing(e.to_string())),
-            Err(_) => return self.fail(doc, "the original file is missing from storage: upload it again", "missing_original").await,
+            Err(_) => {
+                return self
+                    .fail(
+                        doc,
+                        "the original file is missing from storage: upload it again",
+                        "missing_original",
+                    )
+                    .await
+            }
         };
         let started = Instant::now();
         let (result, pages, extract_cpu_ms) = self.extract(&doc.source, bytes).await?;
@@ -244,9 +274,18 @@ impl Worker {
         let (records, reason) = match result {
             Ok(records) => (records, None),
             Err(e) if e.is_transient() => return Err(Passing(e.to_string())),
-            Err(e) => (vec![Record::failed(doc.source.clone(), e.to_string())], Some(e.kind())),
+            Err(e) => (
+                vec![Record::failed(doc.source.clone(), e.to_string())],
+                Some(e.kind()),
+            ),
         };
-        let outcome = Outcome { records: &records, pages: &pages, extract_ms, extract_cpu_ms, reason };
+        let outcome = Outcome {
+            records: &records,
+            pages: &pages,
+            extract_ms,
+            extract_cpu_ms,
+            reason,
+        };
         let committed = self.db.finish(doc, &outcome).await.map_err(passing)?;
         match (committed, records.iter().find_map(|r| r.error.clone())) {
             (true, Some(error)) => Ok(Step::Dead(error)),
@@ -257,7 +296,13 @@ impl Worker {
     /// Records a permanent failure; the job is then dead-lettered.
     async fn fail(&self, doc: &DocumentRow, why: &str, reason: &str) -> Result<Step, Passing> {
         let records = [Record::failed(doc.source.clone(), why)];
-        let outcome = Outcome { records: &records, pages: &[], extract_ms: None, extract_cpu_ms: None, reason: Some(reason) };
+        let outcome = Outcome {
+            records: &records,
+            pages: &[],
+            extract_ms: None,
+            extract_cpu_ms: None,
+            reason: Some(reason),
+        };
         self.db.finish(doc, &outcome).await.map_err(passing)?;
         Ok(Step::Dead(why.to_string()))
     }
@@ -265,8 +310,23 @@ impl Worker {
     /// Extracts a file on a blocking thread, at most `concurrency` at once.
     /// Also gives the CPU milliseconds the extracting thread used.
     #[allow(clippy::type_complexity)]
-    async fn extract(&self, source: &str, bytes: Vec<u8>) -> Result<(Result<Vec<Record>, ExtractError>, Vec<PageInfo>, Option<i64>), Passing> {
-        let _slot = self.slots.acquire().await.map_err(|_| Passing("the worker is closing".into()))?;
+    async fn extract(
+        &self,
+        source: &str,
+        bytes: Vec<u8>,
+    ) -> Result<
+        (
+            Result<Vec<Record>, ExtractError>,
+            Vec<PageInfo>,
+            Option<i64>,
+        ),
+        Passing,
+    > {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| Passing("the worker is closing".into()))?;
         let reused = self.extractors.lock().ok().and_then(|mut v| v.pop());
         let engine = Arc::clone(&self.engine);
         let source = source.to_string();
@@ -306,13 +366,19 @@ impl Worker {
 fn thread_cpu_ms() -> Option<i64> {
     let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
     let rest = stat.rsplit_once(')')?.1;
-    let f: Vec<i64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
+    let f: Vec<i64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
     // utime and stime are fields 14 and 15: 11 and 12 after the name.
     Some((f.get(11)? + f.get(12)?) * 10)
 }
 
 fn page_info(p: &PageResult) -> PageInfo {
-    PageInfo { number: p.number, form: p.form.clone() }
+    PageInfo {
+        number: p.number,
+        form: p.form.clone(),
+    }
 }
 
 fn passing(e: DbError) -> Passing {

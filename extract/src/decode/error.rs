@@ -150,7 +150,9 @@ impl DecodeError {
             DecodeError::PdfPassword | DecodeError::PdfLocked => "encrypted",
             DecodeError::TooManyPages { .. } => "too_many_pages",
             DecodeError::NoPages { .. } => "no_pages",
-            DecodeError::PageTooLarge { .. } | DecodeError::TooManyPixels { .. } => "page_too_large",
+            DecodeError::PageTooLarge { .. } | DecodeError::TooManyPixels { .. } => {
+                "page_too_large"
+            }
             DecodeError::Truncated { .. } => "truncated",
             DecodeError::Damaged { .. } => "damaged",
             DecodeError::Unsupported { .. } => "unsupported",
@@ -195,4 +197,3 @@ fn looks_like_suffix(looks_like: Option<LooksLike>) -> String {
         .map(|l| format!(" (it looks like {})", l.phrase()))
         .unwrap_or_default()
 }
-

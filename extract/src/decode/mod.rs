@@ -26,11 +26,11 @@ mod tiff;
 
 use std::fmt;
 
+pub use error::DecodeError;
 /// The environment variable naming the PDFium library (a file, or a folder
 /// holding `libpdfium.so`); without it the library is looked for beside the
 /// executable, then in the checkout's `vendor/pdfium/`.
 pub use pdf::LIBRARY_ENV as PDFIUM_ENV;
-pub use error::DecodeError;
 
 /// The underlying error of a [`DecodeError`], kept for logs.
 pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -39,7 +39,11 @@ pub(crate) struct Ink {
 impl Ink {
     /// A blank map.
     pub fn new(w: usize, h: usize) -> Ink {
-        Ink { w, h, data: vec![0.0; w * h] }
+        Ink {
+            w,
+            h,
+            data: vec![0.0; w * h],
+        }
     }
 
     /// Coverage at (x, y), 0 outside.
@@ -89,7 +93,11 @@ impl Ink {
         // paper to 0, so paper texture does not count as ink.
         let hi = ink + 0.85 * (bg - ink);
         let span = (hi - ink).max(1.0);
-        let data = img.as_raw().iter().map(|&v| ((hi - v as f32) / span).clamp(0.0, 1.0)).collect();
+        let data = img
+            .as_raw()
+            .iter()
+            .map(|&v| ((hi - v as f32) / span).clamp(0.0, 1.0))
+            .collect();
         Some(Ink { w, h, data })
     }
 }
@@ -97,7 +105,11 @@ impl Ink {
 /// Otsu's threshold of a histogram, `None` for a flat picture.
 pub(crate) fn otsu(hist: &[u32; 256]) -> Option<u8> {
     let total: u64 = hist.iter().map(|&n| n as u64).sum();
-    let sum: f64 = hist.iter().enumerate().map(|(v, &n)| v as f64 * n as f64).sum();
+    let sum: f64 = hist
+        .iter()
+        .enumerate()
+        .map(|(v, &n)| v as f64 * n as f64)
+        .sum();
     let (mut w0, mut s0) = (0u64, 0f64);
     let (mut best, mut best_t) = (-1f64, None);
     for (t, &n) in hist.iter().enumerate().take(255) {
@@ -127,7 +139,9 @@ pub(crate) fn ink_box(ink: &Ink, clean: bool) -> Option<(usize, usize, usize, us
         let mut bb: Option<(usize, usize, usize, usize)> = None;
         for y in 0..ink.h {
             let row = &ink.data[y * ink.w..(y + 1) * ink.w];
-            let Some(first) = row.iter().position(|&v| v >= 0.5) else { continue };
+            let Some(first) = row.iter().position(|&v| v >= 0.5) else {
+                continue;
+            };
             let last = row.iter().rposition(|&v| v >= 0.5).unwrap_or(first);
             bb = Some(match bb {
                 None => (first, y, last + 1, y + 1),
@@ -165,7 +179,11 @@ pub(crate) fn layout(w: f32, h: f32) -> (f32, f32, f32, f32) {
     let inner = N as f32 - 2.0 * MARGIN;
     let r = w.min(h) / w.max(h);
     let r2 = (std::f32::consts::FRAC_PI_2 * r).sin().sqrt();
-    let (ow, oh) = if w >= h { (inner, inner * r2) } else { (inner * r2, inner) };
+    let (ow, oh) = if w >= h {
+        (inner, inner * r2)
+    } else {
+        (inner * r2, inner)
+    };
     (ow / w, oh / h, (N as f32 - ow) / 2.0, (N as f32 - oh) / 2.0)
 }
 
@@ -247,7 +265,11 @@ impl Padded {
             let o = (y + Self::B) * pw + Self::B;
             data[o..o + ink.w].copy_from_slice(&ink.data[y * ink.w..(y + 1) * ink.w]);
         }
-        Padded { w: ink.w, h: ink.h, data }
+        Padded {
+            w: ink.w,
+            h: ink.h,
+            data,
+        }
     }
 
     /// Bilinear sample at (x, y) in the original map's pixel coordinates
@@ -293,7 +315,12 @@ fn splat(out: &mut Ink, x: f32, y: f32, c: f32) {
     let (fx, fy) = (floor(x), floor(y));
     let (ax, ay) = (x - fx, y - fy);
     let (ix, iy) = (fx as isize, fy as isize);
-    for (dx, dy, wgt) in [(0, 0, (1.0 - ax) * (1.0 - ay)), (1, 0, ax * (1.0 - ay)), (0, 1, (1.0 - ax) * ay), (1, 1, ax * ay)] {
+    for (dx, dy, wgt) in [
+        (0, 0, (1.0 - ax) * (1.0 - ay)),
+        (1, 0, ax * (1.0 - ay)),
+        (0, 1, (1.0 - ax) * ay),
+        (1, 1, ax * ay),
+    ] {
         let (px, py) = (ix + dx, iy + dy);
         if px >= 0 && py >= 0 && (px as usize) < out.w && (py as usize) < out.h {
             out.data[py as usize * out.w + px as usize] += c * wgt;
@@ -335,7 +362,11 @@ pub(crate) fn gradient_histogram(img: &Ink) -> Vec<f32> {
     let mut planes = vec![0f32; DIRS * NN];
     let (mut gx, mut gy) = ([0f32; N], [0f32; N]);
     for y in 0..N {
-        let (r0, r1, r2) = (&pad[y * P..(y + 1) * P], &pad[(y + 1) * P..(y + 2) * P], &pad[(y + 2) * P..(y + 3) * P]);
+        let (r0, r1, r2) = (
+            &pad[y * P..(y + 1) * P],
+            &pad[(y + 1) * P..(y + 2) * P],
+            &pad[(y + 2) * P..(y + 3) * P],
+        );
         for x in 0..N {
             gx[x] = (r0[x + 2] + 2.0 * r1[x + 2] + r2[x + 2]) - (r0[x] + 2.0 * r1[x] + r2[x]);
             gy[x] = (r2[x] + 2.0 * r2[x + 1] + r2[x + 2]) - (r0[x] + 2.0 * r0[x + 1] + r0[x + 2]);
@@ -346,7 +377,17 @@ pub(crate) fn gradient_histogram(img: &Ink) -> Vec<f32> {
             if ax + ay < 1e-3 {
                 continue;
             }
-            let axis = if ax >= ay { if gxv >= 0.0 { 0 } else { 4 } } else if gyv >= 0.0 { 2 } else { 6 };
+            let axis = if ax >= ay {
+                if gxv >= 0.0 {
+                    0
+                } else {
+                    4
+                }
+            } else if gyv >= 0.0 {
+                2
+            } else {
+                6
+            };
             let diag = match (gxv >= 0.0, gyv >= 0.0) {
                 (true, true) => 1,
                 (false, true) => 3,

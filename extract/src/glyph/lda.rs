@@ -31,7 +31,14 @@ impl Projection {
 /// `shrink` (0..1) blends the within-class scatter towards a multiple of
 /// the identity, which keeps the projection stable with few fonts. `None`
 /// when there are fewer than two classes or the algebra fails.
-pub(crate) fn fit(data: &[f32], stride: usize, dim: usize, labels: &[u16], classes: usize, shrink: f64) -> Option<Projection> {
+pub(crate) fn fit(
+    data: &[f32],
+    stride: usize,
+    dim: usize,
+    labels: &[u16],
+    classes: usize,
+    shrink: f64,
+) -> Option<Projection> {
     let n = labels.len();
     if n == 0 || dim == 0 || data.len() < n * stride {
         return None;
@@ -51,7 +58,9 @@ pub(crate) fn fit(data: &[f32], stride: usize, dim: usize, labels: &[u16], class
         return None;
     }
     for &c in &present {
-        means[c * dim..(c + 1) * dim].iter_mut().for_each(|m| *m /= counts[c] as f64);
+        means[c * dim..(c + 1) * dim]
+            .iter_mut()
+            .for_each(|m| *m /= counts[c] as f64);
     }
     // Within-class scatter (upper triangle, accumulated in f32 rows).
     let mut sw = vec![0f32; dim * dim];
@@ -102,7 +111,11 @@ pub(crate) fn fit(data: &[f32], stride: usize, dim: usize, labels: &[u16], class
     for (j, &c) in present.iter().enumerate() {
         let w = (counts[c] as f64 / total).sqrt();
         let col = &mut b[j * dim..(j + 1) * dim];
-        for ((v, m), g) in col.iter_mut().zip(&means[c * dim..(c + 1) * dim]).zip(&grand) {
+        for ((v, m), g) in col
+            .iter_mut()
+            .zip(&means[c * dim..(c + 1) * dim])
+            .zip(&grand)
+        {
             *v = w * (m - g);
         }
         linalg::solve_lower(&l, dim, col);
@@ -111,14 +124,22 @@ pub(crate) fn fit(data: &[f32], stride: usize, dim: usize, labels: &[u16], class
     let mut g = vec![0f64; cs * cs];
     for i in 0..cs {
         for j in i..cs {
-            let v: f64 = b[i * dim..(i + 1) * dim].iter().zip(&b[j * dim..(j + 1) * dim]).map(|(x, y)| x * y).sum();
+            let v: f64 = b[i * dim..(i + 1) * dim]
+                .iter()
+                .zip(&b[j * dim..(j + 1) * dim])
+                .map(|(x, y)| x * y)
+                .sum();
             g[i * cs + j] = v;
             g[j * cs + i] = v;
         }
     }
     let (vals, vecs) = linalg::symmetric_eigen(&g, cs);
     let top = vals.first().copied().unwrap_or(0.0);
-    let k = vals.iter().take(cs - 1).filter(|&&v| v > 1e-9 * top && v > 0.0).count();
+    let k = vals
+        .iter()
+        .take(cs - 1)
+        .filter(|&&v| v > 1e-9 * top && v > 0.0)
+        .count();
     if k == 0 {
         return None;
     }

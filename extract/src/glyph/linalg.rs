@@ -50,7 +50,10 @@ pub(crate) fn symmetric_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
         v[i * n + i] = 1.0;
     }
     for _sweep in 0..60 {
-        let off: f64 = (0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| m[i * n + j] * m[i * n + j]).sum();
+        let off: f64 = (0..n)
+            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| m[i * n + j] * m[i * n + j])
+            .sum();
         let diag: f64 = (0..n).map(|i| m[i * n + i] * m[i * n + i]).sum();
         if off <= 1e-22 * diag.max(1e-300) {
             break;
@@ -118,7 +121,11 @@ mod tests {
     fn jacobi_finds_eigenpairs() {
         let a = [2.0, 1.0, 0.0, 1.0, 2.0, 0.0, 0.0, 0.0, 5.0];
         let (vals, vecs) = symmetric_eigen(&a, 3);
-        assert!((vals[0] - 5.0).abs() < 1e-9 && (vals[1] - 3.0).abs() < 1e-9 && (vals[2] - 1.0).abs() < 1e-9);
+        assert!(
+            (vals[0] - 5.0).abs() < 1e-9
+                && (vals[1] - 3.0).abs() < 1e-9
+                && (vals[2] - 1.0).abs() < 1e-9
+        );
         for k in 0..3 {
             for i in 0..3 {
                 let av: f64 = (0..3).map(|j| a[i * 3 + j] * vecs[j * 3 + k]).sum();

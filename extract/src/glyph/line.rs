@@ -38,7 +38,10 @@ impl GlyphModel {
     /// when empty). Left to right; a blank crop gives nothing.
     pub fn read_line(&self, img: &GrayImage, threshold: u8, allowed: &str) -> Vec<ReadGlyph> {
         let segs = segment_line(img, threshold);
-        let mut heights: Vec<u32> = segs.iter().map(|s| s.image.height().saturating_sub(6)).collect();
+        let mut heights: Vec<u32> = segs
+            .iter()
+            .map(|s| s.image.height().saturating_sub(6))
+            .collect();
         heights.sort_unstable();
         let line_h = heights.get(heights.len() / 2).copied().unwrap_or(0) as f32;
         let mut out = Vec::with_capacity(segs.len());
@@ -51,10 +54,21 @@ impl GlyphModel {
 
     /// Pushes the glyph, or its two halves (each possibly split again, up
     /// to `depth` levels) when they read clearly better.
-    fn split_or_keep(&self, s: Segment, whole: Vec<(char, f32)>, line_h: f32, allowed: &str, depth: usize, out: &mut Vec<ReadGlyph>) {
+    fn split_or_keep(
+        &self,
+        s: Segment,
+        whole: Vec<(char, f32)>,
+        line_h: f32,
+        allowed: &str,
+        depth: usize,
+        out: &mut Vec<ReadGlyph>,
+    ) {
         let w = s.x1 - s.x0;
         if depth == 0 || line_h <= 0.0 || (w as f32) < TRY_SPLIT_W * line_h {
-            out.push(ReadGlyph { segment: s, candidates: whole });
+            out.push(ReadGlyph {
+                segment: s,
+                candidates: whole,
+            });
             return;
         }
         let p_whole = whole.first().map_or(0.0, |c| c.1);
@@ -63,7 +77,10 @@ impl GlyphModel {
         let mut best: Option<Split> = None;
         for cut in cut_candidates(&s, line_h) {
             let (l, r) = halves(&s, cut);
-            let (cl, cr) = (self.classify(&l.image, allowed), self.classify(&r.image, allowed));
+            let (cl, cr) = (
+                self.classify(&l.image, allowed),
+                self.classify(&r.image, allowed),
+            );
             let p = cl.first().map_or(0.0, |c| c.1) * cr.first().map_or(0.0, |c| c.1);
             if best.as_ref().is_none_or(|b| p > b.0) {
                 best = Some((p, cut, cl, cr));
@@ -75,7 +92,10 @@ impl GlyphModel {
                 self.split_or_keep(l, cl, line_h, allowed, depth - 1, out);
                 self.split_or_keep(r, cr, line_h, allowed, depth - 1, out);
             }
-            _ => out.push(ReadGlyph { segment: s, candidates: whole }),
+            _ => out.push(ReadGlyph {
+                segment: s,
+                candidates: whole,
+            }),
         }
     }
 }
@@ -112,9 +132,21 @@ fn halves(s: &Segment, cut: u32) -> (Segment, Segment) {
     let left = image::imageops::crop_imm(img, 0, 0, cut, h).to_image();
     let right = image::imageops::crop_imm(img, cut, 0, w - cut, h).to_image();
     // The segment image has a 3-pixel margin before its first column.
-    let at = (s.x0 + cut).saturating_sub(3).clamp(s.x0 + 1, s.x1.saturating_sub(1).max(s.x0 + 1));
+    let at = (s.x0 + cut)
+        .saturating_sub(3)
+        .clamp(s.x0 + 1, s.x1.saturating_sub(1).max(s.x0 + 1));
     (
-        Segment { x0: s.x0, x1: at, space_before: s.space_before, image: left },
-        Segment { x0: at, x1: s.x1, space_before: false, image: right },
+        Segment {
+            x0: s.x0,
+            x1: at,
+            space_before: s.space_before,
+            image: left,
+        },
+        Segment {
+            x0: at,
+            x1: s.x1,
+            space_before: false,
+            image: right,
+        },
     )
 }

@@ -19,8 +19,8 @@
 
 mod features;
 mod lda;
-mod line;
 mod linalg;
+mod line;
 mod model;
 mod render;
 mod segment;
@@ -143,7 +143,11 @@ impl GlyphModel {
             .iter()
             .map(|p| {
                 let meta = std::fs::metadata(p).ok();
-                (p.clone(), meta.as_ref().map_or(0, |m| m.len()), meta.and_then(|m| m.modified().ok()))
+                (
+                    p.clone(),
+                    meta.as_ref().map_or(0, |m| m.len()),
+                    meta.and_then(|m| m.modified().ok()),
+                )
             })
             .collect();
         let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
@@ -152,18 +156,25 @@ impl GlyphModel {
         full_key.push((charset_key, 0, None));
         if let Ok(entries) = cache.lock() {
             if let Some((_, p)) = entries.iter().find(|(k, _)| *k == full_key) {
-                return Ok(GlyphModel { protos: Arc::clone(p) });
+                return Ok(GlyphModel {
+                    protos: Arc::clone(p),
+                });
             }
         }
         let mut protos = model::Prototypes::new(charset);
         for (i, path) in fonts.iter().enumerate() {
             // An unreadable font is skipped: the others still teach.
-            let Some(font) = render::load(path) else { continue };
+            let Some(font) = render::load(path) else {
+                continue;
+            };
             protos.learn_font(&font, 0x5eed ^ ((i as u64) << 20));
         }
         protos.finish();
         if protos.fonts == 0 {
-            return Err(GlyphError::NoFonts { tried: fonts.len(), packages: FONT_PACKAGES.join(" ") });
+            return Err(GlyphError::NoFonts {
+                tried: fonts.len(),
+                packages: FONT_PACKAGES.join(" "),
+            });
         }
         let protos = Arc::new(protos);
         if let Ok(mut entries) = cache.lock() {
@@ -215,7 +226,10 @@ pub fn known_family(path: &Path) -> Option<&'static str> {
     if !(name.ends_with(".ttf") || name.ends_with(".otf")) {
         return None;
     }
-    KNOWN_FONTS.iter().find(|(prefix, _)| name.starts_with(prefix)).map(|(_, pkg)| *pkg)
+    KNOWN_FONTS
+        .iter()
+        .find(|(prefix, _)| name.starts_with(prefix))
+        .map(|(_, pkg)| *pkg)
 }
 
 /// Collects `.ttf` and `.otf` files under `dir` (a few levels deep).
@@ -223,12 +237,18 @@ fn font_files(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
     if depth > 6 {
         return;
     }
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
             font_files(&p, out, depth + 1);
-        } else if p.extension().and_then(|x| x.to_str()).is_some_and(|x| x.eq_ignore_ascii_case("ttf") || x.eq_ignore_ascii_case("otf")) {
+        } else if p
+            .extension()
+            .and_then(|x| x.to_str())
+            .is_some_and(|x| x.eq_ignore_ascii_case("ttf") || x.eq_ignore_ascii_case("otf"))
+        {
             out.push(p);
         }
     }
@@ -238,17 +258,32 @@ fn font_files(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
 /// (characters it lacks are left out): the plain render then `variations - 1`
 /// modest random variations each (rotation, slant, size, thickness, blur), dark on white with a white margin. Seeded, so the
 /// same call gives the same images. For evaluation and tests.
-pub fn render_glyphs(font: &Path, charset: &str, variations: usize, seed: u64) -> Result<Vec<(char, image::GrayImage)>, GlyphError> {
+pub fn render_glyphs(
+    font: &Path,
+    charset: &str,
+    variations: usize,
+    seed: u64,
+) -> Result<Vec<(char, image::GrayImage)>, GlyphError> {
     let f = render::load(font).ok_or_else(|| GlyphError::Font(font.to_path_buf()))?;
     let mut out = Vec::new();
     for (ci, c) in charset.chars().filter(|c| !c.is_whitespace()).enumerate() {
-        let Some(ink) = render::render_char(&f, c, render::RENDER_PX * 1.5) else { continue };
+        let Some(ink) = render::render_char(&f, c, render::RENDER_PX * 1.5) else {
+            continue;
+        };
         let mut rng = render::Rng::new(seed ^ ((ci as u64 + 7) << 32));
         for k in 0..variations {
-            let v = if k == 0 { render::Variation::identity() } else { render::Variation::test(&mut rng) };
+            let v = if k == 0 {
+                render::Variation::identity()
+            } else {
+                render::Variation::test(&mut rng)
+            };
             let ink = render::vary(&ink, &v);
             let m = 4u32;
-            let mut img = image::GrayImage::from_pixel(ink.w as u32 + 2 * m, ink.h as u32 + 2 * m, image::Luma([255]));
+            let mut img = image::GrayImage::from_pixel(
+                ink.w as u32 + 2 * m,
+                ink.h as u32 + 2 * m,
+                image::Luma([255]),
+            );
             for y in 0..ink.h {
                 for x in 0..ink.w {
                     let v = (255.0 * (1.0 - ink.data[y * ink.w + x].clamp(0.0, 1.0))).round() as u8;
@@ -269,5 +304,6 @@ pub fn render_glyphs(font: &Path, charset: &str, variations: usize, seed: u64) -
 /// Characters the font lacks are left out. For evaluation and tests.
 pub fn render_line(font: &Path, text: &str, px: f32) -> Result<image::GrayImage, GlyphError> {
     let f = render::load(font).ok_or_else(|| GlyphError::Font(font.to_path_buf()))?;
-    render::render_line(&f, text, px.clamp(4.0, 400.0)).ok_or_else(|| GlyphError::NoGlyphs(font.to_path_buf()))
+    render::render_line(&f, text, px.clamp(4.0, 400.0))
+        .ok_or_else(|| GlyphError::NoGlyphs(font.to_path_buf()))
 }

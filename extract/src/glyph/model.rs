@@ -75,13 +75,19 @@ impl Prototypes {
     pub fn learn_font(&mut self, font: &FontVec, seed: u64) -> usize {
         let mut learnt = 0;
         for (ci, &c) in self.chars.clone().iter().enumerate() {
-            let Some(ink) = render::render_char(font, c, render::RENDER_PX) else { continue };
+            let Some(ink) = render::render_char(font, c, render::RENDER_PX) else {
+                continue;
+            };
             let mut rng = Rng::new(seed ^ ((ci as u64 + 1) * 0x1000_0001));
             let mut any = false;
             let padded = features::Padded::new(&ink);
             let inked = render::inked_centres(&ink);
             for k in 0..VARIATIONS {
-                let v = if k == 0 { Variation::identity() } else { Variation::random(&mut rng) };
+                let v = if k == 0 {
+                    Variation::identity()
+                } else {
+                    Variation::random(&mut rng)
+                };
                 if let Some(f) = render::varied_features(&padded, &inked, &v) {
                     self.data.extend_from_slice(&f);
                     self.labels.push(ci as u16);
@@ -99,10 +105,21 @@ impl Prototypes {
     /// Fits the discriminant projection (when it can be fitted) and stores
     /// the prototypes in the projected space.
     pub fn finish(&mut self) {
-        if let Some(p) = lda::fit(&self.data, DIM, USED, &self.labels, self.chars.len(), SHRINK) {
+        if let Some(p) = lda::fit(
+            &self.data,
+            DIM,
+            USED,
+            &self.labels,
+            self.chars.len(),
+            SHRINK,
+        ) {
             let stride = p.k.div_ceil(8) * 8;
             let mut out = vec![0f32; self.labels.len() * stride];
-            for (x, o) in self.data.chunks_exact(DIM).zip(out.chunks_exact_mut(stride)) {
+            for (x, o) in self
+                .data
+                .chunks_exact(DIM)
+                .zip(out.chunks_exact_mut(stride))
+            {
                 p.apply(x, o);
             }
             self.data = out;
@@ -111,7 +128,11 @@ impl Prototypes {
             self.temperature = TEMPERATURE;
             self.reject_d2 = REJECT_D2;
         }
-        self.norms = self.data.chunks_exact(self.stride).map(|p| dot(p, p)).collect();
+        self.norms = self
+            .data
+            .chunks_exact(self.stride)
+            .map(|p| dot(p, p))
+            .collect();
     }
 
     /// The vector a feature vector is compared in.
@@ -129,16 +150,26 @@ impl Prototypes {
     /// Candidates for a glyph image, restricted to the characters of
     /// `allowed` (all when empty), best first.
     pub fn classify(&self, img: &image::GrayImage, allowed: &str) -> Vec<(char, f32)> {
-        let Some(f) = image_features(img) else { return Vec::new() };
+        let Some(f) = image_features(img) else {
+            return Vec::new();
+        };
         let best = self.nearest(&self.embed(&f), allowed);
         probabilities(&self.chars, &best, self.temperature, self.reject_d2)
     }
 
     /// The smallest squared distance to each allowed class, nearest first.
     pub fn distances(&self, img: &image::GrayImage, allowed: &str) -> Vec<(char, f32)> {
-        let Some(f) = image_features(img) else { return Vec::new() };
+        let Some(f) = image_features(img) else {
+            return Vec::new();
+        };
         let best = self.nearest(&self.embed(&f), allowed);
-        let mut out: Vec<(char, f32)> = self.chars.iter().copied().zip(best).filter(|(_, d)| *d < f32::MAX).collect();
+        let mut out: Vec<(char, f32)> = self
+            .chars
+            .iter()
+            .copied()
+            .zip(best)
+            .filter(|(_, d)| *d < f32::MAX)
+            .collect();
         out.sort_by(|a, b| a.1.total_cmp(&b.1));
         out
     }
@@ -156,7 +187,12 @@ impl Prototypes {
             return best;
         }
         let qn = dot(q, q);
-        for (i, (p, &l)) in self.data.chunks_exact(self.stride).zip(&self.labels).enumerate() {
+        for (i, (p, &l)) in self
+            .data
+            .chunks_exact(self.stride)
+            .zip(&self.labels)
+            .enumerate()
+        {
             let l = l as usize;
             if !allow[l] {
                 continue;
@@ -197,7 +233,10 @@ fn image_features(img: &image::GrayImage) -> Option<Vec<f32>> {
     let (w, h) = img.dimensions();
     if w > MAX_SIDE || h > MAX_SIDE {
         let s = MAX_SIDE as f32 / w.max(h) as f32;
-        let (nw, nh) = (((w as f32 * s).round() as u32).max(1), ((h as f32 * s).round() as u32).max(1));
+        let (nw, nh) = (
+            ((w as f32 * s).round() as u32).max(1),
+            ((h as f32 * s).round() as u32).max(1),
+        );
         let small = image::imageops::resize(img, nw, nh, image::imageops::FilterType::Triangle);
         return features::features(&Ink::from_gray(&small)?, false);
     }
@@ -205,7 +244,12 @@ fn image_features(img: &image::GrayImage) -> Option<Vec<f32>> {
 }
 
 /// Softmax of negative squared distances with a "none of these" term.
-fn probabilities(chars: &[char], best: &[f32], temperature: f32, reject_d2: f32) -> Vec<(char, f32)> {
+fn probabilities(
+    chars: &[char],
+    best: &[f32],
+    temperature: f32,
+    reject_d2: f32,
+) -> Vec<(char, f32)> {
     let dmin = best.iter().copied().fold(reject_d2, f32::min);
     let mut z = ((dmin - reject_d2) / temperature).exp();
     let mut out: Vec<(char, f32)> = Vec::new();

@@ -25,7 +25,10 @@ pub(crate) fn render_char(font: &FontVec, c: char, px: f32) -> Option<Ink> {
     }
     let outlined = font.outline_glyph(id.with_scale(PxScale::from(px)))?;
     let b = outlined.px_bounds();
-    let (w, h) = ((b.width().ceil() as usize).max(1), (b.height().ceil() as usize).max(1));
+    let (w, h) = (
+        (b.width().ceil() as usize).max(1),
+        (b.height().ceil() as usize).max(1),
+    );
     if w > 4096 || h > 4096 {
         return None;
     }
@@ -60,7 +63,8 @@ pub(crate) fn render_line(font: &FontVec, text: &str, px: f32) -> Option<image::
         if let Some(p) = prev {
             caret += scaled.kern(p, id);
         }
-        glyphs.push(id.with_scale_and_position(PxScale::from(px), ab_glyph::point(caret, baseline)));
+        glyphs
+            .push(id.with_scale_and_position(PxScale::from(px), ab_glyph::point(caret, baseline)));
         caret += scaled.h_advance(id);
         prev = Some(id);
     }
@@ -133,7 +137,11 @@ pub(crate) struct Variation {
 impl Variation {
     /// The unchanged glyph.
     pub fn identity() -> Variation {
-        Variation { sx: 1.0, sy: 1.0, ..Variation::default() }
+        Variation {
+            sx: 1.0,
+            sy: 1.0,
+            ..Variation::default()
+        }
     }
 
     /// A random variation for training: rotation up to 6 degrees, slant up
@@ -152,7 +160,14 @@ impl Variation {
 
     /// A random variation within the given bounds; strokes are thinned or
     /// thickened each with chance `thick_p`.
-    fn spread(rng: &mut Rng, degrees: f32, shear: f32, width: f32, height: f32, thick_p: f32) -> Variation {
+    fn spread(
+        rng: &mut Rng,
+        degrees: f32,
+        shear: f32,
+        width: f32,
+        height: f32,
+        thick_p: f32,
+    ) -> Variation {
         let thick = match rng.unit() {
             u if u < thick_p => -1,
             u if u < 2.0 * thick_p => 1,
@@ -216,7 +231,11 @@ pub(crate) fn inked_centres(src: &Ink) -> Vec<(f32, f32)> {
 /// normalised size): the fast path for training. `padded` is the render
 /// with a blank border and `inked` its inked pixel centres. `None` without
 /// ink.
-pub(crate) fn varied_features(padded: &super::features::Padded, inked: &[(f32, f32)], v: &Variation) -> Option<Vec<f32>> {
+pub(crate) fn varied_features(
+    padded: &super::features::Padded,
+    inked: &[(f32, f32)],
+    v: &Variation,
+) -> Option<Vec<f32>> {
     let m = v.matrix();
     let det = m[0] * m[3] - m[1] * m[2];
     if det.abs() < 1e-6 {
@@ -245,16 +264,27 @@ pub(crate) fn varied_features(padded: &super::features::Padded, inked: &[(f32, f
         let wy = y0 + (vy as f32 + 0.5 - oy) / sy;
         for ux in 0..n {
             let wx = x0 + (ux as f32 + 0.5 - ox) / sx;
-            let (px, py) = (inv[0] * wx + inv[1] * wy - 0.5, inv[2] * wx + inv[3] * wy - 0.5);
+            let (px, py) = (
+                inv[0] * wx + inv[1] * wy - 0.5,
+                inv[2] * wx + inv[3] * wy - 0.5,
+            );
             norm.data[vy * n + ux] = padded.sample(px, py);
         }
     }
-    let norm = finish(norm, &Variation { thick: v.thick, blur: v.blur, ..Variation::identity() });
+    let norm = finish(
+        norm,
+        &Variation {
+            thick: v.thick,
+            blur: v.blur,
+            ..Variation::identity()
+        },
+    );
     if norm.w != n {
         // Dilation grew the map by a pixel each side: take the middle.
         let mut mid = Ink::new(n, n);
         for y in 0..n {
-            mid.data[y * n..(y + 1) * n].copy_from_slice(&norm.data[(y + 1) * norm.w + 1..(y + 1) * norm.w + 1 + n]);
+            mid.data[y * n..(y + 1) * n]
+                .copy_from_slice(&norm.data[(y + 1) * norm.w + 1..(y + 1) * norm.w + 1 + n]);
         }
         return super::features::describe(&mid, w, h);
     }
@@ -276,7 +306,10 @@ fn warp(src: &Ink, v: &Variation) -> Ink {
         hw = hw.max((m[0] * x + m[1] * y).abs());
         hh = hh.max((m[2] * x + m[3] * y).abs());
     }
-    let (w, h) = ((2.0 * hw).ceil() as usize + 2, (2.0 * hh).ceil() as usize + 2);
+    let (w, h) = (
+        (2.0 * hw).ceil() as usize + 2,
+        (2.0 * hh).ceil() as usize + 2,
+    );
     let (ocx, ocy) = (w as f32 / 2.0, h as f32 / 2.0);
     let mut out = Ink::new(w, h);
     for y in 0..h {
@@ -299,7 +332,8 @@ fn padded(src: &Ink, b: usize) -> (Vec<f32>, usize) {
     let pw = src.w + 2 * b;
     let mut buf = vec![0f32; pw * (src.h + 2 * b)];
     for y in 0..src.h {
-        buf[(y + b) * pw + b..(y + b) * pw + b + src.w].copy_from_slice(&src.data[y * src.w..(y + 1) * src.w]);
+        buf[(y + b) * pw + b..(y + b) * pw + b + src.w]
+            .copy_from_slice(&src.data[y * src.w..(y + 1) * src.w]);
     }
     (buf, pw)
 }
@@ -342,7 +376,13 @@ fn blur(src: &Ink) -> Ink {
     for y in 0..src.h {
         for x in 0..src.w {
             let i = (y + 1) * pw + x + 1;
-            let s = buf[i - pw - 1] + 2.0 * buf[i - pw] + buf[i - pw + 1] + 2.0 * (buf[i - 1] + 2.0 * buf[i] + buf[i + 1]) + buf[i + pw - 1] + 2.0 * buf[i + pw] + buf[i + pw + 1];
+            let s = buf[i - pw - 1]
+                + 2.0 * buf[i - pw]
+                + buf[i - pw + 1]
+                + 2.0 * (buf[i - 1] + 2.0 * buf[i] + buf[i + 1])
+                + buf[i + pw - 1]
+                + 2.0 * buf[i + pw]
+                + buf[i + pw + 1];
             out.data[y * src.w + x] = s / 16.0;
         }
     }

@@ -53,7 +53,13 @@ pub(crate) fn label(w: usize, h: usize, ink: impl Fn(usize) -> bool) -> (Vec<u32
             continue;
         }
         let id = comps.len() as u32 + 1;
-        let mut c = Comp { x0: start % w, y0: start / w, x1: start % w + 1, y1: start / w + 1, area: 0 };
+        let mut c = Comp {
+            x0: start % w,
+            y0: start / w,
+            x1: start % w + 1,
+            y1: start / w + 1,
+            area: 0,
+        };
         labels[start] = id;
         stack.push(start);
         while let Some(i) = stack.pop() {
@@ -141,13 +147,23 @@ pub fn segment_line(img: &GrayImage, threshold: u8) -> Vec<Segment> {
         split_wide(&g, &comps, &labels, w, line_h, &mut pieces);
     }
     pieces.retain(|p| p.x1 > p.x0);
-    let gaps: Vec<f32> = pieces.windows(2).map(|p| p[1].x0 as f32 - p[0].x1 as f32).collect();
+    let gaps: Vec<f32> = pieces
+        .windows(2)
+        .map(|p| p[1].x0 as f32 - p[0].x1 as f32)
+        .collect();
     let space = space_gap(&gaps, line_h);
     let mut out = Vec::with_capacity(pieces.len());
     for (k, p) in pieces.iter().enumerate() {
-        let Some(image) = cut(img, &labels, &comps, p) else { continue };
+        let Some(image) = cut(img, &labels, &comps, p) else {
+            continue;
+        };
         let space_before = k > 0 && gaps[k - 1] >= space;
-        out.push(Segment { x0: p.x0 as u32, x1: p.x1 as u32, space_before, image });
+        out.push(Segment {
+            x0: p.x0 as u32,
+            x1: p.x1 as u32,
+            space_before,
+            image,
+        });
     }
     if let Some(first) = out.first_mut() {
         first.space_before = false;
@@ -157,8 +173,17 @@ pub fn segment_line(img: &GrayImage, threshold: u8) -> Vec<Segment> {
 
 /// The line's capital height: the typical height of its taller pieces.
 fn letter_height(comps: &[Comp]) -> f32 {
-    let tallest = comps.iter().filter(|c| c.area >= 6).map(|c| c.h()).max().unwrap_or(1);
-    let mut tall: Vec<usize> = comps.iter().filter(|c| c.area >= 6 && c.h() * 2 >= tallest).map(|c| c.h()).collect();
+    let tallest = comps
+        .iter()
+        .filter(|c| c.area >= 6)
+        .map(|c| c.h())
+        .max()
+        .unwrap_or(1);
+    let mut tall: Vec<usize> = comps
+        .iter()
+        .filter(|c| c.area >= 6 && c.h() * 2 >= tallest)
+        .map(|c| c.h())
+        .collect();
     tall.sort_unstable();
     tall.get(tall.len() / 2).copied().unwrap_or(tallest).max(1) as f32
 }
@@ -189,7 +214,11 @@ fn merge_overlapping(comps: &[Comp], order: &[usize], line_h: f32) -> Vec<Group>
                 g.x0 = g.x0.min(c.x0);
                 g.x1 = g.x1.max(c.x1);
             }
-            None => groups.push(Group { comps: vec![i], x0: c.x0, x1: c.x1 }),
+            None => groups.push(Group {
+                comps: vec![i],
+                x0: c.x0,
+                x1: c.x1,
+            }),
         }
     }
     groups.sort_by_key(|g| g.x0);
@@ -200,7 +229,14 @@ fn merge_overlapping(comps: &[Comp], order: &[usize], line_h: f32) -> Vec<Group>
 /// the resulting pieces (left to right) to `out`: a group far too wide is
 /// cut into as many pieces as typical letter widths fit, a group a little
 /// too wide only where a thin neck joins two parts.
-fn split_wide(g: &Group, comps: &[Comp], labels: &[u32], w: usize, line_h: f32, out: &mut Vec<Group>) {
+fn split_wide(
+    g: &Group,
+    comps: &[Comp],
+    labels: &[u32],
+    w: usize,
+    line_h: f32,
+    out: &mut Vec<Group>,
+) {
     let width = (g.x1 - g.x0) as f32;
     if width <= SPLIT_SOFT * line_h || g.x1 - g.x0 < 6 {
         out.push(g.clone());
@@ -215,16 +251,26 @@ fn split_wide(g: &Group, comps: &[Comp], labels: &[u32], w: usize, line_h: f32, 
     };
     let mut start = g.x0;
     for c in cuts {
-        out.push(Group { comps: g.comps.clone(), x0: start, x1: g.x0 + c });
+        out.push(Group {
+            comps: g.comps.clone(),
+            x0: start,
+            x1: g.x0 + c,
+        });
         start = g.x0 + c;
     }
-    out.push(Group { comps: g.comps.clone(), x0: start, x1: g.x1 });
+    out.push(Group {
+        comps: g.comps.clone(),
+        x0: start,
+        x1: g.x1,
+    });
 }
 
 /// Ink pixels of the group in each of its columns.
 fn column_profile(g: &Group, comps: &[Comp], labels: &[u32], w: usize) -> Vec<f32> {
     let ids: Vec<u32> = g.comps.iter().map(|&i| i as u32 + 1).collect();
-    let (y0, y1) = g.comps.iter().fold((usize::MAX, 0), |(a, b), &i| (a.min(comps[i].y0), b.max(comps[i].y1)));
+    let (y0, y1) = g.comps.iter().fold((usize::MAX, 0), |(a, b), &i| {
+        (a.min(comps[i].y0), b.max(comps[i].y1))
+    });
     let mut profile = vec![0f32; g.x1 - g.x0];
     for y in y0..y1 {
         for x in g.x0..g.x1 {
@@ -267,8 +313,16 @@ fn even_cuts(profile: &[f32], width: f32, line_h: f32, min_piece: usize) -> Vec<
 /// One cut at a thin neck in the middle part of the group, if there is one.
 fn neck_cut(profile: &[f32], line_h: f32, min_piece: usize) -> Option<usize> {
     let lo = min_piece.max(profile.len() / 4);
-    let hi = profile.len().saturating_sub(min_piece).min(profile.len() * 3 / 4);
-    let (x, &p) = profile.iter().enumerate().take(hi).skip(lo).min_by(|a, b| a.1.total_cmp(b.1))?;
+    let hi = profile
+        .len()
+        .saturating_sub(min_piece)
+        .min(profile.len() * 3 / 4);
+    let (x, &p) = profile
+        .iter()
+        .enumerate()
+        .take(hi)
+        .skip(lo)
+        .min_by(|a, b| a.1.total_cmp(b.1))?;
     (p <= NECK * line_h).then_some(x)
 }
 
@@ -278,7 +332,10 @@ fn space_gap(gaps: &[f32], line_h: f32) -> f32 {
     let mut sorted: Vec<f32> = gaps.iter().map(|g| g.max(0.0)).collect();
     sorted.sort_by(f32::total_cmp);
     let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
-    (SPACE_H * line_h).max(SPACE_MEDIAN * median).min(0.9 * line_h).max(3.0)
+    (SPACE_H * line_h)
+        .max(SPACE_MEDIAN * median)
+        .min(0.9 * line_h)
+        .max(3.0)
 }
 
 /// The glyph image of a piece: its own ink (other pieces' ink whitened)
@@ -286,7 +343,9 @@ fn space_gap(gaps: &[f32], line_h: f32) -> f32 {
 fn cut(img: &GrayImage, labels: &[u32], comps: &[Comp], p: &Group) -> Option<GrayImage> {
     let w = img.width() as usize;
     let ids: Vec<u32> = p.comps.iter().map(|&i| i as u32 + 1).collect();
-    let (y_lo, y_hi) = p.comps.iter().fold((usize::MAX, 0), |(a, b), &i| (a.min(comps[i].y0), b.max(comps[i].y1)));
+    let (y_lo, y_hi) = p.comps.iter().fold((usize::MAX, 0), |(a, b), &i| {
+        (a.min(comps[i].y0), b.max(comps[i].y1))
+    });
     // Rows that really hold this piece's ink within its columns.
     let (mut y0, mut y1) = (usize::MAX, 0);
     for y in y_lo..y_hi {

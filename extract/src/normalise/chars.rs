@@ -52,7 +52,10 @@ impl Class {
     pub const ANY: Class = Class { mask: 0, any: true };
 
     /// No character.
-    pub const NONE: Class = Class { mask: 0, any: false };
+    pub const NONE: Class = Class {
+        mask: 0,
+        any: false,
+    };
 
     /// The ASCII characters from `a` to `b` inclusive (empty when either is
     /// not ASCII).
@@ -92,12 +95,18 @@ impl Class {
 
     /// Either class.
     pub fn union(self, other: Class) -> Class {
-        Class { mask: self.mask | other.mask, any: self.any || other.any }
+        Class {
+            mask: self.mask | other.mask,
+            any: self.any || other.any,
+        }
     }
 
     /// This class less the ASCII characters in `chars` (no effect on ANY).
     pub fn minus(self, chars: &str) -> Class {
-        Class { mask: self.mask & !Class::of(chars).mask, any: self.any }
+        Class {
+            mask: self.mask & !Class::of(chars).mask,
+            any: self.any,
+        }
     }
 
     /// The printable ASCII characters in the class, as a reader's
@@ -220,7 +229,9 @@ impl Slot {
         let list: Vec<(char, f64)> = cands.0.iter().map(|&(c, p)| (c, clean(p))).collect();
         let total: f64 = list.iter().map(|&(_, p)| p).sum();
         let unclaimed = (1.0 - total).max(0.0);
-        let (top, top_p) = list.first().map_or(('?', 0.0), |&(c, p)| (fold(c, case), p));
+        let (top, top_p) = list
+            .first()
+            .map_or(('?', 0.0), |&(c, p)| (fold(c, case), p));
         // (char, mass, listed mass, strongest look-alike weight that supports it)
         let mut mass: Vec<(char, f64, f64, f64)> = Vec::new();
         let add = |mass: &mut Vec<(char, f64, f64, f64)>, m: char, s: f64, listed: f64, w: f64| {
@@ -247,8 +258,10 @@ impl Slot {
             if class.contains(f) {
                 continue;
             }
-            if let Some(&(m, w)) =
-                look_alikes(c).iter().chain(look_alikes(f)).find(|(m, _)| class.contains(fold(*m, case)))
+            if let Some(&(m, w)) = look_alikes(c)
+                .iter()
+                .chain(look_alikes(f))
+                .find(|(m, _)| class.contains(fold(*m, case)))
             {
                 let m = fold(m, case);
                 if none_listed || mass.iter().any(|e| e.0 == m) {
@@ -260,10 +273,19 @@ impl Slot {
         let mut picks: Vec<Pick> = mass
             .into_iter()
             .map(|(ch, s, listed, w)| {
-                let share = if denom > 0.0 { (s / denom).min(1.0) } else { 0.0 };
+                let share = if denom > 0.0 {
+                    (s / denom).min(1.0)
+                } else {
+                    0.0
+                };
                 let overridden = if ch == top { 1.0 } else { OVERRIDE };
                 let weak = if listed > 0.0 { 1.0 } else { w };
-                Pick { ch, score: s, conf: share * overridden * weak, listed }
+                Pick {
+                    ch,
+                    score: s,
+                    conf: share * overridden * weak,
+                    listed,
+                }
             })
             .collect();
         picks.sort_by(|a, b| b.conf.total_cmp(&a.conf).then(b.score.total_cmp(&a.score)));
@@ -273,7 +295,16 @@ impl Slot {
     /// A position the field supplies itself (a separator the writer left
     /// out), with the belief that it belongs there.
     pub fn supplied(c: char, conf: f64) -> Slot {
-        Slot { picks: vec![Pick { ch: c, score: conf, conf, listed: conf }], top: c, top_p: conf }
+        Slot {
+            picks: vec![Pick {
+                ch: c,
+                score: conf,
+                conf,
+                listed: conf,
+            }],
+            top: c,
+            top_p: conf,
+        }
     }
 
     /// The weight of this position's best pick in comparing formats.
@@ -309,7 +340,13 @@ impl Fitted {
     /// Fits candidates to classes position by position (extra candidates or
     /// classes beyond the shorter list are ignored: callers match lengths).
     pub fn new(cands: &[&CharCandidates], classes: &[Class], case: Case) -> Fitted {
-        Fitted { slots: cands.iter().zip(classes).map(|(c, &k)| Slot::new(c, k, case)).collect() }
+        Fitted {
+            slots: cands
+                .iter()
+                .zip(classes)
+                .map(|(c, &k)| Slot::new(c, k, case))
+                .collect(),
+        }
     }
 
     /// The most believed allowed character at every position.
@@ -330,7 +367,11 @@ impl Fitted {
                 }
             }
         }
-        Reading { text, confidence, broken }
+        Reading {
+            text,
+            confidence,
+            broken,
+        }
     }
 
     /// How well the candidates fit this format, for comparing formats.
@@ -362,7 +403,8 @@ impl Fitted {
             })
             .collect();
         let broken = self.slots.iter().any(|s| s.picks.is_empty());
-        let score = |ix: &[usize]| -> f64 { ix.iter().zip(&options).map(|(&i, o)| o[i].1).product() };
+        let score =
+            |ix: &[usize]| -> f64 { ix.iter().zip(&options).map(|(&i, o)| o[i].1).product() };
         let mut heap = BinaryHeap::new();
         let mut seen = HashSet::new();
         let start = vec![0usize; options.len()];
@@ -376,7 +418,11 @@ impl Fitted {
             }
             let text: String = ix.iter().zip(&options).map(|(&i, o)| o[i].0).collect();
             if accept(&text) {
-                return Some(Reading { text, confidence: conf, broken });
+                return Some(Reading {
+                    text,
+                    confidence: conf,
+                    broken,
+                });
             }
             for p in 0..ix.len() {
                 if ix[p] + 1 < options[p].len() {
@@ -417,7 +463,11 @@ impl Ord for Node {
 /// first. Each format comes with its share (0..1) of the weight of all the
 /// formats that fit, and its reading's confidence is already multiplied by
 /// it (two formats that both fit well halve the belief).
-pub fn fit_all(cands: &[&CharCandidates], formats: &[Vec<Class>], case: Case) -> Vec<(Fitted, Reading, f64)> {
+pub fn fit_all(
+    cands: &[&CharCandidates],
+    formats: &[Vec<Class>],
+    case: Case,
+) -> Vec<(Fitted, Reading, f64)> {
     let mut fits: Vec<(Fitted, Reading, f64)> = formats
         .iter()
         .filter(|f| f.len() == cands.len())
@@ -430,9 +480,17 @@ pub fn fit_all(cands: &[&CharCandidates], formats: &[Vec<Class>], case: Case) ->
         .collect();
     fits.sort_by(|a, b| b.2.total_cmp(&a.2));
     let mut texts = HashSet::new();
-    let total: f64 = fits.iter().filter(|f| texts.insert(f.1.text.clone())).map(|f| f.2).sum();
+    let total: f64 = fits
+        .iter()
+        .filter(|f| texts.insert(f.1.text.clone()))
+        .map(|f| f.2)
+        .sum();
     for (_, reading, w) in &mut fits {
-        *w = if total > 0.0 { (*w / total).min(1.0) } else { 1.0 };
+        *w = if total > 0.0 {
+            (*w / total).min(1.0)
+        } else {
+            1.0
+        };
         reading.confidence *= *w;
     }
     fits
@@ -440,8 +498,15 @@ pub fn fit_all(cands: &[&CharCandidates], formats: &[Vec<Class>], case: Case) ->
 
 /// The best fitting format of [`fit_all`], or `None` when no format has as
 /// many positions as there are candidates.
-pub fn fit_best(cands: &[&CharCandidates], formats: &[Vec<Class>], case: Case) -> Option<(Fitted, Reading)> {
-    fit_all(cands, formats, case).into_iter().next().map(|(f, r, _)| (f, r))
+pub fn fit_best(
+    cands: &[&CharCandidates],
+    formats: &[Vec<Class>],
+    case: Case,
+) -> Option<(Fitted, Reading)> {
+    fit_all(cands, formats, case)
+        .into_iter()
+        .next()
+        .map(|(f, r, _)| (f, r))
 }
 
 #[cfg(test)]
@@ -466,33 +531,65 @@ mod tests {
 
     #[test]
     fn a_sure_candidate_keeps_its_probability() {
-        let s = Slot::new(&CharCandidates::sure('7', 0.95), Class::digit(), Case::Capitals);
+        let s = Slot::new(
+            &CharCandidates::sure('7', 0.95),
+            Class::digit(),
+            Case::Capitals,
+        );
         assert_eq!(s.picks[0].ch, '7');
         assert!((s.picks[0].conf - 0.95).abs() < 1e-6);
     }
 
     #[test]
     fn the_grammar_picks_the_second_candidate_with_less_belief() {
-        let s = Slot::new(&c(&[('O', 0.6), ('0', 0.35)]), Class::digit(), Case::Capitals);
+        let s = Slot::new(
+            &c(&[('O', 0.6), ('0', 0.35)]),
+            Class::digit(),
+            Case::Capitals,
+        );
         assert_eq!(s.picks[0].ch, '0');
-        assert!(s.picks[0].conf < 0.9 && s.picks[0].conf > 0.7, "{}", s.picks[0].conf);
-        let s = Slot::new(&c(&[('5', 0.7), ('S', 0.25)]), Class::upper(), Case::Capitals);
+        assert!(
+            s.picks[0].conf < 0.9 && s.picks[0].conf > 0.7,
+            "{}",
+            s.picks[0].conf
+        );
+        let s = Slot::new(
+            &c(&[('5', 0.7), ('S', 0.25)]),
+            Class::upper(),
+            Case::Capitals,
+        );
         assert_eq!(s.picks[0].ch, 'S');
     }
 
     #[test]
     fn a_look_alike_alone_is_weaker_than_a_listed_candidate() {
-        let alone = Slot::new(&CharCandidates::sure('O', 0.95), Class::digit(), Case::Capitals);
-        let listed = Slot::new(&c(&[('O', 0.6), ('0', 0.35)]), Class::digit(), Case::Capitals);
+        let alone = Slot::new(
+            &CharCandidates::sure('O', 0.95),
+            Class::digit(),
+            Case::Capitals,
+        );
+        let listed = Slot::new(
+            &c(&[('O', 0.6), ('0', 0.35)]),
+            Class::digit(),
+            Case::Capitals,
+        );
         assert_eq!(alone.picks[0].ch, '0');
         assert!(alone.picks[0].conf < listed.picks[0].conf);
-        let weak = Slot::new(&CharCandidates::sure('A', 0.95), Class::digit(), Case::Capitals);
+        let weak = Slot::new(
+            &CharCandidates::sure('A', 0.95),
+            Class::digit(),
+            Case::Capitals,
+        );
         assert!(weak.picks[0].conf < 0.5);
     }
 
     #[test]
     fn nothing_fitting_keeps_the_reading_and_breaks() {
-        let f = Fitted::new(&[&CharCandidates::sure('X', 0.9)], &[Class::digit()], Case::Capitals);
+        let f = Fitted::new(
+            &[&CharCandidates::sure('X', 0.9)],
+            &[Class::digit()],
+            Case::Capitals,
+        );
         let r = f.best();
         assert_eq!(r.text, "X");
         assert!(r.broken);
@@ -500,7 +597,11 @@ mod tests {
 
     #[test]
     fn bad_probabilities_do_not_leak() {
-        let s = Slot::new(&c(&[('1', f32::NAN), ('7', 2.0), ('2', -1.0)]), Class::digit(), Case::Capitals);
+        let s = Slot::new(
+            &c(&[('1', f32::NAN), ('7', 2.0), ('2', -1.0)]),
+            Class::digit(),
+            Case::Capitals,
+        );
         assert!(s.picks.iter().all(|p| (0.0..=1.0).contains(&p.conf)));
         let empty = Slot::new(&c(&[]), Class::digit(), Case::Capitals);
         assert!(empty.picks.is_empty());
@@ -516,7 +617,11 @@ mod tests {
         assert!(r.confidence < 0.5);
         assert_eq!(f.search(|_| false, 100), None);
         let unbelieved = c(&[('3', 0.9), ('2', 0.0)]);
-        let f = Fitted::new(&[&unbelieved, &b], &[Class::digit(), Class::digit()], Case::Capitals);
+        let f = Fitted::new(
+            &[&unbelieved, &b],
+            &[Class::digit(), Class::digit()],
+            Case::Capitals,
+        );
         assert_eq!(f.search(|t| t != "31", 100), None);
     }
 

@@ -45,14 +45,18 @@ impl Date {
     /// `/`, `-` or `.` between the parts (a one-digit day or month is
     /// allowed then), or eight digits together.
     pub fn parse(s: &str) -> Result<Date, DateError> {
-        let parts: Vec<&str> =
-            s.split(|c: char| c.is_whitespace() || "/-.".contains(c)).filter(|p| !p.is_empty()).collect();
+        let parts: Vec<&str> = s
+            .split(|c: char| c.is_whitespace() || "/-.".contains(c))
+            .filter(|p| !p.is_empty())
+            .collect();
         if !parts.iter().all(|p| p.chars().all(|c| c.is_ascii_digit())) {
             return Err(DateError::Shape);
         }
         match parts.as_slice() {
             [all] if all.len() == 8 => Date::from_digits(all),
-            [d, m, y] if (1..=2).contains(&d.len()) && (1..=2).contains(&m.len()) && y.len() == 4 => {
+            [d, m, y]
+                if (1..=2).contains(&d.len()) && (1..=2).contains(&m.len()) && y.len() == 4 =>
+            {
                 Date::from_digits(&format!("{d:0>2}{m:0>2}{y}"))
             }
             _ => Err(DateError::Shape),
@@ -69,7 +73,9 @@ impl Date {
             return Err(DateError::Shape);
         };
         let y = i32::try_from(y).map_err(|_| DateError::Shape)?;
-        NaiveDate::from_ymd_opt(y, m, d).map(Date).ok_or(DateError::NoSuchDay)
+        NaiveDate::from_ymd_opt(y, m, d)
+            .map(Date)
+            .ok_or(DateError::NoSuchDay)
     }
 
     /// Parses an ISO `YYYY-MM-DD` value, as records hold it.
@@ -82,7 +88,12 @@ impl Date {
 
     /// The `YYYY-MM-DD` form records hold.
     pub fn iso(&self) -> String {
-        format!("{:04}-{:02}-{:02}", self.0.year(), self.0.month(), self.0.day())
+        format!(
+            "{:04}-{:02}-{:02}",
+            self.0.year(),
+            self.0.month(),
+            self.0.day()
+        )
     }
 
     /// The calendar day.
@@ -98,7 +109,11 @@ impl Date {
 
 /// Whether a date field holds a date of birth: named so, or labelled so.
 pub fn is_birth(spec: &FieldSpec) -> bool {
-    spec.name == "date_of_birth" || spec.label.as_deref().is_some_and(|l| l.to_lowercase().contains("birth"))
+    spec.name == "date_of_birth"
+        || spec
+            .label
+            .as_deref()
+            .is_some_and(|l| l.to_lowercase().contains("birth"))
 }
 
 /// Normalises a date field.
@@ -129,13 +144,18 @@ pub(super) fn normalise(spec: &FieldSpec, w: &Written, ctx: &Context) -> Normali
         fitted
             .search(keeps_rules, SEARCH_LIMIT)
             .filter(comparable)
-            .or_else(|| if real(&first.text) { Some(first.clone()) } else { fitted.search(real, SEARCH_LIMIT).filter(comparable) })
+            .or_else(|| {
+                if real(&first.text) {
+                    Some(first.clone())
+                } else {
+                    fitted.search(real, SEARCH_LIMIT).filter(comparable)
+                }
+            })
             .and_then(pick)
     };
     match found {
-        Some((date, reading)) => {
-            Normalised::new(Value::String(date.iso()), reading.confidence).check(date_rules_hold(spec, date, ctx))
-        }
+        Some((date, reading)) => Normalised::new(Value::String(date.iso()), reading.confidence)
+            .check(date_rules_hold(spec, date, ctx)),
         None => {
             let t = &first.text;
             let value = match (t.get(4..8), t.get(2..4), t.get(0..2)) {
@@ -152,7 +172,8 @@ pub(super) fn normalise(spec: &FieldSpec, w: &Written, ctx: &Context) -> Normali
 /// is not in the future.
 pub fn date_rules_hold(spec: &FieldSpec, date: Date, ctx: &Context) -> bool {
     if is_birth(spec) {
-        date.age_at(ctx.today).is_some_and(|a| (MIN_AGE..=MAX_AGE).contains(&a))
+        date.age_at(ctx.today)
+            .is_some_and(|a| (MIN_AGE..=MAX_AGE).contains(&a))
     } else {
         date.naive() <= ctx.today
     }
@@ -166,7 +187,9 @@ fn digit_slots(w: &Written) -> Option<Vec<Slot>> {
     for c in &w.chars {
         let sep = match c {
             None => true,
-            Some(c) => c.best().is_some_and(|(ch, _)| ch.is_whitespace() || "/-.,".contains(ch)),
+            Some(c) => c
+                .best()
+                .is_some_and(|(ch, _)| ch.is_whitespace() || "/-.,".contains(ch)),
         };
         match (sep, c) {
             (true, _) => {
@@ -196,7 +219,10 @@ fn digit_slots(w: &Written) -> Option<Vec<Slot>> {
         for _ in 0..pads.get(i).copied().unwrap_or(0) {
             slots.push(Slot::supplied('0', 1.0));
         }
-        slots.extend(g.iter().map(|c| Slot::new(c, Class::digit(), super::chars::Case::Capitals)));
+        slots.extend(
+            g.iter()
+                .map(|c| Slot::new(c, Class::digit(), super::chars::Case::Capitals)),
+        );
     }
     (slots.len() == 8).then_some(slots)
 }
@@ -222,8 +248,13 @@ impl DatePart {
             None => (up.find("DDMMYY")?, false),
         };
         let head = up.get(..idx)?;
-        let start = head.rfind(|c: char| c.is_whitespace() || "([{".contains(c)).map_or(0, |i| i + 1);
-        Some(DatePart { at: head.get(start..)?.chars().count(), long_year })
+        let start = head
+            .rfind(|c: char| c.is_whitespace() || "([{".contains(c))
+            .map_or(0, |i| i + 1);
+        Some(DatePart {
+            at: head.get(start..)?.chars().count(),
+            long_year,
+        })
     }
 
     /// Whether the value holds a real date at this place (years of two
@@ -238,7 +269,11 @@ impl DatePart {
         if !digits.bytes().all(|b| b.is_ascii_digit()) {
             return false;
         }
-        let full = if self.long_year { digits } else { format!("{}20{}", &digits[..4], &digits[4..]) };
+        let full = if self.long_year {
+            digits
+        } else {
+            format!("{}20{}", &digits[..4], &digits[4..])
+        };
         Date::from_digits(&full).is_ok()
     }
 }
@@ -268,7 +303,14 @@ mod tests {
 
     #[test]
     fn parse_accepts_the_written_shapes() {
-        for s in ["14 03 1985", "14031985", "14/03/1985", "14-3-1985", "4.3.1985", " 14  03 1985 "] {
+        for s in [
+            "14 03 1985",
+            "14031985",
+            "14/03/1985",
+            "14-3-1985",
+            "4.3.1985",
+            " 14  03 1985 ",
+        ] {
             let d = Date::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
             assert_eq!(d.naive().year(), 1985, "{s}");
         }
@@ -276,7 +318,14 @@ mod tests {
         assert_eq!(Date::parse("31 02 1990"), Err(DateError::NoSuchDay));
         assert_eq!(Date::parse("29 02 2023"), Err(DateError::NoSuchDay));
         assert!(Date::parse("29 02 2024").is_ok());
-        for s in ["", "14 03 85", "1403198", "14 O3 1985", "140 3 1985", "14 03 1985 1"] {
+        for s in [
+            "",
+            "14 03 85",
+            "1403198",
+            "14 O3 1985",
+            "140 3 1985",
+            "14 03 1985 1",
+        ] {
             assert_eq!(Date::parse(s), Err(DateError::Shape), "{s}");
         }
         assert_eq!(Date::from_iso("1985-03-14"), Date::parse("14031985").ok());
@@ -293,9 +342,18 @@ mod tests {
 
     #[test]
     fn a_line_date_may_have_separators() {
-        assert_eq!(value_flags(run(&signed(), &line("1/3/2025"), &ctx())), (json!("2025-03-01"), vec![]));
-        assert_eq!(value_flags(run(&signed(), &line("01 03 2025"), &ctx())), (json!("2025-03-01"), vec![]));
-        assert_eq!(value_flags(run(&signed(), &line("01-03-2025"), &ctx())), (json!("2025-03-01"), vec![]));
+        assert_eq!(
+            value_flags(run(&signed(), &line("1/3/2025"), &ctx())),
+            (json!("2025-03-01"), vec![])
+        );
+        assert_eq!(
+            value_flags(run(&signed(), &line("01 03 2025"), &ctx())),
+            (json!("2025-03-01"), vec![])
+        );
+        assert_eq!(
+            value_flags(run(&signed(), &line("01-03-2025"), &ctx())),
+            (json!("2025-03-01"), vec![])
+        );
     }
 
     #[test]
@@ -310,9 +368,18 @@ mod tests {
 
     #[test]
     fn an_impossible_date_is_kept_as_read_and_invalid() {
-        assert_eq!(value_flags(run(&dob(), &cells("31021990"), &ctx())), (json!("1990-02-31"), vec![Flag::Invalid]));
-        assert_eq!(value_flags(run(&dob(), &line("31 02 1990"), &ctx())), (json!("1990-02-31"), vec![Flag::Invalid]));
-        assert_eq!(value_flags(run(&dob(), &cells("01131990"), &ctx())), (json!("1990-13-01"), vec![Flag::Invalid]));
+        assert_eq!(
+            value_flags(run(&dob(), &cells("31021990"), &ctx())),
+            (json!("1990-02-31"), vec![Flag::Invalid])
+        );
+        assert_eq!(
+            value_flags(run(&dob(), &line("31 02 1990"), &ctx())),
+            (json!("1990-02-31"), vec![Flag::Invalid])
+        );
+        assert_eq!(
+            value_flags(run(&dob(), &cells("01131990"), &ctx())),
+            (json!("1990-13-01"), vec![Flag::Invalid])
+        );
     }
 
     #[test]
@@ -331,9 +398,15 @@ mod tests {
         assert_eq!(n.flags, vec![Flag::LowConfidence]);
         // With no believed alternative the date stays as read.
         let raw = RawValue::Cells(
-            "17032031".chars().map(|c| Some(CharCandidates(vec![(c, 0.99), ('0', 0.0), ('1', 0.0)]))).collect(),
+            "17032031"
+                .chars()
+                .map(|c| Some(CharCandidates(vec![(c, 0.99), ('0', 0.0), ('1', 0.0)])))
+                .collect(),
         );
-        assert_eq!(value_flags(run(&dob(), &raw, &ctx())), (json!("2031-03-17"), vec![Flag::Invalid]));
+        assert_eq!(
+            value_flags(run(&dob(), &raw, &ctx())),
+            (json!("2031-03-17"), vec![Flag::Invalid])
+        );
         // A signing date in the future likewise.
         let n = run(&signed(), &doubtful_cells("01022[70]25"), &ctx());
         assert_eq!(n.value, json!("2025-02-01"));
@@ -342,12 +415,30 @@ mod tests {
     #[test]
     fn a_date_of_birth_gives_an_age_from_14_to_120() {
         // Today is 22 November 2026.
-        assert_eq!(value_flags(run(&dob(), &cells("22112012"), &ctx())), (json!("2012-11-22"), vec![]));
-        assert_eq!(value_flags(run(&dob(), &cells("23112012"), &ctx())), (json!("2012-11-23"), vec![Flag::Invalid]));
-        assert_eq!(value_flags(run(&dob(), &cells("01012013"), &ctx())), (json!("2013-01-01"), vec![Flag::Invalid]));
-        assert_eq!(value_flags(run(&dob(), &cells("22111906"), &ctx())), (json!("1906-11-22"), vec![]));
-        assert_eq!(value_flags(run(&dob(), &cells("22111905"), &ctx())), (json!("1905-11-22"), vec![Flag::Invalid]));
-        assert_eq!(value_flags(run(&dob(), &cells("17032031"), &ctx())), (json!("2031-03-17"), vec![Flag::Invalid]));
+        assert_eq!(
+            value_flags(run(&dob(), &cells("22112012"), &ctx())),
+            (json!("2012-11-22"), vec![])
+        );
+        assert_eq!(
+            value_flags(run(&dob(), &cells("23112012"), &ctx())),
+            (json!("2012-11-23"), vec![Flag::Invalid])
+        );
+        assert_eq!(
+            value_flags(run(&dob(), &cells("01012013"), &ctx())),
+            (json!("2013-01-01"), vec![Flag::Invalid])
+        );
+        assert_eq!(
+            value_flags(run(&dob(), &cells("22111906"), &ctx())),
+            (json!("1906-11-22"), vec![])
+        );
+        assert_eq!(
+            value_flags(run(&dob(), &cells("22111905"), &ctx())),
+            (json!("1905-11-22"), vec![Flag::Invalid])
+        );
+        assert_eq!(
+            value_flags(run(&dob(), &cells("17032031"), &ctx())),
+            (json!("2031-03-17"), vec![Flag::Invalid])
+        );
     }
 
     #[test]
@@ -355,36 +446,72 @@ mod tests {
         let mut s = spec("born", FieldType::Date);
         s.label = Some("Date of Birth (DD MM YYYY)".into());
         assert!(is_birth(&s));
-        assert_eq!(run(&s, &cells("01012020"), &ctx()).flags, vec![Flag::Invalid]);
+        assert_eq!(
+            run(&s, &cells("01012020"), &ctx()).flags,
+            vec![Flag::Invalid]
+        );
         assert!(!is_birth(&signed()));
     }
 
     #[test]
     fn a_signing_date_is_not_in_the_future() {
-        assert_eq!(value_flags(run(&signed(), &cells("22112026"), &ctx())), (json!("2026-11-22"), vec![]));
-        assert_eq!(value_flags(run(&signed(), &cells("23112026"), &ctx())), (json!("2026-11-23"), vec![Flag::Invalid]));
-        assert_eq!(value_flags(run(&signed(), &cells("01011900"), &ctx())), (json!("1900-01-01"), vec![]));
+        assert_eq!(
+            value_flags(run(&signed(), &cells("22112026"), &ctx())),
+            (json!("2026-11-22"), vec![])
+        );
+        assert_eq!(
+            value_flags(run(&signed(), &cells("23112026"), &ctx())),
+            (json!("2026-11-23"), vec![Flag::Invalid])
+        );
+        assert_eq!(
+            value_flags(run(&signed(), &cells("01011900"), &ctx())),
+            (json!("1900-01-01"), vec![])
+        );
     }
 
     #[test]
     fn a_partial_or_misshapen_date_is_the_raw_string_and_invalid() {
-        assert_eq!(value_flags(run(&dob(), &cells("1403198_"), &ctx())), (json!("1403198"), vec![Flag::Invalid]));
-        assert_eq!(value_flags(run(&dob(), &cells("14_31985"), &ctx())), (json!("14 31985"), vec![Flag::Invalid]));
-        assert_eq!(value_flags(run(&dob(), &line("14 march 85"), &ctx())), (json!("14 MARCH 85"), vec![Flag::Invalid]));
-        assert_eq!(value_flags(run(&dob(), &cells("1403X985"), &ctx())), (json!("1403X985"), vec![Flag::Invalid]));
+        assert_eq!(
+            value_flags(run(&dob(), &cells("1403198_"), &ctx())),
+            (json!("1403198"), vec![Flag::Invalid])
+        );
+        assert_eq!(
+            value_flags(run(&dob(), &cells("14_31985"), &ctx())),
+            (json!("14 31985"), vec![Flag::Invalid])
+        );
+        assert_eq!(
+            value_flags(run(&dob(), &line("14 march 85"), &ctx())),
+            (json!("14 MARCH 85"), vec![Flag::Invalid])
+        );
+        assert_eq!(
+            value_flags(run(&dob(), &cells("1403X985"), &ctx())),
+            (json!("1403X985"), vec![Flag::Invalid])
+        );
     }
 
     #[test]
     fn date_parts_are_found_from_the_label() {
         let p = DatePart::from_label("Unique file number (DDMMYY/NNN)").unwrap();
-        assert_eq!(p, DatePart { at: 0, long_year: false });
+        assert_eq!(
+            p,
+            DatePart {
+                at: 0,
+                long_year: false
+            }
+        );
         assert!(p.holds("051025/030"));
         assert!(!p.holds("311125/030"));
         assert!(!p.holds("0510"));
         assert!(p.holds("290224/001"));
         assert!(!p.holds("290223/001"));
         let p = DatePart::from_label("Ref (AB-DDMMYYYY)").unwrap();
-        assert_eq!(p, DatePart { at: 3, long_year: true });
+        assert_eq!(
+            p,
+            DatePart {
+                at: 3,
+                long_year: true
+            }
+        );
         assert!(p.holds("AB-01022024"));
         assert_eq!(DatePart::from_label("Provider account number"), None);
     }

@@ -11,7 +11,8 @@ use std::sync::LazyLock;
 
 /// What an address must look like once lower-cased.
 static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[a-z0-9._%+'-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$").expect("the address pattern compiles")
+    Regex::new(r"^[a-z0-9._%+'-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$")
+        .expect("the address pattern compiles")
 });
 
 /// Whether `s` looks like `local@domain.tld`.
@@ -30,7 +31,11 @@ pub(super) fn normalise(w: &Written) -> Normalised {
     // The `@`: the position (not first or last) where the reader offered it.
     let has_at = first.text.contains('@');
     if !has_at {
-        let offered = |c: &CharCandidates| c.0.iter().find(|(ch, _)| *ch == '@').map(|&(_, p)| super::chars::clean(p));
+        let offered = |c: &CharCandidates| {
+            c.0.iter()
+                .find(|(ch, _)| *ch == '@')
+                .map(|&(_, p)| super::chars::clean(p))
+        };
         let best = (1..cands.len().saturating_sub(1))
             .filter_map(|i| offered(cands[i]).map(|p| (i, p)))
             .max_by(|a, b| a.1.total_cmp(&b.1));
@@ -39,7 +44,11 @@ pub(super) fn normalise(w: &Written) -> Normalised {
         }
     }
     // The top-level domain: letters after the last point of the domain.
-    let text: Vec<char> = Fitted::new(&cands, &classes, Case::Lower).best().text.chars().collect();
+    let text: Vec<char> = Fitted::new(&cands, &classes, Case::Lower)
+        .best()
+        .text
+        .chars()
+        .collect();
     let at = text.iter().position(|&c| c == '@');
     let dot = text.iter().rposition(|&c| c == '.');
     if let (Some(at), Some(dot)) = (at, dot) {
@@ -49,7 +58,13 @@ pub(super) fn normalise(w: &Written) -> Normalised {
             }
         }
     }
-    let fitted = Fitted { slots: cands.iter().zip(&classes).map(|(c, &k)| Slot::new(c, k, Case::Lower)).collect() };
+    let fitted = Fitted {
+        slots: cands
+            .iter()
+            .zip(&classes)
+            .map(|(c, &k)| Slot::new(c, k, Case::Lower))
+            .collect(),
+    };
     let repaired = fitted.best();
     if !repaired.broken && is_address(&repaired.text) {
         Normalised::new(Value::String(repaired.text), repaired.confidence)
@@ -76,22 +91,40 @@ mod tests {
     #[test]
     fn addresses_are_lower_case_without_spaces() {
         let n = run(&email(), &line("ANGELA.COLLINS@MAIL.CO.UK"), &ctx());
-        assert_eq!((n.value, n.flags), (json!("angela.collins@mail.co.uk"), vec![]));
+        assert_eq!(
+            (n.value, n.flags),
+            (json!("angela.collins@mail.co.uk"), vec![])
+        );
         let n = run(&email(), &line("kelly.jones @ example.com"), &ctx());
-        assert_eq!((n.value, n.flags), (json!("kelly.jones@example.com"), vec![]));
+        assert_eq!(
+            (n.value, n.flags),
+            (json!("kelly.jones@example.com"), vec![])
+        );
     }
 
     #[test]
     fn what_is_not_an_address_is_kept_and_invalid() {
-        for (read, value) in [("KELLY.JONES", "kelly.jones"), ("a@b", "a@b"), ("a@@b.com", "a@@b.com"), ("@b.com", "@b.com")] {
+        for (read, value) in [
+            ("KELLY.JONES", "kelly.jones"),
+            ("a@b", "a@b"),
+            ("a@@b.com", "a@@b.com"),
+            ("@b.com", "@b.com"),
+        ] {
             let n = run(&email(), &line(read), &ctx());
-            assert_eq!((n.value, n.flags), (json!(value), vec![Flag::Invalid]), "{read}");
+            assert_eq!(
+                (n.value, n.flags),
+                (json!(value), vec![Flag::Invalid]),
+                "{read}"
+            );
         }
     }
 
     #[test]
     fn an_offered_at_sign_and_a_letter_domain_are_repaired() {
-        let mut chars: Vec<CharCandidates> = "kelly.jonesaexample.c0m".chars().map(|c| CharCandidates::sure(c, 0.99)).collect();
+        let mut chars: Vec<CharCandidates> = "kelly.jonesaexample.c0m"
+            .chars()
+            .map(|c| CharCandidates::sure(c, 0.99))
+            .collect();
         chars[11] = CharCandidates(vec![('a', 0.6), ('@', 0.35)]);
         let n = run(&email(), &RawValue::Line { chars, ink: true }, &ctx());
         assert_eq!(n.value, json!("kelly.jones@example.com"));

@@ -10,7 +10,10 @@ use serde_json::Value;
 /// Normalises an integer field.
 pub(super) fn normalise(spec: &FieldSpec, w: &Written) -> Normalised {
     let mut cands = w.solid();
-    let negative = cands.first().and_then(|c| c.best()).is_some_and(|(c, _)| c == '-');
+    let negative = cands
+        .first()
+        .and_then(|c| c.best())
+        .is_some_and(|(c, _)| c == '-');
     if negative {
         cands.remove(0);
     }
@@ -18,7 +21,9 @@ pub(super) fn normalise(spec: &FieldSpec, w: &Written) -> Normalised {
     let number = if reading.broken || reading.text.is_empty() {
         None
     } else {
-        format!("{}{}", if negative { "-" } else { "" }, reading.text).parse::<i64>().ok()
+        format!("{}{}", if negative { "-" } else { "" }, reading.text)
+            .parse::<i64>()
+            .ok()
     };
     match number {
         Some(n) => {
@@ -47,7 +52,14 @@ mod tests {
 
     #[test]
     fn a_comb_number_may_start_empty_or_with_zero() {
-        for (read, want) in [("_3", 3), ("03", 3), ("12", 12), ("0_", 0), ("00", 0), ("20", 20)] {
+        for (read, want) in [
+            ("_3", 3),
+            ("03", 3),
+            ("12", 12),
+            ("0_", 0),
+            ("00", 0),
+            ("20", 20),
+        ] {
             let n = run(&children(), &cells(read), &ctx());
             assert_eq!((n.value, n.flags), (json!(want), vec![]), "{read}");
         }
@@ -76,7 +88,10 @@ mod tests {
         let n = run(&children(), &cells("2X"), &ctx());
         assert_eq!((n.value, n.flags), (json!("2X"), vec![Flag::Invalid]));
         let n = run(&children(), &line("99999999999999999999"), &ctx());
-        assert_eq!((n.value, n.flags), (json!("99999999999999999999"), vec![Flag::Invalid]));
+        assert_eq!(
+            (n.value, n.flags),
+            (json!("99999999999999999999"), vec![Flag::Invalid])
+        );
         let n = run(&children(), &line("-"), &ctx());
         assert_eq!((n.value, n.flags), (json!("-"), vec![Flag::Invalid]));
     }

@@ -17,14 +17,23 @@ pub(super) fn mark(present: bool, confidence: f64) -> Normalised {
 /// the most strongly ticked key (the paper is not blank), flagged
 /// `ambiguous`.
 pub(super) fn choice(options: &[(String, bool, f64)]) -> Normalised {
-    let confidence = options.iter().map(|o| if o.2.is_nan() { 0.0 } else { o.2 }).fold(1.0, f64::min);
+    let confidence = options
+        .iter()
+        .map(|o| if o.2.is_nan() { 0.0 } else { o.2 })
+        .fold(1.0, f64::min);
     let ticked: Vec<&(String, bool, f64)> = options.iter().filter(|o| o.1).collect();
     match ticked.as_slice() {
         [] => Normalised::new(Value::Null, confidence),
         [one] => Normalised::new(Value::String(one.0.clone()), confidence),
         many => {
-            let strongest = many.iter().fold(many[0], |a, b| if b.2 > a.2 { b } else { a });
-            Normalised { value: Value::String(strongest.0.clone()), confidence, flags: vec![Flag::Ambiguous] }
+            let strongest = many
+                .iter()
+                .fold(many[0], |a, b| if b.2 > a.2 { b } else { a });
+            Normalised {
+                value: Value::String(strongest.0.clone()),
+                confidence,
+                flags: vec![Flag::Ambiguous],
+            }
         }
     }
 }
@@ -40,47 +49,117 @@ mod tests {
     use serde_json::json;
 
     fn options(ticks: &[(&str, bool, f64)]) -> RawValue {
-        RawValue::Choice(ticks.iter().map(|&(k, t, c)| (k.to_string(), t, c)).collect())
+        RawValue::Choice(
+            ticks
+                .iter()
+                .map(|&(k, t, c)| (k.to_string(), t, c))
+                .collect(),
+        )
     }
 
     #[test]
     fn a_tick_box_and_a_signature_are_true_or_false() {
-        let n = run(&spec("postal_vote", FieldType::Checkbox), &RawValue::Mark { present: true, confidence: 0.97 }, &ctx());
-        assert_eq!((n.value, n.confidence, n.flags), (json!(true), 0.97, vec![]));
-        let n = run(&spec("signature", FieldType::Signature), &RawValue::Mark { present: false, confidence: 0.95 }, &ctx());
-        assert_eq!((n.value, n.confidence, n.flags), (json!(false), 0.95, vec![]));
-        let n = run(&spec("signature", FieldType::Signature), &RawValue::Mark { present: true, confidence: 0.55 }, &ctx());
+        let n = run(
+            &spec("postal_vote", FieldType::Checkbox),
+            &RawValue::Mark {
+                present: true,
+                confidence: 0.97,
+            },
+            &ctx(),
+        );
+        assert_eq!(
+            (n.value, n.confidence, n.flags),
+            (json!(true), 0.97, vec![])
+        );
+        let n = run(
+            &spec("signature", FieldType::Signature),
+            &RawValue::Mark {
+                present: false,
+                confidence: 0.95,
+            },
+            &ctx(),
+        );
+        assert_eq!(
+            (n.value, n.confidence, n.flags),
+            (json!(false), 0.95, vec![])
+        );
+        let n = run(
+            &spec("signature", FieldType::Signature),
+            &RawValue::Mark {
+                present: true,
+                confidence: 0.55,
+            },
+            &ctx(),
+        );
         assert_eq!((n.value, n.flags), (json!(true), vec![Flag::LowConfidence]));
-        let n = run(&spec("x", FieldType::Checkbox), &RawValue::Mark { present: true, confidence: f64::NAN }, &ctx());
-        assert_eq!((n.value, n.confidence, n.flags), (json!(true), 0.0, vec![Flag::LowConfidence]));
+        let n = run(
+            &spec("x", FieldType::Checkbox),
+            &RawValue::Mark {
+                present: true,
+                confidence: f64::NAN,
+            },
+            &ctx(),
+        );
+        assert_eq!(
+            (n.value, n.confidence, n.flags),
+            (json!(true), 0.0, vec![Flag::LowConfidence])
+        );
     }
 
     #[test]
     fn one_ticked_option_is_the_value() {
         let n = run(
             &spec("nationality", FieldType::Choice),
-            &options(&[("british", true, 0.98), ("irish", false, 0.95), ("other", false, 0.99)]),
+            &options(&[
+                ("british", true, 0.98),
+                ("irish", false, 0.95),
+                ("other", false, 0.99),
+            ]),
             &ctx(),
         );
-        assert_eq!((n.value, n.confidence, n.flags), (json!("british"), 0.95, vec![]));
+        assert_eq!(
+            (n.value, n.confidence, n.flags),
+            (json!("british"), 0.95, vec![])
+        );
     }
 
     #[test]
     fn no_ticked_option_is_blank() {
-        let n = run(&spec("nationality", FieldType::Choice), &options(&[("british", false, 0.98), ("irish", false, 0.97)]), &ctx());
-        assert_eq!((n.value, n.confidence, n.flags), (json!(null), 0.97, vec![]));
+        let n = run(
+            &spec("nationality", FieldType::Choice),
+            &options(&[("british", false, 0.98), ("irish", false, 0.97)]),
+            &ctx(),
+        );
+        assert_eq!(
+            (n.value, n.confidence, n.flags),
+            (json!(null), 0.97, vec![])
+        );
     }
 
     #[test]
     fn two_ticked_options_give_the_strongest_and_ambiguous() {
         let n = run(
             &spec("moved_recently", FieldType::Choice),
-            &options(&[("yes", true, 0.8), ("no", true, 0.9), ("maybe", false, 0.99)]),
+            &options(&[
+                ("yes", true, 0.8),
+                ("no", true, 0.9),
+                ("maybe", false, 0.99),
+            ]),
             &ctx(),
         );
-        assert_eq!((n.value, n.confidence, n.flags), (json!("no"), 0.8, vec![Flag::Ambiguous]));
-        let n = run(&spec("c", FieldType::Choice), &options(&[("a", true, 0.5), ("b", true, 0.5)]), &ctx());
-        assert_eq!((n.value, n.flags), (json!("a"), vec![Flag::LowConfidence, Flag::Ambiguous]));
+        assert_eq!(
+            (n.value, n.confidence, n.flags),
+            (json!("no"), 0.8, vec![Flag::Ambiguous])
+        );
+        let n = run(
+            &spec("c", FieldType::Choice),
+            &options(&[("a", true, 0.5), ("b", true, 0.5)]),
+            &ctx(),
+        );
+        assert_eq!(
+            (n.value, n.flags),
+            (json!("a"), vec![Flag::LowConfidence, Flag::Ambiguous])
+        );
     }
 
     proptest! {

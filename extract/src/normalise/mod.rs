@@ -78,12 +78,20 @@ pub struct Normalised {
 impl Normalised {
     /// A value with no flag yet.
     fn new(value: Value, confidence: f64) -> Normalised {
-        Normalised { value, confidence, flags: Vec::new() }
+        Normalised {
+            value,
+            confidence,
+            flags: Vec::new(),
+        }
     }
 
     /// A value that breaks a rule: kept as read, flagged `invalid`.
     fn invalid(value: Value, confidence: f64) -> Normalised {
-        Normalised { value, confidence, flags: vec![Flag::Invalid] }
+        Normalised {
+            value,
+            confidence,
+            flags: vec![Flag::Invalid],
+        }
     }
 
     /// Adds `invalid` unless `ok`.
@@ -101,9 +109,13 @@ impl Normalised {
 pub fn normalise(spec: &FieldSpec, raw: &RawValue, ctx: &Context) -> Normalised {
     let out = match (spec.kind, raw) {
         (_, RawValue::Unreadable) => unreadable(),
-        (FieldType::Checkbox | FieldType::Signature, RawValue::Mark { present, confidence }) => {
-            marks::mark(*present, *confidence)
-        }
+        (
+            FieldType::Checkbox | FieldType::Signature,
+            RawValue::Mark {
+                present,
+                confidence,
+            },
+        ) => marks::mark(*present, *confidence),
         (FieldType::Choice, RawValue::Choice(options)) => marks::choice(options),
         (FieldType::Checkbox | FieldType::Signature | FieldType::Choice, _) => unreadable(),
         (_, RawValue::Mark { .. } | RawValue::Choice(_)) => unreadable(),
@@ -135,15 +147,26 @@ pub fn normalise(spec: &FieldSpec, raw: &RawValue, ctx: &Context) -> Normalised 
 
 /// Ink that gave nothing readable.
 fn unreadable() -> Normalised {
-    Normalised { value: Value::Null, confidence: 0.0, flags: vec![Flag::Unreadable] }
+    Normalised {
+        value: Value::Null,
+        confidence: 0.0,
+        flags: vec![Flag::Unreadable],
+    }
 }
 
 /// Clamps the confidence, adds `low_confidence` where it is due and sorts
 /// the flags. One flag is enough: `low_confidence` is not added to a field
 /// already `invalid` or `unreadable`.
 pub(crate) fn finish(mut n: Normalised, ctx: &Context) -> Normalised {
-    n.confidence = if n.confidence.is_finite() { n.confidence.clamp(0.0, 1.0) } else { 0.0 };
-    let flagged = n.flags.iter().any(|f| matches!(f, Flag::Invalid | Flag::Unreadable));
+    n.confidence = if n.confidence.is_finite() {
+        n.confidence.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let flagged = n
+        .flags
+        .iter()
+        .any(|f| matches!(f, Flag::Invalid | Flag::Unreadable));
     if flagged {
         n.flags.retain(|f| *f != Flag::LowConfidence);
     } else if n.confidence < ctx.review_threshold {
@@ -166,21 +189,33 @@ pub(crate) struct Written<'a> {
 impl<'a> Written<'a> {
     /// The characters that are neither empty cells nor spaces.
     pub fn solid(&self) -> Vec<&'a CharCandidates> {
-        self.chars.iter().flatten().copied().filter(|c| !is_space(c)).collect()
+        self.chars
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|c| !is_space(c))
+            .collect()
     }
 
     /// The product of the reader's beliefs in its first choices: the
     /// confidence of a value kept exactly as read.
     pub fn read_confidence(&self) -> f64 {
-        self.chars.iter().flatten().filter_map(|c| c.best()).map(|(_, p)| chars::clean(p)).product()
+        self.chars
+            .iter()
+            .flatten()
+            .filter_map(|c| c.best())
+            .map(|(_, p)| chars::clean(p))
+            .product()
     }
 
     /// The reader's first choices, empty cells and all, as one string
     /// (empty cells become spaces).
     pub fn as_read(&self) -> String {
-        self.chars.iter().map(|c| c.and_then(CharCandidates::best).map_or(' ', |(ch, _)| ch)).collect()
+        self.chars
+            .iter()
+            .map(|c| c.and_then(CharCandidates::best).map_or(' ', |(ch, _)| ch))
+            .collect()
     }
-
 }
 
 /// Whether the reader's first choice is a space.
@@ -220,14 +255,21 @@ fn written(raw: &RawValue) -> Input<'_> {
         if lost > 0 {
             return Input::Unreadable;
         }
-        return Input::Blank(if inked && !w.chars.is_empty() { INKED_BLANK_CONFIDENCE } else { BLANK_CONFIDENCE });
+        return Input::Blank(if inked && !w.chars.is_empty() {
+            INKED_BLANK_CONFIDENCE
+        } else {
+            BLANK_CONFIDENCE
+        });
     }
     Input::Chars(w)
 }
 
 /// Upper case, runs of white space made single spaces, trimmed.
 pub(crate) fn tidy(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ").to_uppercase()
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_uppercase()
 }
 
 #[cfg(test)]
@@ -244,7 +286,12 @@ pub(crate) mod test_support {
             page: 1,
             kind,
             label: None,
-            box_mm: BoxMm { x: 10.0, y: 10.0, w: 50.0, h: 8.0 },
+            box_mm: BoxMm {
+                x: 10.0,
+                y: 10.0,
+                w: 50.0,
+                h: 8.0,
+            },
             cells: None,
             options: None,
             case: Some("upper".into()),
@@ -259,17 +306,27 @@ pub(crate) mod test_support {
 
     /// The context of the tests: 22 November 2026, review below 0.7.
     pub fn ctx() -> Context {
-        Context { today: chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(), review_threshold: 0.7 }
+        Context {
+            today: chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
+            review_threshold: 0.7,
+        }
     }
 
     /// A text line read with no doubt.
     pub fn line(s: &str) -> RawValue {
-        RawValue::Line { chars: s.chars().map(|c| CharCandidates::sure(c, 0.99)).collect(), ink: true }
+        RawValue::Line {
+            chars: s.chars().map(|c| CharCandidates::sure(c, 0.99)).collect(),
+            ink: true,
+        }
     }
 
     /// A comb read with no doubt; `_` is an empty cell.
     pub fn cells(s: &str) -> RawValue {
-        RawValue::Cells(s.chars().map(|c| (c != '_').then(|| CharCandidates::sure(c, 0.99))).collect())
+        RawValue::Cells(
+            s.chars()
+                .map(|c| (c != '_').then(|| CharCandidates::sure(c, 0.99)))
+                .collect(),
+        )
     }
 
     /// A text line whose characters have alternatives: `[5S]` is a `5`
@@ -309,11 +366,39 @@ mod tests {
     #[test]
     fn blank_boxes_are_null_and_sure() {
         let s = spec("surname", FieldType::Text);
-        let n = normalise(&s, &RawValue::Line { chars: vec![], ink: false }, &ctx());
-        assert_eq!(n, Normalised { value: Value::Null, confidence: BLANK_CONFIDENCE, flags: vec![] });
-        let n = normalise(&s, &RawValue::Line { chars: vec![CharCandidates::sure('A', 0.9)], ink: false }, &ctx());
+        let n = normalise(
+            &s,
+            &RawValue::Line {
+                chars: vec![],
+                ink: false,
+            },
+            &ctx(),
+        );
+        assert_eq!(
+            n,
+            Normalised {
+                value: Value::Null,
+                confidence: BLANK_CONFIDENCE,
+                flags: vec![]
+            }
+        );
+        let n = normalise(
+            &s,
+            &RawValue::Line {
+                chars: vec![CharCandidates::sure('A', 0.9)],
+                ink: false,
+            },
+            &ctx(),
+        );
         assert_eq!(n.value, Value::Null);
-        let n = normalise(&s, &RawValue::Line { chars: vec![], ink: true }, &ctx());
+        let n = normalise(
+            &s,
+            &RawValue::Line {
+                chars: vec![],
+                ink: true,
+            },
+            &ctx(),
+        );
         assert_eq!((n.value, n.flags), (Value::Null, vec![]));
         let n = normalise(&spec("d", FieldType::Date), &cells("________"), &ctx());
         assert_eq!((n.value, n.flags), (Value::Null, vec![]));
@@ -323,18 +408,40 @@ mod tests {
 
     #[test]
     fn unreadable_ink_is_null_and_flagged() {
-        for kind in [FieldType::Text, FieldType::Checkbox, FieldType::Choice, FieldType::Money] {
+        for kind in [
+            FieldType::Text,
+            FieldType::Checkbox,
+            FieldType::Choice,
+            FieldType::Money,
+        ] {
             let n = normalise(&spec("x", kind), &RawValue::Unreadable, &ctx());
-            assert_eq!(n, Normalised { value: Value::Null, confidence: 0.0, flags: vec![Flag::Unreadable] });
+            assert_eq!(
+                n,
+                Normalised {
+                    value: Value::Null,
+                    confidence: 0.0,
+                    flags: vec![Flag::Unreadable]
+                }
+            );
         }
-        let only_lost = RawValue::Line { chars: vec![CharCandidates(vec![])], ink: true };
+        let only_lost = RawValue::Line {
+            chars: vec![CharCandidates(vec![])],
+            ink: true,
+        };
         let n = normalise(&spec("x", FieldType::Text), &only_lost, &ctx());
         assert_eq!(n.flags, vec![Flag::Unreadable]);
     }
 
     #[test]
     fn a_raw_value_of_the_wrong_kind_is_unreadable() {
-        let n = normalise(&spec("x", FieldType::Text), &RawValue::Mark { present: true, confidence: 0.9 }, &ctx());
+        let n = normalise(
+            &spec("x", FieldType::Text),
+            &RawValue::Mark {
+                present: true,
+                confidence: 0.9,
+            },
+            &ctx(),
+        );
         assert_eq!(n.flags, vec![Flag::Unreadable]);
         let n = normalise(&spec("x", FieldType::Checkbox), &line("X"), &ctx());
         assert_eq!(n.flags, vec![Flag::Unreadable]);
@@ -343,7 +450,11 @@ mod tests {
     #[test]
     fn an_unreadable_character_makes_the_field_ambiguous() {
         let raw = RawValue::Line {
-            chars: vec![CharCandidates::sure('A', 0.99), CharCandidates(vec![]), CharCandidates::sure('B', 0.99)],
+            chars: vec![
+                CharCandidates::sure('A', 0.99),
+                CharCandidates(vec![]),
+                CharCandidates::sure('B', 0.99),
+            ],
             ink: true,
         };
         let n = normalise(&spec("x", FieldType::Text), &raw, &ctx());
@@ -353,30 +464,58 @@ mod tests {
 
     #[test]
     fn the_readers_question_mark_is_a_lost_character() {
-        let n = normalise(&spec("n", FieldType::Integer), &doubtful_cells("?0"), &ctx());
-        assert_eq!((n.value, n.flags), (json!(0), vec![Flag::LowConfidence, Flag::Ambiguous]));
+        let n = normalise(
+            &spec("n", FieldType::Integer),
+            &doubtful_cells("?0"),
+            &ctx(),
+        );
+        assert_eq!(
+            (n.value, n.flags),
+            (json!(0), vec![Flag::LowConfidence, Flag::Ambiguous])
+        );
         let n = normalise(&spec("n", FieldType::Integer), &cells("??"), &ctx());
         assert_eq!((n.value, n.flags), (Value::Null, vec![Flag::Unreadable]));
         let n = normalise(&spec("n", FieldType::NiNumber), &cells("?B123456C"), &ctx());
-        assert_eq!((n.value, n.flags), (json!("B123456C"), vec![Flag::Invalid, Flag::Ambiguous]));
+        assert_eq!(
+            (n.value, n.flags),
+            (json!("B123456C"), vec![Flag::Invalid, Flag::Ambiguous])
+        );
     }
 
     #[test]
     fn low_confidence_is_added_below_the_threshold_but_not_on_invalid() {
-        let raw = RawValue::Line { chars: vec![CharCandidates::sure('A', 0.5)], ink: true };
+        let raw = RawValue::Line {
+            chars: vec![CharCandidates::sure('A', 0.5)],
+            ink: true,
+        };
         let n = normalise(&spec("x", FieldType::Text), &raw, &ctx());
         assert_eq!(n.flags, vec![Flag::LowConfidence]);
-        let raw = RawValue::Line { chars: vec![CharCandidates::sure('A', 0.5)], ink: true };
+        let raw = RawValue::Line {
+            chars: vec![CharCandidates::sure('A', 0.5)],
+            ink: true,
+        };
         let n = normalise(&spec("x", FieldType::Postcode), &raw, &ctx());
         assert_eq!(n.flags, vec![Flag::Invalid]);
-        let strict = Context { review_threshold: 0.0, ..ctx() };
+        let strict = Context {
+            review_threshold: 0.0,
+            ..ctx()
+        };
         let n = normalise(&spec("x", FieldType::Text), &line("A"), &strict);
         assert!(n.flags.is_empty());
     }
 
     #[test]
     fn finish_sorts_dedups_and_clamps() {
-        let n = Normalised { value: Value::Null, confidence: f64::NAN, flags: vec![Flag::Ambiguous, Flag::Invalid, Flag::Ambiguous, Flag::LowConfidence] };
+        let n = Normalised {
+            value: Value::Null,
+            confidence: f64::NAN,
+            flags: vec![
+                Flag::Ambiguous,
+                Flag::Invalid,
+                Flag::Ambiguous,
+                Flag::LowConfidence,
+            ],
+        };
         let n = finish(n, &ctx());
         assert_eq!(n.flags, vec![Flag::Invalid, Flag::Ambiguous]);
         assert_eq!(n.confidence, 0.0);
@@ -407,11 +546,19 @@ mod tests {
 
     fn any_raw() -> impl Strategy<Value = RawValue> {
         prop_oneof![
-            (proptest::collection::vec(any_candidates(), 0..14), any::<bool>())
+            (
+                proptest::collection::vec(any_candidates(), 0..14),
+                any::<bool>()
+            )
                 .prop_map(|(chars, ink)| RawValue::Line { chars, ink }),
-            proptest::collection::vec(proptest::option::of(any_candidates()), 0..12).prop_map(RawValue::Cells),
-            (any::<bool>(), any::<f64>()).prop_map(|(present, confidence)| RawValue::Mark { present, confidence }),
-            proptest::collection::vec(("[a-z]{1,6}", any::<bool>(), any::<f64>()), 0..5).prop_map(RawValue::Choice),
+            proptest::collection::vec(proptest::option::of(any_candidates()), 0..12)
+                .prop_map(RawValue::Cells),
+            (any::<bool>(), any::<f64>()).prop_map(|(present, confidence)| RawValue::Mark {
+                present,
+                confidence
+            }),
+            proptest::collection::vec(("[a-z]{1,6}", any::<bool>(), any::<f64>()), 0..5)
+                .prop_map(RawValue::Choice),
             Just(RawValue::Unreadable),
         ]
     }

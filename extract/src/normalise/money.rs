@@ -57,13 +57,18 @@ impl Money {
             None => 0,
             Some(f) if (1..=2).contains(&f.len()) && f.bytes().all(|b| b.is_ascii_digit()) => {
                 let n: u64 = f.parse().map_err(|_| MoneyError::Shape)?;
-                if f.len() == 1 { n * 10 } else { n }
+                if f.len() == 1 {
+                    n * 10
+                } else {
+                    n
+                }
             }
             Some(_) => return Err(MoneyError::Shape),
         };
         let groups: Vec<&str> = pounds.split(',').collect();
         let grouped = groups.len() == 1
-            || (groups.first().is_some_and(|g| (1..=3).contains(&g.len())) && groups[1..].iter().all(|g| g.len() == 3));
+            || (groups.first().is_some_and(|g| (1..=3).contains(&g.len()))
+                && groups[1..].iter().all(|g| g.len() == 3));
         if !grouped || !groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit())) {
             return Err(MoneyError::Shape);
         }
@@ -83,7 +88,10 @@ impl Money {
                 trimmed.parse().map_err(|_| MoneyError::TooLarge)?
             }
         };
-        let pence = whole.checked_mul(100).and_then(|p| p.checked_add(pence)).ok_or(MoneyError::TooLarge)?;
+        let pence = whole
+            .checked_mul(100)
+            .and_then(|p| p.checked_add(pence))
+            .ok_or(MoneyError::TooLarge)?;
         let m = Money { pence };
         if negative && pence > 0 {
             return Err(MoneyError::Negative(m));
@@ -185,19 +193,31 @@ mod tests {
 
     #[test]
     fn parse_refuses_what_is_not_money() {
-        for s in ["", "£", ".", "12.345", "1,23", "12,3456", "1.2.3", "12a", "1234.", "--5", ",123", "£-"] {
+        for s in [
+            "", "£", ".", "12.345", "1,23", "12,3456", "1.2.3", "12a", "1234.", "--5", ",123", "£-",
+        ] {
             assert_eq!(parsed(s), Err(MoneyError::Shape), "{s}");
         }
         assert_eq!(parsed("99999999999999999999"), Err(MoneyError::TooLarge));
-        assert_eq!(parsed("-12.5"), Err(MoneyError::Negative(Money { pence: 1250 })));
-        assert_eq!(parsed("£-12.5"), Err(MoneyError::Negative(Money { pence: 1250 })));
+        assert_eq!(
+            parsed("-12.5"),
+            Err(MoneyError::Negative(Money { pence: 1250 }))
+        );
+        assert_eq!(
+            parsed("£-12.5"),
+            Err(MoneyError::Negative(Money { pence: 1250 }))
+        );
     }
 
     #[test]
     fn amounts_come_back_with_two_decimals() {
-        for (read, value) in
-            [("1,234.5", "1234.50"), ("£1234.56", "1234.56"), ("1234", "1234.00"), ("505.82", "505.82"), ("£ 1 396.72", "1396.72")]
-        {
+        for (read, value) in [
+            ("1,234.5", "1234.50"),
+            ("£1234.56", "1234.56"),
+            ("1234", "1234.00"),
+            ("505.82", "505.82"),
+            ("£ 1 396.72", "1396.72"),
+        ] {
             let n = run(&income(), &line(read), &ctx());
             assert_eq!((n.value, n.flags), (json!(value), vec![]), "{read}");
         }

@@ -40,7 +40,11 @@ pub enum NiNumberError {
 impl NiNumber {
     /// Parses a number as written: spaces anywhere, either case.
     pub fn parse(s: &str) -> Result<NiNumber, NiNumberError> {
-        let v: String = s.chars().filter(|c| !c.is_whitespace()).map(|c| c.to_ascii_uppercase()).collect();
+        let v: String = s
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
         let c: Vec<char> = v.chars().collect();
         let [a, b, digits @ .., suffix] = c.as_slice() else {
             return Err(NiNumberError::Shape);
@@ -54,7 +58,10 @@ impl NiNumber {
             return Err(NiNumberError::Shape);
         }
         let prefix: String = [*a, *b].iter().collect();
-        if NOT_FIRST.contains(*a) || NOT_SECOND.contains(*b) || NEVER_ISSUED.contains(&prefix.as_str()) {
+        if NOT_FIRST.contains(*a)
+            || NOT_SECOND.contains(*b)
+            || NEVER_ISSUED.contains(&prefix.as_str())
+        {
             return Err(NiNumberError::Prefix(*a, *b));
         }
         if !"ABCD".contains(*suffix) {
@@ -117,15 +124,44 @@ mod tests {
 
     #[test]
     fn parse_keeps_the_rules() {
-        assert_eq!(NiNumber::parse("ab 12 34 56 c").map(|n| n.as_str().to_string()), Ok("AB123456C".into()));
-        assert_eq!(NiNumber::parse("QQ123456C"), Err(NiNumberError::Prefix('Q', 'Q')));
-        assert_eq!(NiNumber::parse("AO123456C"), Err(NiNumberError::Prefix('A', 'O')));
+        assert_eq!(
+            NiNumber::parse("ab 12 34 56 c").map(|n| n.as_str().to_string()),
+            Ok("AB123456C".into())
+        );
+        assert_eq!(
+            NiNumber::parse("QQ123456C"),
+            Err(NiNumberError::Prefix('Q', 'Q'))
+        );
+        assert_eq!(
+            NiNumber::parse("AO123456C"),
+            Err(NiNumberError::Prefix('A', 'O'))
+        );
         assert!(NiNumber::parse("OA123456C").is_ok());
-        for p in ["BG", "GB", "KN", "NK", "NT", "TN", "ZZ", "DA", "FA", "IA", "UA", "VA", "AD", "AF", "AI", "AU", "AV"] {
-            assert!(matches!(NiNumber::parse(&format!("{p}123456A")), Err(NiNumberError::Prefix(..))), "{p}");
+        for p in [
+            "BG", "GB", "KN", "NK", "NT", "TN", "ZZ", "DA", "FA", "IA", "UA", "VA", "AD", "AF",
+            "AI", "AU", "AV",
+        ] {
+            assert!(
+                matches!(
+                    NiNumber::parse(&format!("{p}123456A")),
+                    Err(NiNumberError::Prefix(..))
+                ),
+                "{p}"
+            );
         }
-        assert_eq!(NiNumber::parse("ST218562Y"), Err(NiNumberError::Suffix('Y')));
-        for s in ["", "AB12345C", "AB1234567C", "A1123456C", "AB12345XC", "AB123456", "ÄB123456C"] {
+        assert_eq!(
+            NiNumber::parse("ST218562Y"),
+            Err(NiNumberError::Suffix('Y'))
+        );
+        for s in [
+            "",
+            "AB12345C",
+            "AB1234567C",
+            "A1123456C",
+            "AB12345XC",
+            "AB123456",
+            "ÄB123456C",
+        ] {
             assert_eq!(NiNumber::parse(s), Err(NiNumberError::Shape), "{s}");
         }
     }
@@ -151,17 +187,29 @@ mod tests {
         assert_eq!(n.value, json!("OA123456B"));
         // O may not come second, and nothing else was read there.
         let n = run(&ni(), &doubtful_cells("J[0O][I1]23456[8B]"), &ctx());
-        assert_eq!((n.value, n.flags), (json!("JO123456B"), vec![Flag::Invalid]));
+        assert_eq!(
+            (n.value, n.flags),
+            (json!("JO123456B"), vec![Flag::Invalid])
+        );
     }
 
     #[test]
     fn a_bad_prefix_or_suffix_is_kept_and_invalid() {
         let n = run(&ni(), &cells("QQ123456C"), &ctx());
-        assert_eq!((n.value, n.flags), (json!("QQ123456C"), vec![Flag::Invalid]));
+        assert_eq!(
+            (n.value, n.flags),
+            (json!("QQ123456C"), vec![Flag::Invalid])
+        );
         let n = run(&ni(), &cells("ST218562Y"), &ctx());
-        assert_eq!((n.value, n.flags), (json!("ST218562Y"), vec![Flag::Invalid]));
+        assert_eq!(
+            (n.value, n.flags),
+            (json!("ST218562Y"), vec![Flag::Invalid])
+        );
         let n = run(&ni(), &cells("GB123456A"), &ctx());
-        assert_eq!((n.value, n.flags), (json!("GB123456A"), vec![Flag::Invalid]));
+        assert_eq!(
+            (n.value, n.flags),
+            (json!("GB123456A"), vec![Flag::Invalid])
+        );
     }
 
     #[test]
@@ -176,7 +224,10 @@ mod tests {
         let n = run(&ni(), &cells("AB12345_C"), &ctx());
         assert_eq!((n.value, n.flags), (json!("AB12345C"), vec![Flag::Invalid]));
         let n = run(&ni(), &line("AB 12 34 56 C D"), &ctx());
-        assert_eq!((n.value, n.flags), (json!("AB123456CD"), vec![Flag::Invalid]));
+        assert_eq!(
+            (n.value, n.flags),
+            (json!("AB123456CD"), vec![Flag::Invalid])
+        );
     }
 
     fn valid_ni() -> impl Strategy<Value = String> {

@@ -73,7 +73,12 @@ fn atom(chars: &[char], i: usize) -> Option<(Class, usize)> {
 fn escape(c: char) -> Option<Class> {
     match c {
         'd' => Some(Class::digit()),
-        'w' => Some(Class::range('a', 'z').union(Class::upper()).union(Class::digit()).union(Class::lit('_'))),
+        'w' => Some(
+            Class::range('a', 'z')
+                .union(Class::upper())
+                .union(Class::digit())
+                .union(Class::lit('_')),
+        ),
         's' => Some(Class::lit(' ')),
         c if c.is_ascii_punctuation() || c == ' ' => Some(Class::lit(c)),
         _ => None,
@@ -179,7 +184,10 @@ mod tests {
         let f = formats("^[0-9]{6}/[0-9]{3}$").unwrap();
         assert_eq!(show(&f[0]), "999999/999");
         let f = formats(r"^\d{2}\/\d?$").unwrap();
-        assert_eq!(f.iter().map(|f| show(f)).collect::<Vec<_>>(), ["99/", "99/9"]);
+        assert_eq!(
+            f.iter().map(|f| show(f)).collect::<Vec<_>>(),
+            ["99/", "99/9"]
+        );
     }
 
     #[test]
@@ -192,7 +200,19 @@ mod tests {
 
     #[test]
     fn patterns_beyond_the_converter_give_none() {
-        for p in ["[0-9]{3}", "^(AB|CD)$", "^A+$", "^[^A]$", "^A*$", "^\\bA$", "^é$", "^[9-0]$", "^A{3,1}$", "^[A-Z$", "^A{2$"] {
+        for p in [
+            "[0-9]{3}",
+            "^(AB|CD)$",
+            "^A+$",
+            "^[^A]$",
+            "^A*$",
+            "^\\bA$",
+            "^é$",
+            "^[9-0]$",
+            "^A{3,1}$",
+            "^[A-Z$",
+            "^A{2$",
+        ] {
             assert_eq!(formats(p), None, "{p}");
         }
     }

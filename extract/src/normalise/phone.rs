@@ -50,7 +50,11 @@ pub(super) fn normalise(w: &Written) -> Normalised {
         }
         // A UK number's first digit is its trunk 0.
         let first_digit = !text.starts_with('+') && !text.chars().any(|c| c.is_ascii_digit());
-        let class = if first_digit { Class::lit('0') } else { Class::digit() };
+        let class = if first_digit {
+            Class::lit('0')
+        } else {
+            Class::digit()
+        };
         let slot = Slot::new(c, class, Case::Capitals);
         match slot.picks.first() {
             Some(p) => {
@@ -69,7 +73,10 @@ pub(super) fn normalise(w: &Written) -> Normalised {
     if !broken && is_phone(&text) {
         Normalised::new(Value::String(text), confidence)
     } else {
-        Normalised::invalid(Value::String(if broken { tidy(&w.as_read()) } else { text }), confidence)
+        Normalised::invalid(
+            Value::String(if broken { tidy(&w.as_read()) } else { text }),
+            confidence,
+        )
     }
 }
 
@@ -122,15 +129,24 @@ mod tests {
         let n = run(&phone(), &doubtful("[90]7892 848796"), &ctx());
         assert_eq!(n.value, json!("07892 848796"));
         let n = run(&phone(), &line("97892 848796"), &ctx());
-        assert_eq!((n.value, n.flags), (json!("97892 848796"), vec![Flag::Invalid]));
+        assert_eq!(
+            (n.value, n.flags),
+            (json!("97892 848796"), vec![Flag::Invalid])
+        );
     }
 
     #[test]
     fn a_number_of_the_wrong_length_or_with_letters_is_invalid() {
         let n = run(&phone(), &line("0700 6516"), &ctx());
-        assert_eq!((n.value, n.flags), (json!("0700 6516"), vec![Flag::Invalid]));
+        assert_eq!(
+            (n.value, n.flags),
+            (json!("0700 6516"), vec![Flag::Invalid])
+        );
         let n = run(&phone(), &line("07006 51603X"), &ctx());
-        assert_eq!((n.value, n.flags), (json!("07006 51603X"), vec![Flag::Invalid]));
+        assert_eq!(
+            (n.value, n.flags),
+            (json!("07006 51603X"), vec![Flag::Invalid])
+        );
     }
 
     proptest! {

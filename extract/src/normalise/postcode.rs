@@ -17,13 +17,14 @@ const OUTWARD: [&str; 6] = ["A9", "A99", "AA9", "AA99", "A9A", "AA9A"];
 /// The postcode areas: the 121 of the UK, the Crown Dependencies (GY, IM,
 /// JE) and the non-geographic BF and BX.
 const AREAS: [&str; 126] = [
-    "AB", "AL", "B", "BA", "BB", "BD", "BF", "BH", "BL", "BN", "BR", "BS", "BT", "BX", "CA", "CB", "CF", "CH", "CM",
-    "CO", "CR", "CT", "CV", "CW", "DA", "DD", "DE", "DG", "DH", "DL", "DN", "DT", "DY", "E", "EC", "EH", "EN", "EX",
-    "FK", "FY", "G", "GL", "GU", "GY", "HA", "HD", "HG", "HP", "HR", "HS", "HU", "HX", "IG", "IM", "IP", "IV", "JE",
-    "KA", "KT", "KW", "KY", "L", "LA", "LD", "LE", "LL", "LN", "LS", "LU", "M", "ME", "MK", "ML", "N", "NE", "NG",
-    "NN", "NP", "NR", "NW", "OL", "OX", "PA", "PE", "PH", "PL", "PO", "PR", "RG", "RH", "RM", "S", "SA", "SE", "SG",
-    "SK", "SL", "SM", "SN", "SO", "SP", "SR", "SS", "ST", "SW", "SY", "TA", "TD", "TF", "TN", "TQ", "TR", "TS", "TW",
-    "UB", "W", "WA", "WC", "WD", "WF", "WN", "WR", "WS", "WV", "YO", "ZE",
+    "AB", "AL", "B", "BA", "BB", "BD", "BF", "BH", "BL", "BN", "BR", "BS", "BT", "BX", "CA", "CB",
+    "CF", "CH", "CM", "CO", "CR", "CT", "CV", "CW", "DA", "DD", "DE", "DG", "DH", "DL", "DN", "DT",
+    "DY", "E", "EC", "EH", "EN", "EX", "FK", "FY", "G", "GL", "GU", "GY", "HA", "HD", "HG", "HP",
+    "HR", "HS", "HU", "HX", "IG", "IM", "IP", "IV", "JE", "KA", "KT", "KW", "KY", "L", "LA", "LD",
+    "LE", "LL", "LN", "LS", "LU", "M", "ME", "MK", "ML", "N", "NE", "NG", "NN", "NP", "NR", "NW",
+    "OL", "OX", "PA", "PE", "PH", "PL", "PO", "PR", "RG", "RH", "RM", "S", "SA", "SE", "SG", "SK",
+    "SL", "SM", "SN", "SO", "SP", "SR", "SS", "ST", "SW", "SY", "TA", "TD", "TF", "TN", "TQ", "TR",
+    "TS", "TW", "UB", "W", "WA", "WC", "WD", "WF", "WN", "WR", "WS", "WV", "YO", "ZE",
 ];
 
 /// Letters used third in an `A9A` outward code.
@@ -72,7 +73,11 @@ impl Postcode {
     /// Parses a postcode as written: either case, with or without the
     /// space (the inward code is always the last three characters).
     pub fn parse(s: &str) -> Result<Postcode, PostcodeError> {
-        let v: String = s.chars().filter(|c| !c.is_whitespace()).map(|c| c.to_ascii_uppercase()).collect();
+        let v: String = s
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
         if !v.is_ascii() || !(5..=7).contains(&v.len()) {
             return Err(PostcodeError::Shape);
         }
@@ -83,7 +88,10 @@ impl Postcode {
         if !shaped(inward, "9AA") {
             return Err(PostcodeError::Shape);
         }
-        let area: String = outward.chars().take_while(char::is_ascii_uppercase).collect();
+        let area: String = outward
+            .chars()
+            .take_while(char::is_ascii_uppercase)
+            .collect();
         if !AREAS.contains(&area.as_str()) {
             return Err(PostcodeError::Area(area));
         }
@@ -99,7 +107,10 @@ impl Postcode {
         if let Some(c) = inward.chars().find(|c| NOT_INWARD.contains(*c)) {
             return Err(PostcodeError::Letter(c));
         }
-        Ok(Postcode { outward: outward.to_string(), inward: inward.to_string() })
+        Ok(Postcode {
+            outward: outward.to_string(),
+            inward: inward.to_string(),
+        })
     }
 
     /// The postcode as records hold it: `SW1A 1AA`.
@@ -116,7 +127,13 @@ fn formats(len: usize) -> Vec<Vec<Class>> {
         .map(|f| {
             format!("{f}9AA")
                 .chars()
-                .map(|c| if c == 'A' { Class::upper() } else { Class::digit() })
+                .map(|c| {
+                    if c == 'A' {
+                        Class::upper()
+                    } else {
+                        Class::digit()
+                    }
+                })
                 .collect()
         })
         .collect()
@@ -125,12 +142,20 @@ fn formats(len: usize) -> Vec<Vec<Class>> {
 /// A reading in the postcode's shape: upper case, one space before the last
 /// three characters.
 fn spaced(s: &str) -> String {
-    let v: Vec<char> = s.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_uppercase).collect();
+    let v: Vec<char> = s
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_uppercase)
+        .collect();
     if v.len() <= 3 {
         return v.into_iter().collect();
     }
     let (a, b) = v.split_at(v.len() - 3);
-    format!("{} {}", a.iter().collect::<String>(), b.iter().collect::<String>())
+    format!(
+        "{} {}",
+        a.iter().collect::<String>(),
+        b.iter().collect::<String>()
+    )
 }
 
 /// Normalises a postcode field: the best fitting format's reading if it
@@ -150,7 +175,9 @@ pub(super) fn normalise(w: &Written) -> Normalised {
     let found = fits
         .iter()
         .filter_map(|(fitted, _, share)| {
-            fitted.search(valid, SEARCH_LIMIT).map(|r| (r.text, r.confidence * share))
+            fitted
+                .search(valid, SEARCH_LIMIT)
+                .map(|r| (r.text, r.confidence * share))
         })
         .max_by(|a, b| a.1.total_cmp(&b.1));
     match found {
@@ -176,19 +203,43 @@ mod tests {
 
     #[test]
     fn parse_takes_every_outward_format() {
-        for s in ["B6 5TD", "B76 1XD", "HS5 9GJ", "LL34 5ZD", "B2T 7LD", "DH0H 9FE", "sw1a1aa", " SW1A  1AA "] {
+        for s in [
+            "B6 5TD",
+            "B76 1XD",
+            "HS5 9GJ",
+            "LL34 5ZD",
+            "B2T 7LD",
+            "DH0H 9FE",
+            "sw1a1aa",
+            " SW1A  1AA ",
+        ] {
             assert!(Postcode::parse(s).is_ok(), "{s}");
         }
         assert_eq!(Postcode::parse("sw1a1aa").unwrap().as_string(), "SW1A 1AA");
-        for s in ["", "SW1A", "1W1A 1AA", "SW1A 1A1", "SW1A AAA", "SWAA 1AA", "SW1A1 1AA", "ŚW1A 1AA"] {
+        for s in [
+            "",
+            "SW1A",
+            "1W1A 1AA",
+            "SW1A 1A1",
+            "SW1A AAA",
+            "SWAA 1AA",
+            "SW1A1 1AA",
+            "ŚW1A 1AA",
+        ] {
             assert_eq!(Postcode::parse(s), Err(PostcodeError::Shape), "{s}");
         }
     }
 
     #[test]
     fn parse_keeps_royal_mails_letter_rules() {
-        assert_eq!(Postcode::parse("KP4V 2GS"), Err(PostcodeError::Area("KP".into())));
-        assert_eq!(Postcode::parse("Q1 1AA"), Err(PostcodeError::Area("Q".into())));
+        assert_eq!(
+            Postcode::parse("KP4V 2GS"),
+            Err(PostcodeError::Area("KP".into()))
+        );
+        assert_eq!(
+            Postcode::parse("Q1 1AA"),
+            Err(PostcodeError::Area("Q".into()))
+        );
         assert_eq!(Postcode::parse("L7S 5QK"), Err(PostcodeError::Letter('K')));
         assert_eq!(Postcode::parse("W1I 1AA"), Err(PostcodeError::Letter('I')));
         assert_eq!(Postcode::parse("EC1C 1AA"), Err(PostcodeError::Letter('C')));
@@ -272,13 +323,23 @@ mod tests {
         let n = run(&pc(), &line("SW1A 1A#"), &ctx());
         assert_eq!((n.value, n.flags), (json!("SW1A 1A#"), vec![Flag::Invalid]));
         let n = run(&pc(), &line("ABCDEFGHI"), &ctx());
-        assert_eq!((n.value, n.flags), (json!("ABCDEF GHI"), vec![Flag::Invalid]));
+        assert_eq!(
+            (n.value, n.flags),
+            (json!("ABCDEF GHI"), vec![Flag::Invalid])
+        );
     }
 
     fn valid_postcode() -> impl Strategy<Value = String> {
         let area = proptest::sample::select(AREAS.to_vec());
         let inward = "[0-9][ABD-HJLNP-UW-Z]{2}";
-        (area, "[0-9]{2}", proptest::sample::select(THIRD_OF_A9A.chars().collect::<Vec<_>>()), proptest::sample::select(FOURTH_OF_AA9A.chars().collect::<Vec<_>>()), 0..3usize, inward)
+        (
+            area,
+            "[0-9]{2}",
+            proptest::sample::select(THIRD_OF_A9A.chars().collect::<Vec<_>>()),
+            proptest::sample::select(FOURTH_OF_AA9A.chars().collect::<Vec<_>>()),
+            0..3usize,
+            inward,
+        )
             .prop_map(|(area, digits, third, fourth, shape, inward)| {
                 let d: Vec<char> = digits.chars().collect();
                 let outward = match (area.len(), shape) {

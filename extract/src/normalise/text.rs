@@ -27,7 +27,8 @@ pub(super) fn normalise(spec: &FieldSpec, w: &Written) -> Normalised {
     };
     let regex = Regex::new(p).ok();
     let part = spec.label.as_deref().and_then(DatePart::from_label);
-    let passes = |t: &str| regex.as_ref().is_none_or(|r| r.is_match(t)) && part.is_none_or(|d| d.holds(t));
+    let passes =
+        |t: &str| regex.as_ref().is_none_or(|r| r.is_match(t)) && part.is_none_or(|d| d.holds(t));
     let fitted = pattern::formats(p).and_then(|formats| by_pattern(w, &formats));
     let reading = match fitted {
         Some((fitted, first)) if !passes(&first.text) && !first.broken => {
@@ -36,7 +37,10 @@ pub(super) fn normalise(spec: &FieldSpec, w: &Written) -> Normalised {
         Some((_, first)) => first,
         None => {
             let r = plain(w, false);
-            Reading { text: tidy(&r.text), ..r }
+            Reading {
+                text: tidy(&r.text),
+                ..r
+            }
         }
     };
     let ok = passes(&reading.text);
@@ -48,14 +52,22 @@ pub(super) fn normalise(spec: &FieldSpec, w: &Written) -> Normalised {
 /// value is short by exactly the pattern's separators, they are supplied.
 fn by_pattern(w: &Written, formats: &[Vec<Class>]) -> Option<(Fitted, Reading)> {
     let spaces = formats.iter().flatten().any(|c| c.contains(' '));
-    let cands: Vec<&CharCandidates> =
-        w.chars.iter().flatten().copied().filter(|c| spaces || !is_space(c)).collect();
+    let cands: Vec<&CharCandidates> = w
+        .chars
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|c| spaces || !is_space(c))
+        .collect();
     if let Some(found) = fit_best(&cands, formats, Case::Capitals) {
         return Some(found);
     }
     let mut best: Option<(Fitted, Reading)> = None;
     for f in formats {
-        let seps: Vec<bool> = f.iter().map(|c| c.literal().is_some_and(|l| !l.is_ascii_alphanumeric())).collect();
+        let seps: Vec<bool> = f
+            .iter()
+            .map(|c| c.literal().is_some_and(|l| !l.is_ascii_alphanumeric()))
+            .collect();
         if f.len() != cands.len() + seps.iter().filter(|&&s| s).count() {
             continue;
         }
@@ -69,7 +81,10 @@ fn by_pattern(w: &Written, formats: &[Vec<Class>]) -> Option<(Fitted, Reading)> 
         }
         let fitted = Fitted { slots };
         let reading = fitted.best();
-        if best.as_ref().is_none_or(|(_, b)| fitted.weight() > 0.0 && reading.confidence > b.confidence) {
+        if best
+            .as_ref()
+            .is_none_or(|(_, b)| fitted.weight() > 0.0 && reading.confidence > b.confidence)
+        {
             best = Some((fitted, reading));
         }
     }
@@ -85,8 +100,11 @@ fn by_pattern(w: &Written, formats: &[Vec<Class>]) -> Option<(Fitted, Reading)> 
 /// cells are spaces. A word the reader saw partly in lower case keeps its
 /// `l` an `L`; in a word of capitals it is an `I`.
 fn plain(w: &Written, repair: bool) -> Reading {
-    let tops: Vec<Option<char>> =
-        w.chars.iter().map(|c| c.and_then(CharCandidates::best).map(|(ch, _)| ch)).collect();
+    let tops: Vec<Option<char>> = w
+        .chars
+        .iter()
+        .map(|c| c.and_then(CharCandidates::best).map(|(ch, _)| ch))
+        .collect();
     let top = |i: Option<usize>| i.and_then(|i| tops.get(i).copied().flatten());
     let letter = |i: Option<usize>| top(i).is_some_and(char::is_alphabetic);
     let digit = |i: Option<usize>| top(i).is_some_and(|c| c.is_ascii_digit());
@@ -102,19 +120,31 @@ fn plain(w: &Written, repair: bool) -> Reading {
         if i == 0 || top(Some(i - 1)).is_none_or(char::is_whitespace) {
             word_start = i;
         }
-        let word_end = (i..tops.len()).find(|&j| top(Some(j)).is_none_or(char::is_whitespace)).unwrap_or(tops.len());
-        let word: Vec<char> = tops[word_start..word_end].iter().flatten().copied().collect();
+        let word_end = (i..tops.len())
+            .find(|&j| top(Some(j)).is_none_or(char::is_whitespace))
+            .unwrap_or(tops.len());
+        let word: Vec<char> = tops[word_start..word_end]
+            .iter()
+            .flatten()
+            .copied()
+            .collect();
         let lower = word.iter().any(|&ch| ch.is_lowercase() && ch != 'l');
         let case = if lower { Case::Upper } else { Case::Capitals };
         let letters = word.iter().any(|c| c.is_alphabetic())
-            && word.iter().all(|&c| c.is_ascii_alphabetic() || c == '\'' || c == '-');
+            && word
+                .iter()
+                .all(|&c| c.is_ascii_alphabetic() || c == '\'' || c == '-');
         let digits = word.iter().all(char::is_ascii_digit);
         let (before, after) = (i.checked_sub(1), Some(i + 1));
         let class = match top(Some(i)) {
             _ if repair && letters => not_digit,
             _ if repair && digits => Class::digit(),
-            Some(t) if repair && t.is_ascii_digit() && letter(before) && letter(after) => Class::upper(),
-            Some(t) if repair && t.is_alphabetic() && digit(before) && digit(after) => Class::digit(),
+            Some(t) if repair && t.is_ascii_digit() && letter(before) && letter(after) => {
+                Class::upper()
+            }
+            Some(t) if repair && t.is_alphabetic() && digit(before) && digit(after) => {
+                Class::digit()
+            }
             _ => Class::ANY,
         };
         let mut slot = Slot::new(c, class, case);
@@ -129,13 +159,17 @@ fn plain(w: &Written, repair: bool) -> Reading {
             None => text.push(slot.top),
         }
     }
-    Reading { text, confidence, broken: false }
+    Reading {
+        text,
+        confidence,
+        broken: false,
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::*;
     use super::super::normalise as run;
+    use super::super::test_support::*;
     use super::*;
     use crate::raw::RawValue;
     use formflow_schemas::record::Flag;
@@ -158,13 +192,25 @@ mod tests {
 
     #[test]
     fn text_is_upper_case_with_single_spaces() {
-        let n = run(&spec("surname", FieldType::Text), &line("  o'neil   smith-jones "), &ctx());
+        let n = run(
+            &spec("surname", FieldType::Text),
+            &line("  o'neil   smith-jones "),
+            &ctx(),
+        );
         assert_eq!(n.value, json!("O'NEIL SMITH-JONES"));
         assert!(n.flags.is_empty());
-        let n = run(&spec("address", FieldType::Text), &line("Flat 12a, 3 High St"), &ctx());
+        let n = run(
+            &spec("address", FieldType::Text),
+            &line("Flat 12a, 3 High St"),
+            &ctx(),
+        );
         assert_eq!(n.value, json!("FLAT 12A, 3 HIGH ST"));
         // In a word of capitals a lower-case l is a capital I.
-        let n = run(&spec("town", FieldType::Text), &line("MlLTON KEYNES"), &ctx());
+        let n = run(
+            &spec("town", FieldType::Text),
+            &line("MlLTON KEYNES"),
+            &ctx(),
+        );
         assert_eq!(n.value, json!("MILTON KEYNES"));
     }
 
@@ -197,9 +243,17 @@ mod tests {
         let n = run(&spec("surname", FieldType::Text), &line("SM1TH"), &ctx());
         assert_eq!(n.value, json!("SMITH"));
         assert!(n.confidence < 0.9);
-        let n = run(&spec("surname", FieldType::Text), &doubtful("J[0O]NES"), &ctx());
+        let n = run(
+            &spec("surname", FieldType::Text),
+            &doubtful("J[0O]NES"),
+            &ctx(),
+        );
         assert_eq!(n.value, json!("JONES"));
-        let n = run(&spec("address", FieldType::Text), &line("1ST FLOOR 1O5 HIGH ST"), &ctx());
+        let n = run(
+            &spec("address", FieldType::Text),
+            &line("1ST FLOOR 1O5 HIGH ST"),
+            &ctx(),
+        );
         assert_eq!(n.value, json!("1ST FLOOR 105 HIGH ST"));
     }
 
@@ -228,7 +282,10 @@ mod tests {
         let n = run(&file_number(), &line("051025/030"), &ctx());
         assert_eq!((n.value, n.flags), (json!("051025/030"), vec![]));
         let n = run(&file_number(), &line("321025/030"), &ctx());
-        assert_eq!((n.value, n.flags), (json!("321025/030"), vec![Flag::Invalid]));
+        assert_eq!(
+            (n.value, n.flags),
+            (json!("321025/030"), vec![Flag::Invalid])
+        );
         let n = run(&file_number(), &doubtful("[32]21025/030"), &ctx());
         assert_eq!(n.value, json!("221025/030"));
         assert_eq!(n.flags, vec![Flag::LowConfidence]);

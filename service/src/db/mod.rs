@@ -17,7 +17,10 @@ mod tests;
 mod write;
 
 pub use outbox::DrainError;
-pub use read::{EXTRACT_BUCKETS, BatchView, DocumentView, MetricsSnapshot, RecordFilter, RecordView, RecordsPage};
+pub use read::{
+    BatchView, DocumentView, MetricsSnapshot, RecordFilter, RecordView, RecordsPage,
+    EXTRACT_BUCKETS,
+};
 pub use rows::*;
 pub use write::{document_status, Accepted, NewDocument, Outcome, PageInfo, Started};
 
@@ -52,10 +55,16 @@ impl DbError {
     /// as opposed to a mistake that will fail the same way every time.
     pub fn is_transient(&self) -> bool {
         match self {
-            DbError::Sql(e) => matches!(
-                e,
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed | sqlx::Error::Tls(_)
-            ) || matches!(e, sqlx::Error::Database(d) if is_transient_code(d.code().as_deref())),
+            DbError::Sql(e) => {
+                matches!(
+                    e,
+                    sqlx::Error::Io(_)
+                        | sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::WorkerCrashed
+                        | sqlx::Error::Tls(_)
+                ) || matches!(e, sqlx::Error::Database(d) if is_transient_code(d.code().as_deref()))
+            }
             _ => false,
         }
     }
@@ -65,7 +74,13 @@ impl DbError {
 /// serialisation) and SQLite's busy and locked.
 fn is_transient_code(code: Option<&str>) -> bool {
     let Some(code) = code else { return false };
-    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") || code == "40001" || code == "40P01" || code == "5" || code == "6"
+    code.starts_with("08")
+        || code.starts_with("53")
+        || code.starts_with("57P")
+        || code == "40001"
+        || code == "40P01"
+        || code == "5"
+        || code == "6"
 }
 
 /// Shorthand for database results.
@@ -98,7 +113,11 @@ impl Db {
     /// connection.
     pub async fn connect(url: &str, max_connections: u32, timeout: Duration) -> DbResult<Db> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = PgPoolOptions::new().max_connections(max_connections).acquire_timeout(timeout).connect(url).await?;
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(timeout)
+                .connect(url)
+                .await?;
             Ok(Db::Postgres(pool))
         } else if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)?
@@ -106,7 +125,11 @@ impl Db {
                 .journal_mode(SqliteJournalMode::Wal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(30));
-            let pool = SqlitePoolOptions::new().max_connections(max_connections).acquire_timeout(timeout).connect_with(opts).await?;
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(timeout)
+                .connect_with(opts)
+                .await?;
             Ok(Db::Sqlite(pool))
         } else {
             Err(DbError::Url(url.to_string()))
@@ -139,9 +162,15 @@ impl Db {
             }
             Err(e) => return Err(e.into()),
         };
-        let wanted: Vec<i64> = migrator.iter().filter(|m| m.migration_type.is_up_migration()).map(|m| m.version).collect();
+        let wanted: Vec<i64> = migrator
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
+            .map(|m| m.version)
+            .collect();
         if let Some(v) = wanted.iter().find(|v| !applied.contains(v)) {
-            return Err(DbError::NotMigrated(format!("migration {v} has not been applied")));
+            return Err(DbError::NotMigrated(format!(
+                "migration {v} has not been applied"
+            )));
         }
         if let Some(v) = applied.iter().find(|v| !wanted.contains(v)) {
             return Err(DbError::NotMigrated(format!("it has migration {v}, which this formflow does not know: it is older than the database")));

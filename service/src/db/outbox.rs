@@ -12,7 +12,11 @@ impl Db {
     /// may then be published twice, which jobs and events both tolerate).
     /// Several relays may run at once on PostgreSQL: each takes rows the
     /// others have not locked. Returns how many were published.
-    pub async fn drain_outbox<F, Fut, E>(&self, limit: i64, mut publish: F) -> Result<usize, DrainError<E>>
+    pub async fn drain_outbox<F, Fut, E>(
+        &self,
+        limit: i64,
+        mut publish: F,
+    ) -> Result<usize, DrainError<E>>
     where
         F: FnMut(OutboxRow) -> Fut,
         Fut: Future<Output = Result<(), E>>,

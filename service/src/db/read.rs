@@ -106,7 +106,9 @@ impl Db {
 
     /// A document with its records, events and field history.
     pub async fn document(&self, id: Uuid) -> DbResult<Option<DocumentView>> {
-        let Some(document) = self.document_row(id).await? else { return Ok(None) };
+        let Some(document) = self.document_row(id).await? else {
+            return Ok(None);
+        };
         // A duplicate's records are those of the document first uploaded.
         let source_id = document.duplicate_of.unwrap_or(id);
         on_db!(self, p => {
@@ -155,8 +157,15 @@ impl Db {
         });
         let more = rows.len() > limit as usize;
         let rows: Vec<RecordRow> = rows.into_iter().take(limit as usize).collect();
-        let next = if more { rows.last().map(|r| (r.updated_at, r.id)) } else { None };
-        Ok(RecordsPage { records: self.with_fields(rows).await?, next })
+        let next = if more {
+            rows.last().map(|r| (r.updated_at, r.id))
+        } else {
+            None
+        };
+        Ok(RecordsPage {
+            records: self.with_fields(rows).await?,
+            next,
+        })
     }
 
     async fn with_fields(&self, rows: Vec<RecordRow>) -> DbResult<Vec<RecordView>> {
@@ -175,7 +184,8 @@ impl Db {
         Ok(rows
             .into_iter()
             .map(|row| {
-                let mine: Vec<FieldRow> = fields.extract_if(.., |f| f.record_id == row.id).collect();
+                let mine: Vec<FieldRow> =
+                    fields.extract_if(.., |f| f.record_id == row.id).collect();
                 RecordView { row, fields: mine }
             })
             .collect())

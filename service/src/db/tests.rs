@@ -9,13 +9,22 @@ use uuid::Uuid;
 async fn fresh() -> (tempfile::TempDir, Db) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let db = Db::connect(&url, 4, std::time::Duration::from_secs(5)).await.unwrap();
+    let db = Db::connect(&url, 4, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
     db.migrate().await.unwrap();
     (dir, db)
 }
 
 fn new_doc(name: &str, sha: &str) -> NewDocument {
-    NewDocument { id: Uuid::now_v7(), source: name.into(), sha256: sha.into(), bytes: 10, format: "PNG".into(), page_count: 1 }
+    NewDocument {
+        id: Uuid::now_v7(),
+        source: name.into(),
+        sha256: sha.into(),
+        bytes: 10,
+        format: "PNG".into(),
+        page_count: 1,
+    }
 }
 
 fn record(status: Status) -> Record {
@@ -25,8 +34,22 @@ fn record(status: Status) -> Record {
         pages: vec![1],
         status,
         fields: vec![
-            ("surname".into(), FieldResult { value: json!("SMITH"), confidence: 0.97, flags: vec![] }),
-            ("postcode".into(), FieldResult { value: json!("SW1A 1AA"), confidence: 0.5, flags: vec![Flag::LowConfidence] }),
+            (
+                "surname".into(),
+                FieldResult {
+                    value: json!("SMITH"),
+                    confidence: 0.97,
+                    flags: vec![],
+                },
+            ),
+            (
+                "postcode".into(),
+                FieldResult {
+                    value: json!("SW1A 1AA"),
+                    confidence: 0.5,
+                    flags: vec![Flag::LowConfidence],
+                },
+            ),
         ],
         error: None,
     }
@@ -39,12 +62,24 @@ async fn count(db: &Db, sql: &str) -> i64 {
 #[tokio::test]
 async fn a_database_without_migrations_is_refused_in_plain_words() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()), 1, std::time::Duration::from_secs(5)).await.unwrap();
+    let db = Db::connect(
+        &format!("sqlite://{}", dir.path().join("t.db").display()),
+        1,
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
     let e = db.check_migrated().await.unwrap_err().to_string();
     assert!(e.contains("formflow migrate"), "{e}");
     db.migrate().await.unwrap();
     db.check_migrated().await.unwrap();
-    assert!(Db::connect("mysql://x", 1, std::time::Duration::from_secs(1)).await.unwrap_err().to_string().contains("postgres://"));
+    assert!(
+        Db::connect("mysql://x", 1, std::time::Duration::from_secs(1))
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("postgres://")
+    );
 }
 
 #[tokio::test]
@@ -53,14 +88,45 @@ async fn an_accepted_batch_has_its_documents_and_a_job_each_and_repeats_are_dupl
     let a = new_doc("a.png", &"a".repeat(64));
     let b = new_doc("b.png", &"b".repeat(64));
     let a_again = new_doc("a-copy.png", &"a".repeat(64));
-    let out = db.accept_batch(Uuid::now_v7(), 4, &[Refusal { file: "x.bin".into(), error: "no".into() }], &[a.clone(), b, a_again.clone()]).await.unwrap();
+    let out = db
+        .accept_batch(
+            Uuid::now_v7(),
+            4,
+            &[Refusal {
+                file: "x.bin".into(),
+                error: "no".into(),
+            }],
+            &[a.clone(), b, a_again.clone()],
+        )
+        .await
+        .unwrap();
     assert_eq!(out[0].duplicate_of, None);
-    assert_eq!(out[2], Accepted { id: a_again.id, duplicate_of: Some(a.id) });
+    assert_eq!(
+        out[2],
+        Accepted {
+            id: a_again.id,
+            duplicate_of: Some(a.id)
+        }
+    );
     assert_eq!(count(&db, "SELECT COUNT(*) FROM documents").await, 3);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM documents WHERE status = 'duplicate'").await, 1);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM outbox WHERE kind = 'job'").await, 2, "no job for a duplicate");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM documents WHERE status = 'duplicate'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM outbox WHERE kind = 'job'").await,
+        2,
+        "no job for a duplicate"
+    );
     // In a later batch too.
-    let again = db.accept_batch(Uuid::now_v7(), 1, &[], &[new_doc("a.png", &"a".repeat(64))]).await.unwrap();
+    let again = db
+        .accept_batch(Uuid::now_v7(), 1, &[], &[new_doc("a.png", &"a".repeat(64))])
+        .await
+        .unwrap();
     assert_eq!(again[0].duplicate_of, Some(a.id));
 }
 
@@ -68,44 +134,96 @@ async fn an_accepted_batch_has_its_documents_and_a_job_each_and_repeats_are_dupl
 async fn a_document_gets_one_outcome_however_often_it_is_processed() {
     let (_d, db) = fresh().await;
     let doc = new_doc("a.png", &"c".repeat(64));
-    db.accept_batch(Uuid::now_v7(), 1, &[], std::slice::from_ref(&doc)).await.unwrap();
-    let Started::Go(first) = db.start(doc.id).await.unwrap() else { panic!("not started") };
+    db.accept_batch(Uuid::now_v7(), 1, &[], std::slice::from_ref(&doc))
+        .await
+        .unwrap();
+    let Started::Go(first) = db.start(doc.id).await.unwrap() else {
+        panic!("not started")
+    };
     assert_eq!(first.attempts, 1);
     // A redelivery while the first attempt still runs (its worker was lost).
-    let Started::Go(second) = db.start(doc.id).await.unwrap() else { panic!("not started") };
+    let Started::Go(second) = db.start(doc.id).await.unwrap() else {
+        panic!("not started")
+    };
     assert_eq!(second.attempts, 2);
     let records = [record(Status::NeedsReview)];
-    let pages = [PageInfo { number: 1, form: Some(("voter-registration".into(), 1)) }];
-    let outcome = Outcome { records: &records, pages: &pages, extract_ms: Some(120), extract_cpu_ms: Some(110), reason: None };
+    let pages = [PageInfo {
+        number: 1,
+        form: Some(("voter-registration".into(), 1)),
+    }];
+    let outcome = Outcome {
+        records: &records,
+        pages: &pages,
+        extract_ms: Some(120),
+        extract_cpu_ms: Some(110),
+        reason: None,
+    };
     assert!(db.finish(&second, &outcome).await.unwrap());
-    assert!(!db.finish(&first, &outcome).await.unwrap(), "the second commit writes nothing");
+    assert!(
+        !db.finish(&first, &outcome).await.unwrap(),
+        "the second commit writes nothing"
+    );
     assert_eq!(count(&db, "SELECT COUNT(*) FROM records").await, 1);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM field_values").await, 2);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM field_history").await, 2);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM pages WHERE record_id IS NOT NULL").await, 1);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM pages WHERE record_id IS NOT NULL"
+        )
+        .await,
+        1
+    );
     assert_eq!(count(&db, "SELECT COUNT(*) FROM outbox WHERE kind = 'event' AND routing_key = 'document.needs_review'").await, 1);
-    assert!(matches!(db.start(doc.id).await.unwrap(), Started::Done(DocStatus::NeedsReview)));
-    assert!(matches!(db.start(Uuid::now_v7()).await.unwrap(), Started::Missing));
+    assert!(matches!(
+        db.start(doc.id).await.unwrap(),
+        Started::Done(DocStatus::NeedsReview)
+    ));
+    assert!(matches!(
+        db.start(Uuid::now_v7()).await.unwrap(),
+        Started::Missing
+    ));
 
     let view = db.document(doc.id).await.unwrap().unwrap();
     assert_eq!(view.document.status, "needs_review");
     assert_eq!(view.records.len(), 1);
-    let names: Vec<&str> = view.records[0].fields.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["surname", "postcode"], "fields keep the template's order");
+    let names: Vec<&str> = view.records[0]
+        .fields
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["surname", "postcode"],
+        "fields keep the template's order"
+    );
     assert_eq!(view.records[0].fields[1].flags.0, vec![Flag::LowConfidence]);
     let statuses: Vec<&str> = view.events.iter().map(|e| e.status.as_str()).collect();
-    assert_eq!(statuses, ["queued", "processing", "processing", "needs_review"]);
+    assert_eq!(
+        statuses,
+        ["queued", "processing", "processing", "needs_review"]
+    );
     assert_eq!(view.history[0].actor, "formflow-extract");
 }
 
 #[tokio::test]
 async fn the_outbox_lets_messages_go_only_once_published_in_order() {
     let (_d, db) = fresh().await;
-    let docs: Vec<NewDocument> = (0..3).map(|i| new_doc(&format!("{i}.png"), &format!("{i}").repeat(64))).collect();
-    db.accept_batch(Uuid::now_v7(), 3, &[], &docs).await.unwrap();
-    let failed = db.drain_outbox(10, |_row| async { Err::<(), &str>("broker down") }).await;
+    let docs: Vec<NewDocument> = (0..3)
+        .map(|i| new_doc(&format!("{i}.png"), &format!("{i}").repeat(64)))
+        .collect();
+    db.accept_batch(Uuid::now_v7(), 3, &[], &docs)
+        .await
+        .unwrap();
+    let failed = db
+        .drain_outbox(10, |_row| async { Err::<(), &str>("broker down") })
+        .await;
     assert!(matches!(failed, Err(DrainError::Publish("broker down"))));
-    assert_eq!(db.outbox_len().await.unwrap(), 3, "nothing is lost when publishing fails");
+    assert_eq!(
+        db.outbox_len().await.unwrap(),
+        3,
+        "nothing is lost when publishing fails"
+    );
     let mut seen = Vec::new();
     let n = db
         .drain_outbox(2, |row| {
@@ -125,17 +243,40 @@ async fn the_outbox_lets_messages_go_only_once_published_in_order() {
 #[tokio::test]
 async fn records_are_listed_by_change_then_id_and_filtered() {
     let (_d, db) = fresh().await;
-    let docs: Vec<NewDocument> = (0..5).map(|i| new_doc(&format!("{i}.png"), &format!("{i}").repeat(64))).collect();
+    let docs: Vec<NewDocument> = (0..5)
+        .map(|i| new_doc(&format!("{i}.png"), &format!("{i}").repeat(64)))
+        .collect();
     let batch = Uuid::now_v7();
     db.accept_batch(batch, 5, &[], &docs).await.unwrap();
     for (i, d) in docs.iter().enumerate() {
-        let Started::Go(row) = db.start(d.id).await.unwrap() else { panic!() };
-        let status = if i % 2 == 0 { Status::Extracted } else { Status::NeedsReview };
+        let Started::Go(row) = db.start(d.id).await.unwrap() else {
+            panic!()
+        };
+        let status = if i % 2 == 0 {
+            Status::Extracted
+        } else {
+            Status::NeedsReview
+        };
         let records = [record(status)];
-        db.finish(&row, &Outcome { records: &records, pages: &[], extract_ms: Some(10), extract_cpu_ms: Some(9), reason: None }).await.unwrap();
+        db.finish(
+            &row,
+            &Outcome {
+                records: &records,
+                pages: &[],
+                extract_ms: Some(10),
+                extract_cpu_ms: Some(9),
+                reason: None,
+            },
+        )
+        .await
+        .unwrap();
     }
     let mut all = Vec::new();
-    let mut f = RecordFilter { batch: Some(batch), limit: 2, ..Default::default() };
+    let mut f = RecordFilter {
+        batch: Some(batch),
+        limit: 2,
+        ..Default::default()
+    };
     loop {
         let page = db.records(&f).await.unwrap();
         all.extend(page.records.iter().map(|r| (r.row.updated_at, r.row.id)));
@@ -145,10 +286,27 @@ async fn records_are_listed_by_change_then_id_and_filtered() {
         }
     }
     assert_eq!(all.len(), 5);
-    assert!(all.windows(2).all(|w| w[0] < w[1]), "strictly ordered, no repeats");
-    let extracted = db.records(&RecordFilter { status: Some("extracted".into()), limit: 100, ..Default::default() }).await.unwrap();
+    assert!(
+        all.windows(2).all(|w| w[0] < w[1]),
+        "strictly ordered, no repeats"
+    );
+    let extracted = db
+        .records(&RecordFilter {
+            status: Some("extracted".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(extracted.records.len(), 3);
-    let none = db.records(&RecordFilter { form: Some("legal-aid-cw1".into()), limit: 100, ..Default::default() }).await.unwrap();
+    let none = db
+        .records(&RecordFilter {
+            form: Some("legal-aid-cw1".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert!(none.records.is_empty());
     let m = db.metrics().await.unwrap();
     assert_eq!(m.extract_count, 5);
@@ -158,11 +316,24 @@ async fn records_are_listed_by_change_then_id_and_filtered() {
 
 #[test]
 fn a_documents_status_adds_up_its_records() {
-    assert_eq!(document_status(&[record(Status::Extracted)]), DocStatus::Extracted);
-    assert_eq!(document_status(&[record(Status::Extracted), record(Status::NeedsReview)]), DocStatus::NeedsReview);
+    assert_eq!(
+        document_status(&[record(Status::Extracted)]),
+        DocStatus::Extracted
+    );
+    assert_eq!(
+        document_status(&[record(Status::Extracted), record(Status::NeedsReview)]),
+        DocStatus::NeedsReview
+    );
     let mut u = record(Status::Unclassified);
     u.form = None;
     assert_eq!(document_status(&[u.clone()]), DocStatus::Unclassified);
-    assert_eq!(document_status(&[record(Status::Extracted), u]), DocStatus::NeedsReview, "an unknown page needs a person");
-    assert_eq!(document_status(&[Record::failed("a", "bad")]), DocStatus::Failed);
+    assert_eq!(
+        document_status(&[record(Status::Extracted), u]),
+        DocStatus::NeedsReview,
+        "an unknown page needs a person"
+    );
+    assert_eq!(
+        document_status(&[Record::failed("a", "bad")]),
+        DocStatus::Failed
+    );
 }

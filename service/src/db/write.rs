@@ -90,7 +90,13 @@ impl Db {
     /// Records an upload: the batch, a document for each accepted file
     /// (a duplicate when the same bytes are already here) and a job in the
     /// outbox for each new one, all or nothing.
-    pub async fn accept_batch(&self, batch_id: Uuid, files: usize, refused: &[Refusal], docs: &[NewDocument]) -> DbResult<Vec<Accepted>> {
+    pub async fn accept_batch(
+        &self,
+        batch_id: Uuid,
+        files: usize,
+        refused: &[Refusal],
+        docs: &[NewDocument],
+    ) -> DbResult<Vec<Accepted>> {
         let at = now();
         on_db!(self, p => {
             let mut tx = p.begin().await?;
