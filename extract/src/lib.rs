@@ -12,12 +12,16 @@
 //!   and signatures into raw candidates;
 //! - [`normalise`] and [`validate`]: turn candidates into contract values
 //!   using each field type's grammar, and apply the template's rules;
-//! - [`pipeline`]: ties them together per file, including batch splitting.
+//! - [`pipeline`]: ties them together per file, including batch splitting;
+//! - [`crop`]: pictures of a page or a field for people, through a stored
+//!   pose; [`review`]: a caseworker's corrections checked by the same
+//!   grammar and rules, and every flag explained in words.
 //!
 //! The caller chooses threads: an [`Engine`] is shared, and each thread
 //! extracts with its own [`pipeline::Worker`] (Tesseract handles are not
 //! shared between threads).
 
+pub mod crop;
 pub mod decode;
 pub mod error;
 pub mod fuse;
@@ -30,8 +34,12 @@ pub mod prepare;
 pub mod raw;
 pub mod read;
 pub mod register;
+pub mod review;
 pub mod validate;
 
+pub use crop::{field_crop, page_view};
 pub use decode::{Limits, Page};
 pub use error::ExtractError;
 pub use pipeline::{Engine, Worker};
+pub use register::Pose;
+pub use review::{check_record, check_typed, explain, explain_field, Typed};

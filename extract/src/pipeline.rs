@@ -3,23 +3,46 @@
 //!
 //! Owns the order of the steps, batch splitting (a file holding several
 //! documents gives one record per document, its pages in the form's page
-//! order however they were scanned) and the record's status. The [`Engine`]
+//! order however they were scanned) and the record's status, and the
+//! steps a review needs one page at a time: decoding a page alone, reading
+//! a page as the form page a person names ([`Worker::read_page_as`]), and
+//! the page a caseworker sees ([`Worker::prepared_page`]). The [`Engine`]
 //! holds what is shared and read-only (templates, their line references,
 //! limits, knobs); a [`Worker`] adds one thread's OCR engine.
 
+use crate::crop::page_view;
 use crate::decode::{DecodeError, Limits, Page, Source};
 use crate::error::ExtractError;
 use crate::glyph::GlyphModel;
 use crate::identify::identify;
-use crate::normalise::{normalise, Context, Normalised};
+use crate::normalise::{normalise, page_missing, Context, Normalised};
 use crate::ocr::Ocr;
 use crate::prepare::{binarise, ink_threshold};
 use crate::raw::RawValue;
 use crate::read::PageReader;
-use crate::register::{Lines, Pose, Reference};
+use crate::register::{place_best, Lines, Pose, Reference};
 use crate::validate::apply_rules;
-use formflow_schemas::{FieldResult, Flag, Record, Status, Template, TemplateSet};
+use formflow_schemas::{Record, Status, Template, TemplateSet};
 use std::sync::Arc;
+
+/// The least share of a form page's box lines that must be found on a scan
+/// for [`Worker::read_page_as`] to read it as that page.
+///
+/// Lower than identification's floor (0.55), which must tell every
+/// template page from every other unaided, backed by the printed marks:
+/// here a person has named the page, so the lines only have to place its
+/// boxes. Measured over the public and stress sample sets, a page placed on
+/// its own template page covers 0.93 or more, except on stressed scans
+/// (0.63 at worst where it is placed at all); chance, on a scan whose lines
+/// are not found, is near 0, and the least alike layouts (the legal aid
+/// form's page 2 against either form's page 1) cover 0.11 to 0.17. A third
+/// keeps clear of those with a wide margin under the worst good placement.
+/// It does not catch every wrong choice: the two forms share their first
+/// boxes (name, date of birth, National Insurance number, address), and
+/// their other pages place on each other at 0.22 to 0.67. There the shared
+/// boxes do line up, and the person who named the page, seeing the crops,
+/// is the check.
+pub const NAMED_MIN_COVERAGE: f64 = 0.3;
 
 /// Knobs of extraction.
 #[derive(Debug, Clone)]
@@ -87,6 +110,34 @@ impl Engine {
         &self.config
     }
 
+    /// What normalisation and the rules are judged by: the configured day
+    /// (today when none) and review threshold. Corrections a person types
+    /// are checked against the same ([`crate::review`]).
+    pub fn context(&self) -> Context {
+        Context {
+            today: self
+                .config
+                .today
+                .unwrap_or_else(|| chrono::Local::now().date_naive()),
+            review_threshold: self.config.review_threshold,
+        }
+    }
+
+    /// Page `number` (from 1) of a file, decoded alone (greyscale, with its
+    /// resolution) under the engine's limits, for a caller that cuts many
+    /// crops from one page ([`crate::crop`]). A number the file does not
+    /// have is an error saying how many pages it has.
+    pub fn decode_page(&self, bytes: Vec<u8>, number: u32) -> Result<Page, ExtractError> {
+        let mut src = Source::open(bytes, &self.config.limits)?;
+        let index = (number as usize)
+            .checked_sub(1)
+            .ok_or(DecodeError::NoSuchPage {
+                number: 0,
+                count: src.page_count(),
+            })?;
+        Ok(src.page(index)?)
+    }
+
     /// A worker for the calling thread.
     pub fn worker(self: &Arc<Self>) -> Result<Worker, ExtractError> {
         Ok(Worker {
@@ -138,23 +189,73 @@ impl Worker {
 
     /// Identifies and reads one decoded page.
     pub fn read_page(&mut self, page: &Page) -> PageResult {
+        self.locate(page)
+            .and_then(|(form, form_page, pose, threshold)| {
+                self.read_fields(page, &form, form_page, pose, threshold)
+            })
+            .unwrap_or_else(|| PageResult {
+                number: page.number,
+                form: None,
+                pose: None,
+                fields: Vec::new(),
+            })
+    }
+
+    /// Reads one decoded page as page `form_page` of the form `form`, as a
+    /// person says it is (a page left unclassified, say): that template
+    /// page's box lines are placed on the scan in every plausible
+    /// orientation and the best placement is taken, without asking the
+    /// page's printed marks to agree, and then every field of the template
+    /// page is read as [`Worker::read_page`] reads it.
+    ///
+    /// Fails, saying so in plain words, when the engine knows no such form
+    /// page, or when too few of its box lines are found on the scan to
+    /// place it (below [`NAMED_MIN_COVERAGE`]).
+    pub fn read_page_as(
+        &mut self,
+        page: &Page,
+        form: &str,
+        form_page: u32,
+    ) -> Result<PageResult, ExtractError> {
         let engine = Arc::clone(&self.engine);
-        let Some((form, form_page, pose, threshold)) = self.locate(page) else {
-            return PageResult {
-                number: page.number,
-                form: None,
-                pose: None,
-                fields: Vec::new(),
-            };
+        let unknown = || ExtractError::UnknownFormPage {
+            form: form.to_string(),
+            page: form_page,
         };
-        let Some(t) = engine.templates.get(&form) else {
-            return PageResult {
-                number: page.number,
-                form: None,
-                pose: None,
-                fields: Vec::new(),
-            };
+        let reference = engine
+            .references
+            .iter()
+            .find(|r| r.form == form && r.page == form_page)
+            .ok_or_else(unknown)?;
+        let (lines, threshold) = page_lines(page);
+        let coverage = match place_best(&lines, reference) {
+            Some(p) if p.coverage >= NAMED_MIN_COVERAGE => {
+                return self
+                    .read_fields(page, form, form_page, p.pose, threshold)
+                    .ok_or_else(unknown);
+            }
+            Some(p) => p.coverage,
+            None => 0.0,
         };
+        Err(ExtractError::NotThatFormPage {
+            form: form.to_string(),
+            page: form_page,
+            coverage,
+        })
+    }
+
+    /// Reads every field of page `form_page` of `form`, placed on the page
+    /// by `pose`; `None` when the engine has no such template.
+    fn read_fields(
+        &mut self,
+        page: &Page,
+        form: &str,
+        form_page: u32,
+        pose: Pose,
+        threshold: u8,
+    ) -> Option<PageResult> {
+        let engine = Arc::clone(&self.engine);
+        let t = engine.templates.get(form)?;
         let reader = PageReader {
             gray: &page.image,
             pose,
@@ -165,23 +266,19 @@ impl Worker {
             .fields_on(form_page)
             .map(|f| (f.name.clone(), reader.read(f, &mut self.ocr)))
             .collect();
-        PageResult {
+        Some(PageResult {
             number: page.number,
-            form: Some((form, form_page)),
+            form: Some((form.to_string(), form_page)),
             pose: Some(pose),
             fields,
-        }
+        })
     }
 
     /// Which form page this is and where it lies, with the page's ink
     /// threshold; none when no known form page is recognised.
     fn locate(&mut self, page: &Page) -> Option<(String, u32, Pose, u8)> {
         let engine = Arc::clone(&self.engine);
-        let threshold = ink_threshold(&page.image);
-        let ink = binarise(&page.image, threshold);
-        let ppmm = page.dpi as f64 / 25.4;
-        let lines = Lines::find(&ink, ppmm);
-        drop(ink);
+        let (lines, threshold) = page_lines(page);
         let id = identify(
             &page.image,
             &lines,
@@ -192,30 +289,30 @@ impl Worker {
         Some((id.form, id.page, id.placement.pose, threshold))
     }
 
+    /// Page `number` (from 1) of a file, decoded alone with the engine's
+    /// limits (see [`Engine::decode_page`]).
+    pub fn decode_page(&self, bytes: Vec<u8>, number: u32) -> Result<Page, ExtractError> {
+        self.engine.decode_page(bytes, number)
+    }
+
     /// Page `number` (from 1) of a file as a caseworker should see it: when
     /// it is a known form page, turned upright, deskewed and cut to the
-    /// template's page at `dpi`, so that the template's boxes fall on its
-    /// fields; otherwise the page as scanned, scaled to `dpi`.
+    /// template's page at `dpi` (see [`page_view`]), so that the template's
+    /// boxes fall on its fields; otherwise the page as scanned, scaled to
+    /// `dpi`.
     pub fn prepared_page(
         &mut self,
         bytes: Vec<u8>,
         number: u32,
         dpi: f64,
     ) -> Result<image::GrayImage, ExtractError> {
-        let mut src = Source::open(bytes, &self.engine.config.limits)?;
-        let index = (number as usize)
-            .checked_sub(1)
-            .ok_or(DecodeError::NoSuchPage {
-                number: 0,
-                count: src.page_count(),
-            })?;
-        let page = src.page(index)?;
+        let page = self.engine.decode_page(bytes, number)?;
         let located = self.locate(&page);
         let size = located
             .as_ref()
             .and_then(|(form, _, _, _)| self.engine.templates.get(form).map(|t| t.page_size_mm));
         Ok(match (located, size) {
-            (Some((_, _, pose, _)), Some(size)) => warp(&page.image, &pose, size, dpi),
+            (Some((_, _, pose, _)), Some(size)) => page_view(&page.image, &pose, size, dpi),
             _ => {
                 let scale = (dpi / page.dpi as f64).min(1.0);
                 let (w, h) = (
@@ -234,14 +331,7 @@ impl Worker {
 
     /// Groups pages into documents and checks each.
     pub fn records(&self, source: &str, pages: Vec<PageResult>) -> Vec<Record> {
-        let ctx = Context {
-            today: self
-                .engine
-                .config
-                .today
-                .unwrap_or_else(|| chrono::Local::now().date_naive()),
-            review_threshold: self.engine.config.review_threshold,
-        };
+        let ctx = self.engine.context();
         group(&self.engine.templates, pages)
             .into_iter()
             .map(|doc| match doc {
@@ -257,6 +347,14 @@ impl Worker {
             })
             .collect()
     }
+}
+
+/// A page's printed lines and its ink threshold.
+fn page_lines(page: &Page) -> (Lines, u8) {
+    let threshold = ink_threshold(&page.image);
+    let ink = binarise(&page.image, threshold);
+    let ppmm = page.dpi as f64 / 25.4;
+    (Lines::find(&ink, ppmm), threshold)
 }
 
 /// Pages that make up one document.
@@ -329,11 +427,7 @@ fn document(t: &Template, source: &str, mut pages: Vec<PageResult>, ctx: &Contex
         let n = match raw {
             Some(r) => normalise(spec, &r, ctx),
             // The page holding this field is missing from the file.
-            None => Normalised {
-                value: serde_json::Value::Null,
-                confidence: 0.0,
-                flags: vec![Flag::Unreadable],
-            },
+            None => page_missing(),
         };
         fields.push((spec.name.clone(), n));
     }
@@ -350,47 +444,121 @@ fn document(t: &Template, source: &str, mut pages: Vec<PageResult>, ctx: &Contex
         },
         fields: fields
             .into_iter()
-            .map(|(n, f)| {
-                (
-                    n,
-                    FieldResult {
-                        value: f.value,
-                        confidence: (f.confidence * 1000.0).round() / 1000.0,
-                        flags: f.flags,
-                    },
-                )
-            })
+            .map(|(n, f)| (n, f.into_field_result()))
             .collect(),
         error: None,
     }
 }
 
-/// The template page of `size_mm`, sampled from the scan through `pose`
-/// at `dpi` (bilinear).
-fn warp(scan: &image::GrayImage, pose: &Pose, size_mm: [f64; 2], dpi: f64) -> image::GrayImage {
-    let ppmm = dpi / 25.4;
-    let (w, h) = (
-        (size_mm[0] * ppmm).round().max(1.0) as u32,
-        (size_mm[1] * ppmm).round().max(1.0) as u32,
-    );
-    let (sw, sh) = (scan.width() as f64, scan.height() as f64);
-    image::GrayImage::from_fn(w, h, |x, y| {
-        let (sx, sy) = pose.to_scan((x as f64 + 0.5) / ppmm, (y as f64 + 0.5) / ppmm);
-        if sx < 0.0 || sy < 0.0 || sx > sw - 1.0 || sy > sh - 1.0 {
-            return image::Luma([255]);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::test_support::sample;
+    use serde_json::json;
+
+    /// The one page of a typed voter registration form.
+    fn voter_page(w: &Worker) -> Page {
+        w.decode_page(sample("documents/voter-registration-035.png"), 1)
+            .unwrap()
+    }
+
+    fn worker() -> Worker {
+        let config = Config {
+            today: chrono::NaiveDate::from_ymd_opt(2026, 6, 1),
+            ..Config::default()
+        };
+        Arc::new(Engine::new(TemplateSet::builtin(), config))
+            .worker()
+            .unwrap()
+    }
+
+    #[test]
+    fn one_page_is_decoded_alone() {
+        let w = worker();
+        let page = w
+            .decode_page(sample("documents/legal-aid-cw1-038.tif"), 2)
+            .unwrap();
+        assert_eq!(page.number, 2);
+        crate::decode::test_support::assert_ink(&page);
+        for (rel, number, count) in [
+            ("documents/voter-registration-035.png", 0, 1),
+            ("documents/voter-registration-035.png", 2, 1),
+            ("documents/legal-aid-cw1-038.tif", 3, 2),
+        ] {
+            match w.decode_page(sample(rel), number) {
+                Err(ExtractError::Decode(DecodeError::NoSuchPage {
+                    number: n,
+                    count: c,
+                })) => {
+                    assert_eq!((n, c), (number as usize, count), "{rel} {number}")
+                }
+                other => panic!("{rel} {number}: {other:?}"),
+            }
         }
-        let (x0, y0) = (sx.floor(), sy.floor());
-        let (fx, fy) = (sx - x0, sy - y0);
-        let (x0, y0) = (x0 as u32, y0 as u32);
-        let (x1, y1) = (
-            (x0 + 1).min(scan.width() - 1),
-            (y0 + 1).min(scan.height() - 1),
-        );
-        let p = |x, y| scan.get_pixel(x, y).0[0] as f64;
-        let v = p(x0, y0) * (1.0 - fx) * (1.0 - fy)
-            + p(x1, y0) * fx * (1.0 - fy)
-            + p(x0, y1) * (1.0 - fx) * fy
-            + p(x1, y1) * fx * fy;
-        image::Luma([v.round().clamp(0.0, 255.0) as u8])
-    })
+    }
+
+    #[test]
+    fn a_page_is_read_as_the_form_page_a_person_names() {
+        let mut w = worker();
+        let page = voter_page(&w);
+        let named = w.read_page_as(&page, "voter-registration", 1).unwrap();
+        assert_eq!(named.form, Some(("voter-registration".to_string(), 1)));
+        assert_eq!(named.number, 1);
+        assert!(named.pose.is_some());
+        // A page the engine recognises by itself reads the same either way.
+        assert_eq!(w.read_page(&page).fields, named.fields);
+        let records = w.records("voter-registration-035.png", vec![named]);
+        assert_eq!(records.len(), 1);
+        let r = &records[0];
+        assert_eq!(r.form.as_deref(), Some("voter-registration"));
+        for (name, want) in [
+            ("surname", json!("THOMPSON")),
+            ("first_names", json!("BETHAN")),
+            ("date_of_birth", json!("1974-09-07")),
+            ("ni_number", json!("GN433832A")),
+            ("postcode", json!("LL34 5ZD")),
+            ("nationality", json!("british")),
+            ("signature", json!(true)),
+            ("signed_on", json!("2025-01-01")),
+        ] {
+            assert_eq!(r.field(name).map(|f| &f.value), Some(&want), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_page_that_is_not_the_named_form_page_is_refused() {
+        let mut w = worker();
+        let page = voter_page(&w);
+        for (form, n) in [
+            ("tax-return", 1),
+            ("legal-aid-cw1", 3),
+            ("legal-aid-cw1", 0),
+        ] {
+            match w.read_page_as(&page, form, n) {
+                Err(e @ ExtractError::UnknownFormPage { .. }) => assert_eq!(
+                    e.to_string(),
+                    format!(
+                        "the page could not be matched to page {n} of {form}: there is no such \
+                         form page"
+                    )
+                ),
+                other => panic!("{form} {n}: {other:?}"),
+            }
+        }
+        // Page 2 of the legal aid form has none of the voter form's layout.
+        let page = w
+            .decode_page(sample("documents/legal-aid-cw1-038.tif"), 2)
+            .unwrap();
+        match w.read_page_as(&page, "voter-registration", 1) {
+            Err(ExtractError::NotThatFormPage {
+                form,
+                page,
+                coverage,
+            }) => {
+                assert_eq!((form.as_str(), page), ("voter-registration", 1));
+                assert!(coverage < NAMED_MIN_COVERAGE, "{coverage}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

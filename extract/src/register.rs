@@ -201,12 +201,12 @@ impl Lines {
         // Columns: walk rows once, keeping each column's current run.
         let mut run_start = vec![usize::MAX; w as usize];
         for y in 0..=h as usize {
-            for x in 0..w as usize {
+            for (x, start) in run_start.iter_mut().enumerate() {
                 let on = y < h as usize && ink.data[y * w as usize + x] != 0;
-                let s = run_start[x];
+                let s = *start;
                 if on {
                     if s == usize::MAX {
-                        run_start[x] = y;
+                        *start = y;
                     }
                 } else if s != usize::MAX {
                     if y - s >= min_v {
@@ -221,7 +221,7 @@ impl Lines {
                             }
                         }
                     }
-                    run_start[x] = usize::MAX;
+                    *start = usize::MAX;
                 }
             }
         }
@@ -247,7 +247,10 @@ fn chunks(start: usize, end: usize, chunk: usize) -> impl Iterator<Item = (usize
 }
 
 /// How a scan lies relative to the upright page.
-#[derive(Debug, Clone, Copy, PartialEq)]
+///
+/// It serialises (as a JSON object of its fields) so that a page's pose can
+/// be stored and crops cut later without registering the page again.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Pose {
     /// Clockwise quarter turns the page was scanned with: 0, 90, 180 or 270.
     pub orientation: u16,
@@ -434,6 +437,16 @@ pub fn place(lines: &Lines, u: &Upright, reference: &Reference) -> Option<Placem
     };
     let coverage = coverage(lines, reference, &pose);
     Some(Placement { pose, coverage })
+}
+
+/// Places `reference` on the scan in each orientation worth trying
+/// ([`orientations`]) and keeps the placement with the best coverage; `None`
+/// when there are too few lines to place it at all.
+pub fn place_best(lines: &Lines, reference: &Reference) -> Option<Placement> {
+    orientations(lines, reference)
+        .into_iter()
+        .filter_map(|o| Upright::new(lines, o).and_then(|u| place(lines, &u, reference)))
+        .max_by(|a, b| a.coverage.total_cmp(&b.coverage))
 }
 
 /// The skew that makes the horizontal lines sharpest, in radians.
@@ -681,11 +694,7 @@ mod tests {
         };
         let ink = draw(&reference, &truth);
         let lines = Lines::find(&ink, ppmm);
-        let best = orientations(&lines, &reference)
-            .into_iter()
-            .filter_map(|o| Upright::new(&lines, o).and_then(|u| place(&lines, &u, &reference)))
-            .max_by(|a, b| a.coverage.total_cmp(&b.coverage))
-            .unwrap();
+        let best = place_best(&lines, &reference).unwrap();
         assert_eq!(best.pose.orientation, 180);
         assert!(best.coverage > 0.95, "coverage {}", best.coverage);
         for (x, y) in [(52.0, 45.0), (195.0, 280.0), (17.0, 148.0)] {
@@ -719,5 +728,25 @@ mod tests {
         let wrong = place(&lines, &u, &la2).map(|p| p.coverage).unwrap_or(0.0);
         let right = place(&lines, &u, &voter).unwrap().coverage;
         assert!(right > 0.95 && wrong < 0.7, "right {right} wrong {wrong}");
+    }
+
+    #[test]
+    fn a_pose_round_trips_through_json() {
+        let pose = Pose {
+            orientation: 270,
+            angle: -0.0125,
+            sx: 11.8,
+            sy: 11.75,
+            tx: 20.5,
+            ty: -15.25,
+            scan_w: 2480,
+            scan_h: 3508,
+        };
+        let json = serde_json::to_string(&pose).unwrap();
+        assert_eq!(
+            json,
+            r#"{"orientation":270,"angle":-0.0125,"sx":11.8,"sy":11.75,"tx":20.5,"ty":-15.25,"scan_w":2480,"scan_h":3508}"#
+        );
+        assert_eq!(serde_json::from_str::<Pose>(&json).unwrap(), pose);
     }
 }

@@ -110,6 +110,7 @@ fn good_date(fields: &[(String, Normalised)], name: &str) -> Option<Date> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::normalise::test_support::flags;
     use crate::normalise::{normalise, Normalised};
     use crate::raw::{CharCandidates, RawValue};
     use formflow_schemas::template::TemplateSet;
@@ -138,6 +139,7 @@ mod tests {
             value,
             confidence: 0.95,
             flags: vec![],
+            note: None,
         }
     }
 
@@ -171,14 +173,6 @@ mod tests {
         if let Some((_, f)) = fields.iter_mut().find(|(n, _)| n == name) {
             f.value = value;
         }
-    }
-
-    fn flags(fields: &[(String, Normalised)], name: &str) -> Vec<Flag> {
-        fields
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, f)| f.flags.clone())
-            .unwrap()
     }
 
     fn flagged(fields: &[(String, Normalised)]) -> Vec<(String, Vec<Flag>)> {
@@ -264,6 +258,7 @@ mod tests {
                 value: Value::Null,
                 confidence: 0.0,
                 flags: vec![Flag::Unreadable],
+                note: None,
             };
         }
         apply_rules(&voter(), &mut f, &ctx());
@@ -329,7 +324,7 @@ mod tests {
                     .iter()
                     .zip(picks.iter().cycle())
                     .map(|(s, &(v, fl))| {
-                        (s.name.clone(), Normalised { value: choices[v].clone(), confidence: 0.9, flags: flag_sets[fl].clone() })
+                        (s.name.clone(), Normalised { value: choices[v].clone(), confidence: 0.9, flags: flag_sets[fl].clone(), note: None })
                     })
                     .collect();
                 let before: Vec<Value> = f.iter().map(|(_, x)| x.value.clone()).collect();

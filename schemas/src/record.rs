@@ -62,6 +62,12 @@ pub struct FieldResult {
     pub confidence: f64,
     /// Why the field needs review; empty when it does not.
     pub flags: Vec<Flag>,
+    /// For a flagged field, what the engine was unsure of, in one plain
+    /// sentence starting in lower case ("the second digit of the month is
+    /// unclear"); `None` (and absent from the JSON) for a field with no
+    /// flag, so that such a field's record is as `CONTRACT.md` shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// One document found in a source file.
@@ -160,6 +166,7 @@ mod tests {
                         value: json!("SMITH"),
                         confidence: 0.98,
                         flags: vec![],
+                        note: None,
                     },
                 ),
                 (
@@ -168,6 +175,7 @@ mod tests {
                         value: json!("QQ123456C"),
                         confidence: 0.62,
                         flags: vec![Flag::LowConfidence],
+                        note: None,
                     },
                 ),
             ],
@@ -180,6 +188,25 @@ mod tests {
         );
         let back: Record = serde_json::from_str(&s).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn a_note_follows_the_flags_and_reads_back() {
+        let f = FieldResult {
+            value: json!("1985-03-14"),
+            confidence: 0.41,
+            flags: vec![Flag::LowConfidence],
+            note: Some("the second digit of the month is unclear".into()),
+        };
+        let s = serde_json::to_string(&f).unwrap();
+        assert_eq!(
+            s,
+            r#"{"value":"1985-03-14","confidence":0.41,"flags":["low_confidence"],"note":"the second digit of the month is unclear"}"#
+        );
+        assert_eq!(serde_json::from_str::<FieldResult>(&s).unwrap(), f);
+        let old: FieldResult =
+            serde_json::from_str(r#"{"value":null,"confidence":0.99,"flags":[]}"#).unwrap();
+        assert_eq!(old.note, None);
     }
 
     #[test]

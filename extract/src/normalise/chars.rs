@@ -22,6 +22,7 @@
 //!   each 90% sure are all right only 12% of the time), and an overstated
 //!   confidence is how wrong values slip through unflagged.
 
+use super::note::Doubt;
 use crate::raw::CharCandidates;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashSet};
@@ -221,6 +222,9 @@ pub struct Slot {
     pub top: char,
     /// The reader's belief in its first choice.
     pub top_p: f64,
+    /// Every candidate the reader listed, recased, with its belief (for
+    /// saying what else a character could be).
+    pub read: Vec<(char, f64)>,
 }
 
 impl Slot {
@@ -289,7 +293,13 @@ impl Slot {
             })
             .collect();
         picks.sort_by(|a, b| b.conf.total_cmp(&a.conf).then(b.score.total_cmp(&a.score)));
-        Slot { picks, top, top_p }
+        let read = list.iter().map(|&(c, p)| (fold(c, case), p)).collect();
+        Slot {
+            picks,
+            top,
+            top_p,
+            read,
+        }
     }
 
     /// A position the field supplies itself (a separator the writer left
@@ -304,6 +314,34 @@ impl Slot {
             }],
             top: c,
             top_p: conf,
+            read: vec![(c, conf)],
+        }
+    }
+
+    /// What this position, read as `chosen`, leaves in doubt: the belief in
+    /// `chosen` as the field's confidence counts it, and the strongest
+    /// other reading: the reader's first choice when the grammar overrode
+    /// it, else its next candidate.
+    pub fn doubt(&self, at: usize, chosen: char) -> Doubt {
+        let belief = self
+            .picks
+            .iter()
+            .find(|p| p.ch == chosen)
+            .map_or(self.top_p, |p| p.conf);
+        let rival = if self.top != chosen && self.top != super::UNREAD {
+            Some((self.top, self.top_p))
+        } else {
+            self.read
+                .iter()
+                .filter(|&&(c, p)| c != chosen && c != super::UNREAD && p > 0.0)
+                .copied()
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+        };
+        Doubt {
+            at,
+            chosen,
+            belief,
+            rival,
         }
     }
 
@@ -372,6 +410,17 @@ impl Fitted {
             confidence,
             broken,
         }
+    }
+
+    /// What every position of `text` (a reading of these slots, one
+    /// character a slot) leaves in doubt.
+    pub fn doubts(&self, text: &str) -> Vec<Doubt> {
+        self.slots
+            .iter()
+            .zip(text.chars())
+            .enumerate()
+            .map(|(at, (s, c))| s.doubt(at, c))
+            .collect()
     }
 
     /// How well the candidates fit this format, for comparing formats.

@@ -5,6 +5,7 @@
 //! of a date written inside a text value (`DDMMYY/NNN`).
 
 use super::chars::{Class, Fitted, Reading, Slot};
+use super::note::{self, Doubt};
 use super::{tidy, Context, Normalised, Written};
 use chrono::{Datelike, NaiveDate};
 use formflow_schemas::template::FieldSpec;
@@ -45,22 +46,7 @@ impl Date {
     /// `/`, `-` or `.` between the parts (a one-digit day or month is
     /// allowed then), or eight digits together.
     pub fn parse(s: &str) -> Result<Date, DateError> {
-        let parts: Vec<&str> = s
-            .split(|c: char| c.is_whitespace() || "/-.".contains(c))
-            .filter(|p| !p.is_empty())
-            .collect();
-        if !parts.iter().all(|p| p.chars().all(|c| c.is_ascii_digit())) {
-            return Err(DateError::Shape);
-        }
-        match parts.as_slice() {
-            [all] if all.len() == 8 => Date::from_digits(all),
-            [d, m, y]
-                if (1..=2).contains(&d.len()) && (1..=2).contains(&m.len()) && y.len() == 4 =>
-            {
-                Date::from_digits(&format!("{d:0>2}{m:0>2}{y}"))
-            }
-            _ => Err(DateError::Shape),
-        }
+        Date::from_digits(&written_digits(s)?)
     }
 
     /// Parses eight digits `DDMMYYYY`.
@@ -107,6 +93,45 @@ impl Date {
     }
 }
 
+/// The eight digits `DDMMYYYY` of a date as written on the forms (see
+/// [`Date::parse`]), whether or not they name a real day.
+pub(crate) fn written_digits(s: &str) -> Result<String, DateError> {
+    let parts: Vec<&str> = s
+        .split(|c: char| c.is_whitespace() || "/-.".contains(c))
+        .filter(|p| !p.is_empty())
+        .collect();
+    if !parts.iter().all(|p| p.chars().all(|c| c.is_ascii_digit())) {
+        return Err(DateError::Shape);
+    }
+    match parts.as_slice() {
+        [all] if all.len() == 8 => Ok((*all).to_string()),
+        [d, m, y] if (1..=2).contains(&d.len()) && (1..=2).contains(&m.len()) && y.len() == 4 => {
+            Ok(format!("{d:0>2}{m:0>2}{y}"))
+        }
+        _ => Err(DateError::Shape),
+    }
+}
+
+/// `DDMMYYYY` as records give a date: `YYYY-MM-DD` (whether or not it
+/// names a real day); other text as it is.
+pub(crate) fn iso_order(t: &str) -> String {
+    match (t.get(4..8), t.get(2..4), t.get(0..2)) {
+        (Some(y), Some(m), Some(d)) if t.len() == 8 => format!("{y}-{m}-{d}"),
+        _ => t.to_string(),
+    }
+}
+
+/// Where a digit of `DDMMYYYY` sits: "the second digit of the month".
+fn place(d: &Doubt) -> String {
+    let (n, part) = match d.at {
+        0 | 1 => (d.at + 1, "day"),
+        2 | 3 => (d.at - 1, "month"),
+        4..=7 => (d.at - 3, "year"),
+        _ => return note::position(d),
+    };
+    format!("the {} digit of the {part}", note::ordinal(n))
+}
+
 /// Whether a date field holds a date of birth: named so, or labelled so.
 pub fn is_birth(spec: &FieldSpec) -> bool {
     spec.name == "date_of_birth"
@@ -120,12 +145,14 @@ pub fn is_birth(spec: &FieldSpec) -> bool {
 pub(super) fn normalise(spec: &FieldSpec, w: &Written, ctx: &Context) -> Normalised {
     let as_read = || Value::String(tidy(&w.as_read()));
     let Some(slots) = digit_slots(w) else {
-        return Normalised::invalid(as_read(), w.read_confidence());
+        let noted = note::about_characters(&note::as_read(w), note::position);
+        return Normalised::invalid(as_read(), w.read_confidence()).noted(noted);
     };
     let fitted = Fitted { slots };
+    let noted = |r: &Reading| note::about_characters(&fitted.doubts(&r.text), place);
     let first = fitted.best();
     if first.broken {
-        return Normalised::invalid(as_read(), first.confidence);
+        return Normalised::invalid(as_read(), first.confidence).noted(noted(&first));
     }
     // A reading that breaks a rule (31 February, a birth in 1755) takes the
     // next candidates the reader believed in, if they make it keep every
@@ -155,15 +182,10 @@ pub(super) fn normalise(spec: &FieldSpec, w: &Written, ctx: &Context) -> Normali
     };
     match found {
         Some((date, reading)) => Normalised::new(Value::String(date.iso()), reading.confidence)
-            .check(date_rules_hold(spec, date, ctx)),
-        None => {
-            let t = &first.text;
-            let value = match (t.get(4..8), t.get(2..4), t.get(0..2)) {
-                (Some(y), Some(m), Some(d)) => format!("{y}-{m}-{d}"),
-                _ => t.clone(),
-            };
-            Normalised::invalid(Value::String(value), first.confidence)
-        }
+            .check(date_rules_hold(spec, date, ctx))
+            .noted(noted(&reading)),
+        None => Normalised::invalid(Value::String(iso_order(&first.text)), first.confidence)
+            .noted(noted(&first)),
     }
 }
 

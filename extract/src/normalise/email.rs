@@ -3,6 +3,7 @@
 //! second choice, and look-alike digits in the top-level domain.
 
 use super::chars::{Case, Class, Fitted, Slot};
+use super::note;
 use super::{Normalised, Written};
 use crate::raw::CharCandidates;
 use regex::Regex;
@@ -24,9 +25,16 @@ pub fn is_address(s: &str) -> bool {
 pub(super) fn normalise(w: &Written) -> Normalised {
     let cands = w.solid();
     let mut classes = vec![Class::ANY; cands.len()];
-    let first = Fitted::new(&cands, &classes, Case::Lower).best();
+    let as_read = Fitted::new(&cands, &classes, Case::Lower);
+    let noted = |fitted: &Fitted, text: &str| {
+        note::about_characters(&fitted.doubts(text), |d| {
+            note::nth(d.at + 1, "character of the address")
+        })
+    };
+    let first = as_read.best();
     if is_address(&first.text) {
-        return Normalised::new(Value::String(first.text), first.confidence);
+        let noted = noted(&as_read, &first.text);
+        return Normalised::new(Value::String(first.text), first.confidence).noted(noted);
     }
     // The `@`: the position (not first or last) where the reader offered it.
     let has_at = first.text.contains('@');
@@ -67,9 +75,11 @@ pub(super) fn normalise(w: &Written) -> Normalised {
     };
     let repaired = fitted.best();
     if !repaired.broken && is_address(&repaired.text) {
-        Normalised::new(Value::String(repaired.text), repaired.confidence)
+        let noted = noted(&fitted, &repaired.text);
+        Normalised::new(Value::String(repaired.text), repaired.confidence).noted(noted)
     } else {
-        Normalised::invalid(Value::String(first.text), first.confidence)
+        let noted = noted(&as_read, &first.text);
+        Normalised::invalid(Value::String(first.text), first.confidence).noted(noted)
     }
 }
 

@@ -3,6 +3,7 @@
 //! inclusive `range`.
 
 use super::chars::{Case, Class, Fitted};
+use super::note;
 use super::{tidy, Normalised, Written};
 use formflow_schemas::template::FieldSpec;
 use serde_json::Value;
@@ -17,7 +18,11 @@ pub(super) fn normalise(spec: &FieldSpec, w: &Written) -> Normalised {
     if negative {
         cands.remove(0);
     }
-    let reading = Fitted::new(&cands, &vec![Class::digit(); cands.len()], Case::Capitals).best();
+    let fitted = Fitted::new(&cands, &vec![Class::digit(); cands.len()], Case::Capitals);
+    let reading = fitted.best();
+    let noted = note::about_characters(&fitted.doubts(&reading.text), |d| {
+        note::nth(d.at + 1, note::kind_of(d.chosen))
+    });
     let number = if reading.broken || reading.text.is_empty() {
         None
     } else {
@@ -25,13 +30,14 @@ pub(super) fn normalise(spec: &FieldSpec, w: &Written) -> Normalised {
             .parse::<i64>()
             .ok()
     };
-    match number {
+    let n = match number {
         Some(n) => {
             let in_range = spec.range.is_none_or(|[lo, hi]| (lo..=hi).contains(&n));
             Normalised::new(Value::from(n), reading.confidence).check(in_range)
         }
         None => Normalised::invalid(Value::String(tidy(&w.as_read())), reading.confidence),
-    }
+    };
+    n.noted(noted)
 }
 
 #[cfg(test)]

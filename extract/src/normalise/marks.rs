@@ -1,14 +1,29 @@
 //! Marks: a tick box or signature box is `true`/`false`; a choice is the
 //! key of its one ticked option, blank when none is ticked, and
-//! `ambiguous` when two or more are.
+//! `ambiguous` when two or more are. Owns the notes on them: a faint tick,
+//! faint marks in an empty box, which options are ticked.
 
+use super::note::{self, words, UNCLEAR};
 use super::Normalised;
 use formflow_schemas::record::Flag;
+use formflow_schemas::template::FieldType;
 use serde_json::Value;
 
-/// Normalises a tick box or a signature box.
-pub(super) fn mark(present: bool, confidence: f64) -> Normalised {
-    Normalised::new(Value::Bool(present), confidence)
+/// Normalises a tick box or a signature box (`kind` says which).
+pub(super) fn mark(kind: FieldType, present: bool, confidence: f64) -> Normalised {
+    let signature = kind == FieldType::Signature;
+    let clear = confidence >= UNCLEAR;
+    let note = match (signature, present, clear) {
+        (false, true, true) => "the box is clearly ticked",
+        (false, false, true) => "the box is clearly empty",
+        (false, true, false) => "the tick is faint: the box may be empty",
+        (false, false, false) => "the box looks empty but has faint marks",
+        (true, true, true) => "the box clearly holds a signature",
+        (true, false, true) => "the signature box is clearly empty",
+        (true, true, false) => "the signature is faint or small: the box may be empty",
+        (true, false, false) => "the signature box looks empty but has faint marks",
+    };
+    Normalised::new(Value::Bool(present), confidence).noted(Some(note.to_string()))
 }
 
 /// Normalises a choice from every option's key, tick and belief. The
@@ -22,17 +37,40 @@ pub(super) fn choice(options: &[(String, bool, f64)]) -> Normalised {
         .map(|o| if o.2.is_nan() { 0.0 } else { o.2 })
         .fold(1.0, f64::min);
     let ticked: Vec<&(String, bool, f64)> = options.iter().filter(|o| o.1).collect();
+    // The least believed option, when it is unclear.
+    let unclear = options
+        .iter()
+        .filter(|o| o.2.is_nan() || o.2 < UNCLEAR)
+        .min_by(|a, b| a.2.total_cmp(&b.2))
+        .map(|o| {
+            if o.1 {
+                format!("the tick for {} is faint", words(&o.0))
+            } else {
+                format!(
+                    "the box for {} looks empty but has faint marks",
+                    words(&o.0)
+                )
+            }
+        });
     match ticked.as_slice() {
-        [] => Normalised::new(Value::Null, confidence),
-        [one] => Normalised::new(Value::String(one.0.clone()), confidence),
+        [] => Normalised::new(Value::Null, confidence)
+            .noted(unclear.or_else(|| Some("no option is ticked".to_string()))),
+        [one] => Normalised::new(Value::String(one.0.clone()), confidence)
+            .noted(unclear.or_else(|| Some(format!("only {} is ticked, clearly", words(&one.0))))),
         many => {
             let strongest = many
                 .iter()
                 .fold(many[0], |a, b| if b.2 > a.2 { b } else { a });
+            let keys: Vec<String> = many.iter().map(|o| words(&o.0)).collect();
             Normalised {
                 value: Value::String(strongest.0.clone()),
                 confidence,
                 flags: vec![Flag::Ambiguous],
+                note: Some(format!(
+                    "{} options are ticked: {}",
+                    many.len(),
+                    note::listed(&keys, "and")
+                )),
             }
         }
     }

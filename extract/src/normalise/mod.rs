@@ -8,7 +8,9 @@
 //! the confidence model). A value that still breaks its type's rules is
 //! returned as read with the flag `invalid`. The small "parse, don't
 //! validate" types ([`NiNumber`], [`Postcode`], [`Money`], [`Date`]) say
-//! what a good value is.
+//! what a good value is. Each field also gets a note, one plain sentence
+//! on what the reading leaves in doubt, by the place the least believed
+//! character holds in its type's grammar (`note`).
 //!
 //! Rules that involve several fields (required, required_if,
 //! required_unless, a signing date not before the date of birth) belong to
@@ -21,19 +23,29 @@ mod integer;
 mod marks;
 mod money;
 mod ni_number;
+mod note;
 mod pattern;
 mod phone;
 mod postcode;
 mod text;
 
-pub use date::{is_birth, Date, DateError, DatePart, MAX_AGE, MIN_AGE};
+pub use date::{date_rules_hold, is_birth, Date, DateError, DatePart, MAX_AGE, MIN_AGE};
+pub use email::is_address;
 pub use money::{Money, MoneyError};
 pub use ni_number::{NiNumber, NiNumberError};
+pub use note::Doubt;
 pub use pattern::formats as pattern_formats;
+pub use phone::is_phone;
 pub use postcode::{Postcode, PostcodeError};
 
+pub(crate) use date::{iso_order, written_digits};
+pub(crate) use note::{listed, words};
+pub(crate) use phone::as_typed as phone_as_typed;
+pub(crate) use postcode::spaced;
+pub(crate) use text::checks as text_checks;
+
 use crate::raw::{CharCandidates, RawValue};
-use formflow_schemas::record::Flag;
+use formflow_schemas::record::{FieldResult, Flag};
 use formflow_schemas::template::{FieldSpec, FieldType};
 use serde_json::Value;
 
@@ -73,6 +85,12 @@ pub struct Normalised {
     pub confidence: f64,
     /// Why the field needs review, sorted, without duplicates.
     pub flags: Vec<Flag>,
+    /// What the engine was unsure of in reading the field, in one plain
+    /// sentence starting in lower case ("the NI number's last letter is
+    /// unclear"), or how sure it is ("every character reads clearly"):
+    /// given for every field read, kept in the record only for a flagged
+    /// one. `None` for a value that was not read (a person's correction).
+    pub note: Option<String>,
 }
 
 impl Normalised {
@@ -82,6 +100,7 @@ impl Normalised {
             value,
             confidence,
             flags: Vec::new(),
+            note: None,
         }
     }
 
@@ -91,6 +110,24 @@ impl Normalised {
             value,
             confidence,
             flags: vec![Flag::Invalid],
+            note: None,
+        }
+    }
+
+    /// The same with `note`.
+    fn noted(self, note: Option<String>) -> Normalised {
+        Normalised { note, ..self }
+    }
+
+    /// The field as a record gives it: the confidence rounded to three
+    /// decimals, the note kept only when the field is flagged.
+    pub fn into_field_result(self) -> FieldResult {
+        let flagged = !self.flags.is_empty();
+        FieldResult {
+            value: self.value,
+            confidence: (self.confidence * 1000.0).round() / 1000.0,
+            flags: self.flags,
+            note: if flagged { self.note } else { None },
         }
     }
 
@@ -103,9 +140,23 @@ impl Normalised {
     }
 }
 
+impl From<FieldResult> for Normalised {
+    /// A field as a record holds it (as stored, say), to be checked again
+    /// with the rules of the whole form ([`crate::review::check_record`]).
+    fn from(f: FieldResult) -> Normalised {
+        Normalised {
+            value: f.value,
+            confidence: f.confidence,
+            flags: f.flags,
+            note: f.note,
+        }
+    }
+}
+
 /// Turns what the reader saw in one field into its contract value, a
 /// confidence and flags (`invalid`, `low_confidence`, `ambiguous`,
-/// `unreadable`; never `missing_required`, which needs the whole form).
+/// `unreadable`; never `missing_required`, which needs the whole form),
+/// with a note on how sure the reading is (see [`Normalised::note`]).
 pub fn normalise(spec: &FieldSpec, raw: &RawValue, ctx: &Context) -> Normalised {
     let out = match (spec.kind, raw) {
         (_, RawValue::Unreadable) => unreadable(),
@@ -115,12 +166,14 @@ pub fn normalise(spec: &FieldSpec, raw: &RawValue, ctx: &Context) -> Normalised 
                 present,
                 confidence,
             },
-        ) => marks::mark(*present, *confidence),
+        ) => marks::mark(spec.kind, *present, *confidence),
         (FieldType::Choice, RawValue::Choice(options)) => marks::choice(options),
         (FieldType::Checkbox | FieldType::Signature | FieldType::Choice, _) => unreadable(),
         (_, RawValue::Mark { .. } | RawValue::Choice(_)) => unreadable(),
         (kind, raw) => match written(raw) {
-            Input::Blank(confidence) => Normalised::new(Value::Null, confidence),
+            Input::Blank { confidence, faint } => Normalised::new(Value::Null, confidence).noted(
+                Some(if faint { note::FAINT } else { note::EMPTY }.to_string()),
+            ),
             Input::Unreadable => unreadable(),
             Input::Chars(w) => {
                 let mut n = match kind {
@@ -137,12 +190,25 @@ pub fn normalise(spec: &FieldSpec, raw: &RawValue, ctx: &Context) -> Normalised 
                 if w.lost > 0 {
                     n.flags.push(Flag::Ambiguous);
                     n.confidence *= LOST_CHARACTER.powi(i32::try_from(w.lost).unwrap_or(i32::MAX));
+                    n.note = Some(note::lost(w.lost));
                 }
                 n
             }
         },
     };
-    finish(out, ctx)
+    let mut n = finish(out, ctx);
+    if n.note.is_none() {
+        let uncertain = n.flags.contains(&Flag::LowConfidence);
+        n.note = Some(
+            if uncertain {
+                note::UNCERTAIN
+            } else {
+                note::CLEAR
+            }
+            .to_string(),
+        );
+    }
+    n
 }
 
 /// Ink that gave nothing readable.
@@ -151,6 +217,15 @@ fn unreadable() -> Normalised {
         value: Value::Null,
         confidence: 0.0,
         flags: vec![Flag::Unreadable],
+        note: Some(note::UNREADABLE.to_string()),
+    }
+}
+
+/// A field whose page is missing from the file: nothing was read.
+pub(crate) fn page_missing() -> Normalised {
+    Normalised {
+        note: Some(note::MISSING_PAGE.to_string()),
+        ..unreadable()
     }
 }
 
@@ -225,8 +300,9 @@ pub(crate) fn is_space(c: &CharCandidates) -> bool {
 
 /// What a character field's raw value amounts to.
 enum Input<'a> {
-    /// No writing: the value is blank.
-    Blank(f64),
+    /// No writing: the value is blank, believed this much; `faint` when
+    /// there was ink the reader made no character of.
+    Blank { confidence: f64, faint: bool },
     /// Ink, but not one character could be read.
     Unreadable,
     /// Something to read.
@@ -236,7 +312,12 @@ enum Input<'a> {
 /// Sorts a Line or comb into blank, unreadable or characters.
 fn written(raw: &RawValue) -> Input<'_> {
     let (items, inked): (Vec<Option<&CharCandidates>>, bool) = match raw {
-        RawValue::Line { ink: false, .. } => return Input::Blank(BLANK_CONFIDENCE),
+        RawValue::Line { ink: false, .. } => {
+            return Input::Blank {
+                confidence: BLANK_CONFIDENCE,
+                faint: false,
+            }
+        }
         RawValue::Line { chars, .. } => (chars.iter().map(Some).collect(), true),
         RawValue::Cells(cells) => (cells.iter().map(Option::as_ref).collect(), false),
         _ => return Input::Unreadable,
@@ -255,11 +336,15 @@ fn written(raw: &RawValue) -> Input<'_> {
         if lost > 0 {
             return Input::Unreadable;
         }
-        return Input::Blank(if inked && !w.chars.is_empty() {
-            INKED_BLANK_CONFIDENCE
-        } else {
-            BLANK_CONFIDENCE
-        });
+        let faint = inked && !w.chars.is_empty();
+        return Input::Blank {
+            confidence: if faint {
+                INKED_BLANK_CONFIDENCE
+            } else {
+                BLANK_CONFIDENCE
+            },
+            faint,
+        };
     }
     Input::Chars(w)
 }
@@ -310,6 +395,15 @@ pub(crate) mod test_support {
             today: chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
             review_threshold: 0.7,
         }
+    }
+
+    /// The flags of the field called `name` (which must be there).
+    pub fn flags(fields: &[(String, Normalised)], name: &str) -> Vec<Flag> {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, f)| f.flags.clone())
+            .unwrap()
     }
 
     /// A text line read with no doubt.
@@ -379,7 +473,8 @@ mod tests {
             Normalised {
                 value: Value::Null,
                 confidence: BLANK_CONFIDENCE,
-                flags: vec![]
+                flags: vec![],
+                note: Some("the box is empty".into()),
             }
         );
         let n = normalise(
@@ -403,7 +498,15 @@ mod tests {
         let n = normalise(&spec("d", FieldType::Date), &cells("________"), &ctx());
         assert_eq!((n.value, n.flags), (Value::Null, vec![]));
         let n = normalise(&s, &line("   "), &ctx());
-        assert_eq!((n.value, n.flags), (Value::Null, vec![]));
+        assert_eq!(
+            (n.value, n.confidence, n.flags, n.note.as_deref()),
+            (
+                Value::Null,
+                INKED_BLANK_CONFIDENCE,
+                vec![],
+                Some("the box looks empty but has faint marks")
+            )
+        );
     }
 
     #[test]
@@ -420,7 +523,8 @@ mod tests {
                 Normalised {
                     value: Value::Null,
                     confidence: 0.0,
-                    flags: vec![Flag::Unreadable]
+                    flags: vec![Flag::Unreadable],
+                    note: Some("there is writing here that could not be read".into()),
                 }
             );
         }
@@ -515,10 +619,165 @@ mod tests {
                 Flag::Ambiguous,
                 Flag::LowConfidence,
             ],
+            note: None,
         };
         let n = finish(n, &ctx());
         assert_eq!(n.flags, vec![Flag::Invalid, Flag::Ambiguous]);
         assert_eq!(n.confidence, 0.0);
+    }
+
+    #[test]
+    fn notes_name_the_unclear_character_by_its_place_in_the_grammar() {
+        let note = |kind: FieldType, raw: RawValue| {
+            let mut s = spec("date_of_birth", kind);
+            if kind == FieldType::Text {
+                s.pattern = Some("^[0-9][A-Z][0-9]{3}[A-Z]$".into());
+            }
+            normalise(&s, &raw, &ctx()).note.unwrap_or_default()
+        };
+        for (kind, raw, want) in [
+            (
+                FieldType::Date,
+                doubtful_cells("140[38]1985"),
+                "the second digit of the month could be 3 or 8",
+            ),
+            (
+                FieldType::NiNumber,
+                doubtful_cells("AB123456[CG]"),
+                "the NI number's last letter could be C or G",
+            ),
+            (
+                FieldType::Postcode,
+                doubtful("SW1A 1[AR]A"),
+                "the first letter of the inward code could be A or R",
+            ),
+            (
+                FieldType::Postcode,
+                doubtful("B[67] 5TD"),
+                "the digit of the outward code could be 6 or 7",
+            ),
+            (
+                FieldType::Money,
+                doubtful("12.[53]0"),
+                "the first digit of the pence could be 5 or 3",
+            ),
+            (
+                FieldType::Money,
+                doubtful("1[23],000"),
+                "the second digit of the pounds could be 2 or 3",
+            ),
+            (
+                FieldType::Integer,
+                doubtful_cells("1[74]"),
+                "the second digit could be 7 or 4",
+            ),
+            (
+                FieldType::Phone,
+                doubtful("0700[61] 516030"),
+                "the fifth digit could be 6 or 1",
+            ),
+            (
+                FieldType::Email,
+                doubtful("a[bh]@c.com"),
+                "the second character of the address could be b or h",
+            ),
+            (
+                FieldType::Text,
+                doubtful_cells("2B[13]38L"),
+                "the third character could be 1 or 3",
+            ),
+            (
+                FieldType::Date,
+                doubtful_cells("[12][34]031985"),
+                "the first digit of the day could be 1 or 2, and 1 other character is unclear",
+            ),
+            (
+                FieldType::Date,
+                cells("14031985"),
+                "every character reads clearly",
+            ),
+            (
+                FieldType::Checkbox,
+                RawValue::Mark {
+                    present: true,
+                    confidence: 0.6,
+                },
+                "the tick is faint: the box may be empty",
+            ),
+            (
+                FieldType::Signature,
+                RawValue::Mark {
+                    present: false,
+                    confidence: 0.99,
+                },
+                "the signature box is clearly empty",
+            ),
+            (
+                FieldType::Choice,
+                RawValue::Choice(vec![
+                    ("yes".into(), true, 0.9),
+                    ("prefer_not_to_say".into(), true, 0.95),
+                ]),
+                "2 options are ticked: yes and prefer not to say",
+            ),
+            (
+                FieldType::Choice,
+                RawValue::Choice(vec![("yes".into(), false, 0.6), ("no".into(), true, 0.95)]),
+                "the box for yes looks empty but has faint marks",
+            ),
+        ] {
+            assert_eq!(note(kind, raw), want, "{kind:?}");
+        }
+        // Free text: the letter in its word; a rival the reader saw stands
+        // out even where the grammar is sure.
+        let n = normalise(
+            &spec("surname", FieldType::Text),
+            &doubtful("JOHN SM[I1]TH"),
+            &ctx(),
+        );
+        assert_eq!(
+            (n.value, n.note.as_deref()),
+            (
+                json!("JOHN SMITH"),
+                Some("the third letter of the second word could be I or 1")
+            )
+        );
+        let lost = RawValue::Line {
+            chars: vec![
+                CharCandidates::sure('A', 0.99),
+                CharCandidates(vec![]),
+                CharCandidates(vec![(UNREAD, 0.4)]),
+            ],
+            ink: true,
+        };
+        assert_eq!(
+            note(FieldType::Postcode, lost),
+            "2 characters could not be read"
+        );
+    }
+
+    #[test]
+    fn a_record_keeps_the_note_of_a_flagged_field_only() {
+        let n = Normalised {
+            value: json!("1985-03-14"),
+            confidence: 0.61249,
+            flags: vec![Flag::LowConfidence],
+            note: Some("the second digit of the month is unclear".into()),
+        };
+        let f = n.clone().into_field_result();
+        assert_eq!(
+            f,
+            FieldResult {
+                value: json!("1985-03-14"),
+                confidence: 0.612,
+                flags: vec![Flag::LowConfidence],
+                note: Some("the second digit of the month is unclear".into()),
+            }
+        );
+        assert_eq!(Normalised::from(f.clone()).into_field_result(), f);
+        let clear = Normalised { flags: vec![], ..n };
+        assert_eq!(clear.into_field_result().note, None);
+        assert_eq!(page_missing().note.as_deref(), Some(note::MISSING_PAGE));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! separators by position, and the rule that an amount is not negative.
 
 use super::chars::{Case, Class, Fitted, Slot};
+use super::note::{self, Doubt};
 use super::{Normalised, Written};
 use crate::raw::CharCandidates;
 use serde_json::Value;
@@ -146,15 +147,41 @@ pub(super) fn normalise(w: &Written) -> Normalised {
         };
         slots.push(Slot::new(c, class, Case::Capitals));
     }
-    let reading = Fitted { slots }.best();
+    let fitted = Fitted { slots };
+    let reading = fitted.best();
+    let noted = note::about_characters(&fitted.doubts(&reading.text), |d| place(&reading.text, d));
     let text = format!("{sign}{}", reading.text);
     let confidence = confidence * reading.confidence;
-    match Money::parse(&text) {
+    let n = match Money::parse(&text) {
         Ok(m) if !reading.broken => Normalised::new(Value::String(m.as_string()), confidence),
         Err(MoneyError::Negative(m)) if !reading.broken => {
             Normalised::invalid(Value::String(format!("-{}", m.as_string())), confidence)
         }
         _ => Normalised::invalid(Value::String(text), confidence),
+    };
+    n.noted(noted)
+}
+
+/// Where a character of an amount (`text`, as read without `£` or sign)
+/// sits: "the second digit of the pounds", "the first digit of the pence",
+/// "the decimal point".
+fn place(text: &str, d: &Doubt) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let point = chars.iter().rposition(|&c| c == '.');
+    match d.chosen {
+        '.' => "the decimal point".to_string(),
+        ',' => note::position(d),
+        _ => match point {
+            Some(p) if d.at > p => note::nth(d.at - p, "digit of the pence"),
+            _ => {
+                let n = chars
+                    .iter()
+                    .take(d.at + 1)
+                    .filter(|c| !matches!(c, ',' | '.'))
+                    .count();
+                note::nth(n, "digit of the pounds")
+            }
+        },
     }
 }
 

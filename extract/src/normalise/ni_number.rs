@@ -2,7 +2,8 @@
 //! A-D, given as nine characters without spaces. Owns the prefix rules of
 //! `forms/README.md` and the choice of letters and digits by position.
 
-use super::chars::{Case, Class, Fitted};
+use super::chars::{Case, Class, Fitted, Reading};
+use super::note::{self, Doubt};
 use super::{Normalised, Written};
 use serde_json::Value;
 
@@ -26,7 +27,10 @@ pub struct NiNumber(String);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum NiNumberError {
     /// Not two letters, six digits and a letter.
-    #[error("a National Insurance number is two letters, six digits and a letter")]
+    #[error(
+        "a National Insurance number is two letters, six digits and a letter from A to D, like \
+         AB123456C"
+    )]
     Shape,
     /// The prefix uses a letter that is never used there, or is a prefix
     /// never issued.
@@ -92,19 +96,35 @@ pub(super) fn normalise(w: &Written) -> Normalised {
     let cands = w.solid();
     if cands.len() != 9 {
         let read: String = w.as_read().chars().filter(|c| !c.is_whitespace()).collect();
-        return Normalised::invalid(Value::String(read.to_uppercase()), w.read_confidence());
+        let noted = note::about_characters(&note::as_read(w), note::position);
+        return Normalised::invalid(Value::String(read.to_uppercase()), w.read_confidence())
+            .noted(noted);
     }
     let fitted = Fitted::new(&cands, &shape(), Case::Capitals);
+    let noted = |r: &Reading| note::about_characters(&fitted.doubts(&r.text), place);
     let first = fitted.best();
     if NiNumber::parse(&first.text).is_ok() {
-        return Normalised::new(Value::String(first.text), first.confidence);
+        let noted = noted(&first);
+        return Normalised::new(Value::String(first.text), first.confidence).noted(noted);
     }
     if !first.broken {
         if let Some(r) = fitted.search(|t| NiNumber::parse(t).is_ok(), SEARCH_LIMIT) {
-            return Normalised::new(Value::String(r.text), r.confidence);
+            let noted = noted(&r);
+            return Normalised::new(Value::String(r.text), r.confidence).noted(noted);
         }
     }
-    Normalised::invalid(Value::String(first.text), first.confidence)
+    let noted = noted(&first);
+    Normalised::invalid(Value::String(first.text), first.confidence).noted(noted)
+}
+
+/// Where a character of the nine sits: "the NI number's last letter".
+fn place(d: &Doubt) -> String {
+    match d.at {
+        0 => "the NI number's first letter".to_string(),
+        1 => "the NI number's second letter".to_string(),
+        2..=7 => format!("the NI number's {} digit", note::ordinal(d.at - 1)),
+        _ => "the NI number's last letter".to_string(),
+    }
 }
 
 #[cfg(test)]

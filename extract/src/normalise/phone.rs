@@ -4,6 +4,7 @@
 //! leading `0` with 10 or 11 digits; an international one starts with `+`.
 
 use super::chars::{Case, Class, Slot};
+use super::note;
 use super::{tidy, Normalised, Written};
 use serde_json::Value;
 
@@ -33,6 +34,7 @@ pub(super) fn normalise(w: &Written) -> Normalised {
     let mut text = String::new();
     let mut confidence = 1.0;
     let mut broken = false;
+    let mut doubts = Vec::new();
     for c in &w.chars {
         let Some(c) = c else {
             text.push(' ');
@@ -58,26 +60,38 @@ pub(super) fn normalise(w: &Written) -> Normalised {
         let slot = Slot::new(c, class, Case::Capitals);
         match slot.picks.first() {
             Some(p) => {
+                doubts.push(slot.doubt(doubts.len(), p.ch));
                 text.push(p.ch);
                 confidence *= p.conf;
             }
             None if NOISE.contains(top) => {}
             None => {
+                doubts.push(slot.doubt(doubts.len(), top));
                 text.push(top);
                 confidence *= slot.top_p;
                 broken = true;
             }
         }
     }
+    let noted = note::about_characters(&doubts, |d| note::nth(d.at + 1, note::kind_of(d.chosen)));
     let text = tidy(&text).replace("+ ", "+");
     if !broken && is_phone(&text) {
-        Normalised::new(Value::String(text), confidence)
+        Normalised::new(Value::String(text), confidence).noted(noted)
     } else {
         Normalised::invalid(
             Value::String(if broken { tidy(&w.as_read()) } else { text }),
             confidence,
         )
+        .noted(noted)
     }
+}
+
+/// The number as a person types it, in the shape records hold it: the
+/// punctuation the reader would take for noise dropped, white space made
+/// single spaces, nothing between a leading `+` and the digits.
+pub(crate) fn as_typed(s: &str) -> String {
+    let kept: String = s.chars().filter(|c| !NOISE.contains(*c)).collect();
+    tidy(&kept).replace("+ ", "+")
 }
 
 #[cfg(test)]

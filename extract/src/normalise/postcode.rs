@@ -7,7 +7,8 @@
 //! is a misreading (or a postcode that does not exist), so a believed
 //! alternative that keeps them is taken, and failing that it is flagged.
 
-use super::chars::{fit_all, Case, Class};
+use super::chars::{fit_all, Case, Class, Fitted};
+use super::note::{self, Doubt};
 use super::{Normalised, Written};
 use serde_json::Value;
 
@@ -53,7 +54,7 @@ pub enum PostcodeError {
     #[error("a postcode is an outward code (such as SW1A), a space and a digit and two letters")]
     Shape,
     /// The outward code does not start with a postcode area.
-    #[error("{0} is not a postcode area")]
+    #[error("there is no postcode area {0}")]
     Area(String),
     /// A letter is never used where it stands.
     #[error("postcodes never have {0} there")]
@@ -141,7 +142,7 @@ fn formats(len: usize) -> Vec<Vec<Class>> {
 
 /// A reading in the postcode's shape: upper case, one space before the last
 /// three characters.
-fn spaced(s: &str) -> String {
+pub(crate) fn spaced(s: &str) -> String {
     let v: Vec<char> = s
         .chars()
         .filter(|c| !c.is_whitespace())
@@ -165,24 +166,52 @@ fn spaced(s: &str) -> String {
 pub(super) fn normalise(w: &Written) -> Normalised {
     let cands = w.solid();
     let fits = fit_all(&cands, &formats(cands.len()), Case::Capitals);
-    let Some((_, first, _)) = fits.first() else {
-        return Normalised::invalid(Value::String(spaced(&w.as_read())), w.read_confidence());
+    let Some((first_fit, first, _)) = fits.first() else {
+        let noted = note::about_characters(&note::as_read(w), note::position);
+        return Normalised::invalid(Value::String(spaced(&w.as_read())), w.read_confidence())
+            .noted(noted);
+    };
+    let noted = |fitted: &Fitted, text: &str| {
+        note::about_characters(&fitted.doubts(text), |d| place(text, d))
     };
     let valid = |t: &str| Postcode::parse(t).is_ok();
     if !first.broken && valid(&first.text) {
-        return Normalised::new(Value::String(spaced(&first.text)), first.confidence);
+        return Normalised::new(Value::String(spaced(&first.text)), first.confidence)
+            .noted(noted(first_fit, &first.text));
     }
     let found = fits
         .iter()
         .filter_map(|(fitted, _, share)| {
             fitted
                 .search(valid, SEARCH_LIMIT)
-                .map(|r| (r.text, r.confidence * share))
+                .map(|r| (r.text, r.confidence * share, fitted))
         })
         .max_by(|a, b| a.1.total_cmp(&b.1));
     match found {
-        Some((text, confidence)) => Normalised::new(Value::String(spaced(&text)), confidence),
-        None => Normalised::invalid(Value::String(spaced(&first.text)), first.confidence),
+        Some((text, confidence, fitted)) => {
+            Normalised::new(Value::String(spaced(&text)), confidence).noted(noted(fitted, &text))
+        }
+        None => Normalised::invalid(Value::String(spaced(&first.text)), first.confidence)
+            .noted(noted(first_fit, &first.text)),
+    }
+}
+
+/// Where a character of a postcode (`text`, without its space) sits: "the
+/// first letter of the inward code", "the digit of the outward code".
+fn place(text: &str, d: &Doubt) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let split = chars.len().saturating_sub(3);
+    let (part, range) = if d.at < split {
+        ("outward code", 0..split)
+    } else {
+        ("inward code", split..chars.len())
+    };
+    let kind = note::kind_of(d.chosen);
+    let same: Vec<usize> = range.filter(|&i| note::kind_of(chars[i]) == kind).collect();
+    match same.iter().position(|&i| i == d.at) {
+        Some(_) if same.len() == 1 => format!("the {kind} of the {part}"),
+        Some(k) => format!("{} of the {part}", note::nth(k + 1, kind)),
+        None => note::position(d),
     }
 }
 

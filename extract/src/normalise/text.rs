@@ -6,6 +6,7 @@
 
 use super::chars::{fit_best, Case, Class, Fitted, Reading, Slot};
 use super::date::DatePart;
+use super::note::{self, Doubt};
 use super::{is_space, pattern, tidy, Normalised, Written};
 use crate::raw::CharCandidates;
 use formflow_schemas::template::FieldSpec;
@@ -22,29 +23,47 @@ const SEARCH_LIMIT: usize = 2000;
 /// Normalises a text field.
 pub(super) fn normalise(spec: &FieldSpec, w: &Written) -> Normalised {
     let Some(p) = spec.pattern.as_deref() else {
-        let r = plain(w, true);
-        return Normalised::new(Value::String(tidy(&r.text)), r.confidence);
+        let (r, doubts) = plain(w, true);
+        let noted = note::about_characters(&doubts, |d| note::in_words(&r.text, d));
+        return Normalised::new(Value::String(tidy(&r.text)), r.confidence).noted(noted);
     };
-    let regex = Regex::new(p).ok();
-    let part = spec.label.as_deref().and_then(DatePart::from_label);
-    let passes =
-        |t: &str| regex.as_ref().is_none_or(|r| r.is_match(t)) && part.is_none_or(|d| d.holds(t));
+    let passes = checks(spec);
     let fitted = pattern::formats(p).and_then(|formats| by_pattern(w, &formats));
-    let reading = match fitted {
-        Some((fitted, first)) if !passes(&first.text) && !first.broken => {
-            fitted.search(passes, SEARCH_LIMIT).unwrap_or(first)
+    let (reading, noted) = match fitted {
+        Some((fitted, first)) => {
+            let r = if !passes(&first.text) && !first.broken {
+                fitted.search(&passes, SEARCH_LIMIT).unwrap_or(first)
+            } else {
+                first
+            };
+            let noted = note::about_characters(&fitted.doubts(&r.text), note::position);
+            (r, noted)
         }
-        Some((_, first)) => first,
         None => {
-            let r = plain(w, false);
-            Reading {
-                text: tidy(&r.text),
-                ..r
-            }
+            let (r, doubts) = plain(w, false);
+            let noted = note::about_characters(&doubts, |d| note::in_words(&r.text, d));
+            (
+                Reading {
+                    text: tidy(&r.text),
+                    ..r
+                },
+                noted,
+            )
         }
     };
     let ok = passes(&reading.text);
-    Normalised::new(Value::String(reading.text), reading.confidence).check(ok)
+    Normalised::new(Value::String(reading.text), reading.confidence)
+        .check(ok)
+        .noted(noted)
+}
+
+/// The checks a text value must pass beyond its characters: the
+/// template's pattern as a whole (a pattern that is no regular expression
+/// checks nothing) and a date its label says it holds (`DDMMYY/NNN`).
+pub(crate) fn checks(spec: &FieldSpec) -> impl Fn(&str) -> bool {
+    let regex = spec.pattern.as_deref().and_then(|p| Regex::new(p).ok());
+    let part = spec.label.as_deref().and_then(DatePart::from_label);
+    move |t: &str| regex.as_ref().is_none_or(|r| r.is_match(t)) && part.is_none_or(|d| d.holds(t))
 }
 
 /// Reads the characters position by position against a pattern's
@@ -99,7 +118,9 @@ fn by_pattern(w: &Written, formats: &[Vec<Class>]) -> Option<(Fitted, Reading)> 
 /// digit; other characters are the reader's first choices. Empty comb
 /// cells are spaces. A word the reader saw partly in lower case keeps its
 /// `l` an `L`; in a word of capitals it is an `I`.
-fn plain(w: &Written, repair: bool) -> Reading {
+/// With the reading, what each of its characters leaves in doubt (at its
+/// place in the reading, spaces and empty cells counted).
+fn plain(w: &Written, repair: bool) -> (Reading, Vec<Doubt>) {
     let tops: Vec<Option<char>> = w
         .chars
         .iter()
@@ -111,6 +132,7 @@ fn plain(w: &Written, repair: bool) -> Reading {
     let not_digit = Class::range(' ', '~').minus("0123456789");
     let mut text = String::new();
     let mut confidence = 1.0;
+    let mut doubts = Vec::new();
     let mut word_start = 0;
     for (i, c) in w.chars.iter().enumerate() {
         let Some(c) = c else {
@@ -151,19 +173,19 @@ fn plain(w: &Written, repair: bool) -> Reading {
         if slot.picks.is_empty() {
             slot = Slot::new(c, Class::ANY, case);
         }
-        match slot.picks.first() {
-            Some(p) => {
-                text.push(p.ch);
-                confidence *= p.conf;
-            }
-            None => text.push(slot.top),
+        let chosen = slot.picks.first().map_or(slot.top, |p| p.ch);
+        if let Some(p) = slot.picks.first() {
+            confidence *= p.conf;
         }
+        doubts.push(slot.doubt(i, chosen));
+        text.push(chosen);
     }
-    Reading {
+    let reading = Reading {
         text,
         confidence,
         broken: false,
-    }
+    };
+    (reading, doubts)
 }
 
 #[cfg(test)]
