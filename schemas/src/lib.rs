@@ -6,9 +6,11 @@
 //! consume. It knows nothing of images, queues or databases.
 
 pub mod record;
+pub mod stored;
 pub mod template;
 
 pub use record::{FieldResult, Flag, Record, Status};
+pub use stored::{DocStatus, HistoryEntry, Role, StoredRecord};
 pub use template::{
     BoxMm, Condition, FieldSpec, FieldType, PageMark, Template, TemplateError, TemplateSet,
 };

@@ -1,6 +1,8 @@
 //! The events downstream services receive on the `formflow.events` topic
 //! exchange: `document.extracted`, `document.needs_review` (unclassified
-//! pages included) and `document.failed`.
+//! pages included) and `document.failed` when the machine is done with a
+//! document, and `record.approved` and `record.rejected` when a caseworker
+//! is done with a record.
 //!
 //! An event carries ids, forms and statuses, never a field's value or any
 //! other personal data: a consumer that needs the values reads them from the
@@ -82,4 +84,25 @@ impl Event {
     pub fn routing_key(&self) -> &str {
         &self.event
     }
+}
+
+/// A caseworker approved or rejected a record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordEvent {
+    /// `record.approved` or `record.rejected`.
+    pub event: String,
+    /// The record.
+    pub record_id: Uuid,
+    /// Its document.
+    pub document_id: Uuid,
+    /// Its batch.
+    pub batch_id: Uuid,
+    /// Its form.
+    pub form: Option<String>,
+    /// Its new status: `approved` or `rejected`.
+    pub status: String,
+    /// Its version after the change.
+    pub version: i64,
+    /// When.
+    pub at: DateTime<Utc>,
 }

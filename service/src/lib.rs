@@ -10,11 +10,13 @@
 //! - [`queue`]: the job queue and event exchange (RabbitMQ, or in-process);
 //! - [`relay`]: hands outbox messages to the queue, so an upload accepted
 //!   while the broker is down is published once it is back;
-//! - [`event`]: the events downstream services receive.
+//! - [`event`]: the events downstream services receive;
+//! - [`access`]: password hashes, API tokens and session ids.
 //!
 //! It leaves extraction to `formflow-extract`, HTTP to `formflow-ingest` and
 //! job handling to `formflow-worker`.
 
+pub mod access;
 pub mod blobs;
 pub mod db;
 pub mod event;

@@ -9,17 +9,28 @@
 //! [`on_db!`] runs the same body against whichever pool is open. Times are
 //! bound from Rust ([`crate::now`]), never taken from the server's clock.
 
+mod audit;
 mod outbox;
+mod people;
 mod read;
+mod review;
+#[cfg(test)]
+mod review_tests;
 mod rows;
 #[cfg(test)]
 mod tests;
 mod write;
 
+pub use audit::{Actor, ActorKind, AuditEntry, AuditEvent, AuditFilter};
 pub use outbox::DrainError;
+pub use people::{NameTaken, Session, Token, User};
 pub use read::{
-    BatchView, DocumentView, MetricsSnapshot, RecordFilter, RecordView, RecordsPage,
-    EXTRACT_BUCKETS,
+    BatchSummary, BatchView, DocumentView, MetricsSnapshot, RecordFilter, RecordSummary,
+    RecordsPage, EXTRACT_BUCKETS,
+};
+pub use review::{
+    ChangeRefused, Lease, LeaseOutcome, PageRow, QueueCounts, QueueFilter, QueueItem, RecordChange,
+    Reread, ReviewAction,
 };
 pub use rows::*;
 pub use write::{document_status, Accepted, NewDocument, Outcome, PageInfo, Started};

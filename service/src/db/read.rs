@@ -4,6 +4,9 @@
 use super::rows::{BatchRow, DocumentRow, EventRow, FieldRow, HistoryRow, RecordRow};
 use super::{on_db, Db, DbResult};
 use chrono::{DateTime, Utc};
+use formflow_schemas::{DocStatus, HistoryEntry, Status, StoredRecord};
+use sqlx::types::Json;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// A batch and its documents, in upload order.
@@ -15,26 +18,17 @@ pub struct BatchView {
     pub documents: Vec<DocumentRow>,
 }
 
-/// A record with its fields, in the template's order.
-#[derive(Debug, Clone)]
-pub struct RecordView {
-    /// The record.
-    pub row: RecordRow,
-    /// Its fields.
-    pub fields: Vec<FieldRow>,
-}
-
 /// A document with all that is known of it.
 #[derive(Debug, Clone)]
 pub struct DocumentView {
     /// The document.
     pub document: DocumentRow,
     /// Its records, in file order.
-    pub records: Vec<RecordView>,
+    pub records: Vec<StoredRecord>,
     /// What happened to it.
     pub events: Vec<EventRow>,
     /// Every value its fields have had.
-    pub history: Vec<HistoryRow>,
+    pub history: Vec<HistoryEntry>,
 }
 
 /// Which records to list, and from where.
@@ -42,8 +36,8 @@ pub struct DocumentView {
 pub struct RecordFilter {
     /// Only this form.
     pub form: Option<String>,
-    /// Only this status.
-    pub status: Option<String>,
+    /// Only these statuses (any of them; all when empty).
+    pub statuses: Vec<Status>,
     /// Only this batch.
     pub batch: Option<Uuid>,
     /// Only records changed at or after this.
@@ -58,9 +52,33 @@ pub struct RecordFilter {
 #[derive(Debug, Clone)]
 pub struct RecordsPage {
     /// The records, oldest change first.
-    pub records: Vec<RecordView>,
+    pub records: Vec<StoredRecord>,
     /// Where the next page starts, when there may be one.
     pub next: Option<(DateTime<Utc>, Uuid)>,
+}
+
+/// A record without its values: what uploaders and the queue see.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RecordSummary {
+    /// The record.
+    pub id: Uuid,
+    /// Its form (none: unclassified).
+    pub form: Option<String>,
+    /// Its status.
+    pub status: Status,
+    /// Its pages.
+    pub pages: Vec<u32>,
+    /// Fields carrying a flag.
+    pub flagged: i64,
+}
+
+/// A batch with its documents counted by status.
+#[derive(Debug, Clone)]
+pub struct BatchSummary {
+    /// The batch.
+    pub batch: BatchRow,
+    /// Documents by status.
+    pub counts: Vec<(DocStatus, i64)>,
 }
 
 /// The counts `/metrics` reports, read from the database so that they cover
@@ -126,6 +144,7 @@ impl Db {
             .bind(source_id)
             .fetch_all(p)
             .await?;
+            let history = history.into_iter().map(HistoryRow::into_entry).collect();
             Ok(Some(DocumentView { document, records, events, history }))
         })
     }
@@ -140,8 +159,13 @@ impl Db {
             if let Some(form) = &f.form {
                 q.push(" AND form = ").push_bind(form.clone());
             }
-            if let Some(status) = &f.status {
-                q.push(" AND status = ").push_bind(status.clone());
+            if !f.statuses.is_empty() {
+                q.push(" AND status IN (");
+                let mut sep = q.separated(", ");
+                for s in &f.statuses {
+                    sep.push_bind(s.as_str());
+                }
+                q.push(")");
             }
             if let Some(batch) = f.batch {
                 q.push(" AND batch_id = ").push_bind(batch);
@@ -168,7 +192,9 @@ impl Db {
         })
     }
 
-    async fn with_fields(&self, rows: Vec<RecordRow>) -> DbResult<Vec<RecordView>> {
+    /// The records of these rows, each with its fields in the template's
+    /// order.
+    pub(crate) async fn with_fields(&self, rows: Vec<RecordRow>) -> DbResult<Vec<StoredRecord>> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -186,9 +212,113 @@ impl Db {
             .map(|row| {
                 let mine: Vec<FieldRow> =
                     fields.extract_if(.., |f| f.record_id == row.id).collect();
-                RecordView { row, fields: mine }
+                row.into_stored(mine)
             })
             .collect())
+    }
+
+    /// The records of these documents without their values, in file
+    /// order; only those waiting for a person when `waiting_only`.
+    pub async fn record_summaries(
+        &self,
+        docs: &[Uuid],
+        waiting_only: bool,
+    ) -> DbResult<HashMap<Uuid, Vec<RecordSummary>>> {
+        if docs.is_empty() {
+            return Ok(HashMap::new());
+        }
+        type Row = (Uuid, Uuid, Option<String>, String, Json<Vec<u32>>, i64);
+        let rows: Vec<Row> = on_db!(self, p => {
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT r.document_id, r.id, r.form, r.status, r.pages, \
+                 (SELECT COUNT(*) FROM field_values f WHERE f.record_id = r.id AND f.flags <> '[]') \
+                 FROM records r WHERE r.document_id IN (",
+            );
+            let mut sep = q.separated(", ");
+            for d in docs {
+                sep.push_bind(*d);
+            }
+            q.push(")");
+            if waiting_only {
+                q.push(" AND r.status IN ('needs_review', 'unclassified')");
+            }
+            q.push(" ORDER BY r.document_id, r.ordinal");
+            q.build_query_as().fetch_all(p).await?
+        });
+        let mut out: HashMap<Uuid, Vec<RecordSummary>> = HashMap::new();
+        for (doc, id, form, status, pages, flagged) in rows {
+            let status = serde_json::from_value(serde_json::Value::String(status))
+                .unwrap_or(Status::NeedsReview);
+            out.entry(doc).or_default().push(RecordSummary {
+                id,
+                form,
+                status,
+                pages: pages.0,
+                flagged,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The most recent batches, newest first, with their documents counted
+    /// by status.
+    pub async fn recent_batches(&self, limit: u32) -> DbResult<Vec<BatchSummary>> {
+        let limit = i64::from(limit.clamp(1, 500));
+        let (batches, counts) = on_db!(self, p => {
+            let batches: Vec<BatchRow> = sqlx::query_as("SELECT * FROM batches ORDER BY created_at DESC, id DESC LIMIT $1")
+                .bind(limit)
+                .fetch_all(p)
+                .await?;
+            let counts: Vec<(Uuid, String, i64)> = sqlx::query_as(
+                "SELECT batch_id, status, COUNT(*) FROM documents WHERE batch_id IN \
+                 (SELECT id FROM batches ORDER BY created_at DESC, id DESC LIMIT $1) GROUP BY batch_id, status",
+            )
+            .bind(limit)
+            .fetch_all(p)
+            .await?;
+            (batches, counts)
+        });
+        Ok(batches
+            .into_iter()
+            .map(|batch| {
+                let counts = counts
+                    .iter()
+                    .filter(|(b, _, _)| *b == batch.id)
+                    .filter_map(|(_, s, n)| DocStatus::parse(s).map(|s| (s, *n)))
+                    .collect();
+                BatchSummary { batch, counts }
+            })
+            .collect())
+    }
+
+    /// The history of these records' fields, oldest first.
+    pub async fn history_of(&self, records: &[Uuid]) -> DbResult<Vec<HistoryEntry>> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<HistoryRow> = on_db!(self, p => {
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT record_id, name, at, actor, old_value, new_value, note FROM field_history WHERE record_id IN (",
+            );
+            let mut sep = q.separated(", ");
+            for r in records {
+                sep.push_bind(*r);
+            }
+            q.push(") ORDER BY id");
+            q.build_query_as().fetch_all(p).await?
+        });
+        Ok(rows.into_iter().map(HistoryRow::into_entry).collect())
+    }
+
+    /// One record with its fields.
+    pub async fn record(&self, id: Uuid) -> DbResult<Option<StoredRecord>> {
+        let row: Option<RecordRow> = on_db!(self, p => {
+            sqlx::query_as("SELECT * FROM records WHERE id = $1").bind(id).fetch_optional(p).await?
+        });
+        Ok(match row {
+            Some(r) => self.with_fields(vec![r]).await?.pop(),
+            None => None,
+        })
     }
 
     /// The counts `/metrics` reports.

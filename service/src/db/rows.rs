@@ -1,68 +1,13 @@
 //! Rows as the queries return them, and the document's life cycle.
 
 use chrono::{DateTime, Utc};
-use formflow_schemas::Flag;
+use formflow_schemas::{FieldResult, Flag, HistoryEntry, Record, Status, StoredRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-/// Where an uploaded file stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DocStatus {
-    /// Stored and waiting for a worker.
-    Queued,
-    /// A worker has it.
-    Processing,
-    /// Every form in it was read with no flag.
-    Extracted,
-    /// Some field, or some page of no known form, needs a caseworker.
-    NeedsReview,
-    /// No page of it is a known form.
-    Unclassified,
-    /// It could not be read; `error` says why.
-    Failed,
-    /// The same bytes were uploaded before; `duplicate_of` names that document.
-    Duplicate,
-}
-
-impl DocStatus {
-    /// Every status, in the order summaries list them.
-    pub const ALL: [DocStatus; 7] = [
-        DocStatus::Queued,
-        DocStatus::Processing,
-        DocStatus::Extracted,
-        DocStatus::NeedsReview,
-        DocStatus::Unclassified,
-        DocStatus::Failed,
-        DocStatus::Duplicate,
-    ];
-
-    /// The stored and wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DocStatus::Queued => "queued",
-            DocStatus::Processing => "processing",
-            DocStatus::Extracted => "extracted",
-            DocStatus::NeedsReview => "needs_review",
-            DocStatus::Unclassified => "unclassified",
-            DocStatus::Failed => "failed",
-            DocStatus::Duplicate => "duplicate",
-        }
-    }
-
-    /// The status stored as `s`.
-    pub fn parse(s: &str) -> Option<DocStatus> {
-        DocStatus::ALL.into_iter().find(|d| d.as_str() == s)
-    }
-
-    /// Whether the document has its one outcome (nothing more will happen
-    /// to it without a person).
-    pub fn is_final(self) -> bool {
-        !matches!(self, DocStatus::Queued | DocStatus::Processing)
-    }
-}
+pub use formflow_schemas::DocStatus;
 
 /// A file refused at upload, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +29,8 @@ pub struct BatchRow {
     pub files: i32,
     /// Files refused, with why.
     pub refused: Json<Vec<Refusal>>,
+    /// Who sent it.
+    pub uploaded_by: Option<String>,
 }
 
 /// A `documents` row: one uploaded file.
@@ -123,6 +70,10 @@ pub struct DocumentRow {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// The caseworker holding it for review, while `lease_until` is ahead.
+    pub lease_user_id: Option<Uuid>,
+    /// When that hold ends.
+    pub lease_until: Option<DateTime<Utc>>,
 }
 
 impl DocumentRow {
@@ -159,6 +110,43 @@ pub struct RecordRow {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// Every save adds one.
+    pub version: i64,
+    /// Who approved or rejected it.
+    pub reviewed_by: Option<String>,
+    /// When.
+    pub reviewed_at: Option<DateTime<Utc>>,
+    /// Why it was rejected.
+    pub reject_reason: Option<String>,
+}
+
+impl RecordRow {
+    /// The record with these fields (its own, in the template's order).
+    pub fn into_stored(self, fields: Vec<FieldRow>) -> StoredRecord {
+        // A status this build does not know reads as needing review, which
+        // keeps it in front of a person.
+        let status: Status = serde_json::from_value(Value::String(self.status.clone()))
+            .unwrap_or(Status::NeedsReview);
+        StoredRecord {
+            id: self.id,
+            document_id: self.document_id,
+            batch_id: self.batch_id,
+            record: Record {
+                source: self.source,
+                form: self.form,
+                pages: self.pages.0,
+                status,
+                fields: fields.into_iter().map(FieldRow::into_result).collect(),
+                error: self.error,
+            },
+            version: self.version,
+            reviewed_by: self.reviewed_by,
+            reviewed_at: self.reviewed_at,
+            reject_reason: self.reject_reason,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
 }
 
 /// A `field_values` row.
@@ -176,6 +164,21 @@ pub struct FieldRow {
     pub confidence: f64,
     /// Why it needs review.
     pub flags: Json<Vec<Flag>>,
+    /// The engine's sentence on why it is flagged.
+    pub note: Option<String>,
+}
+
+impl FieldRow {
+    /// The field's name and reading.
+    pub fn into_result(self) -> (String, FieldResult) {
+        let result = FieldResult {
+            value: self.value.0,
+            confidence: self.confidence,
+            flags: self.flags.0,
+            note: self.note,
+        };
+        (self.name, result)
+    }
 }
 
 /// A `field_history` row: one value a field has had.
@@ -195,6 +198,21 @@ pub struct HistoryRow {
     pub new_value: Json<Value>,
     /// Why, when given.
     pub note: Option<String>,
+}
+
+impl HistoryRow {
+    /// The entry it records.
+    pub fn into_entry(self) -> HistoryEntry {
+        HistoryEntry {
+            record_id: self.record_id,
+            name: self.name,
+            at: self.at,
+            actor: self.actor,
+            old_value: self.old_value.map(|v| v.0),
+            new_value: self.new_value.0,
+            note: self.note,
+        }
+    }
 }
 
 /// A `document_events` row.

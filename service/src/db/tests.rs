@@ -6,7 +6,7 @@ use formflow_schemas::{FieldResult, Flag, Record, Status};
 use serde_json::json;
 use uuid::Uuid;
 
-async fn fresh() -> (tempfile::TempDir, Db) {
+pub(super) async fn fresh() -> (tempfile::TempDir, Db) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     let db = Db::connect(&url, 4, std::time::Duration::from_secs(5))
@@ -16,7 +16,11 @@ async fn fresh() -> (tempfile::TempDir, Db) {
     (dir, db)
 }
 
-fn new_doc(name: &str, sha: &str) -> NewDocument {
+pub(super) fn tester() -> Actor {
+    Actor::system("test")
+}
+
+pub(super) fn new_doc(name: &str, sha: &str) -> NewDocument {
     NewDocument {
         id: Uuid::now_v7(),
         source: name.into(),
@@ -27,7 +31,7 @@ fn new_doc(name: &str, sha: &str) -> NewDocument {
     }
 }
 
-fn record(status: Status) -> Record {
+pub(super) fn record(status: Status) -> Record {
     Record {
         source: "a.png".into(),
         form: Some("voter-registration".into()),
@@ -40,6 +44,7 @@ fn record(status: Status) -> Record {
                     value: json!("SMITH"),
                     confidence: 0.97,
                     flags: vec![],
+                    note: None,
                 },
             ),
             (
@@ -48,6 +53,7 @@ fn record(status: Status) -> Record {
                     value: json!("SW1A 1AA"),
                     confidence: 0.5,
                     flags: vec![Flag::LowConfidence],
+                    note: None,
                 },
             ),
         ],
@@ -55,7 +61,7 @@ fn record(status: Status) -> Record {
     }
 }
 
-async fn count(db: &Db, sql: &str) -> i64 {
+pub(super) async fn count(db: &Db, sql: &str) -> i64 {
     on_db!(db, p => sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(p).await.unwrap().0)
 }
 
@@ -97,6 +103,7 @@ async fn an_accepted_batch_has_its_documents_and_a_job_each_and_repeats_are_dupl
                 error: "no".into(),
             }],
             &[a.clone(), b, a_again.clone()],
+            &tester(),
         )
         .await
         .unwrap();
@@ -124,7 +131,13 @@ async fn an_accepted_batch_has_its_documents_and_a_job_each_and_repeats_are_dupl
     );
     // In a later batch too.
     let again = db
-        .accept_batch(Uuid::now_v7(), 1, &[], &[new_doc("a.png", &"a".repeat(64))])
+        .accept_batch(
+            Uuid::now_v7(),
+            1,
+            &[],
+            &[new_doc("a.png", &"a".repeat(64))],
+            &tester(),
+        )
         .await
         .unwrap();
     assert_eq!(again[0].duplicate_of, Some(a.id));
@@ -134,9 +147,15 @@ async fn an_accepted_batch_has_its_documents_and_a_job_each_and_repeats_are_dupl
 async fn a_document_gets_one_outcome_however_often_it_is_processed() {
     let (_d, db) = fresh().await;
     let doc = new_doc("a.png", &"c".repeat(64));
-    db.accept_batch(Uuid::now_v7(), 1, &[], std::slice::from_ref(&doc))
-        .await
-        .unwrap();
+    db.accept_batch(
+        Uuid::now_v7(),
+        1,
+        &[],
+        std::slice::from_ref(&doc),
+        &tester(),
+    )
+    .await
+    .unwrap();
     let Started::Go(first) = db.start(doc.id).await.unwrap() else {
         panic!("not started")
     };
@@ -150,6 +169,7 @@ async fn a_document_gets_one_outcome_however_often_it_is_processed() {
     let pages = [PageInfo {
         number: 1,
         form: Some(("voter-registration".into(), 1)),
+        pose: None,
     }];
     let outcome = Outcome {
         records: &records,
@@ -188,16 +208,20 @@ async fn a_document_gets_one_outcome_however_often_it_is_processed() {
     assert_eq!(view.document.status, "needs_review");
     assert_eq!(view.records.len(), 1);
     let names: Vec<&str> = view.records[0]
+        .record
         .fields
         .iter()
-        .map(|f| f.name.as_str())
+        .map(|(n, _)| n.as_str())
         .collect();
     assert_eq!(
         names,
         ["surname", "postcode"],
         "fields keep the template's order"
     );
-    assert_eq!(view.records[0].fields[1].flags.0, vec![Flag::LowConfidence]);
+    assert_eq!(
+        view.records[0].record.fields[1].1.flags,
+        vec![Flag::LowConfidence]
+    );
     let statuses: Vec<&str> = view.events.iter().map(|e| e.status.as_str()).collect();
     assert_eq!(
         statuses,
@@ -212,7 +236,7 @@ async fn the_outbox_lets_messages_go_only_once_published_in_order() {
     let docs: Vec<NewDocument> = (0..3)
         .map(|i| new_doc(&format!("{i}.png"), &format!("{i}").repeat(64)))
         .collect();
-    db.accept_batch(Uuid::now_v7(), 3, &[], &docs)
+    db.accept_batch(Uuid::now_v7(), 3, &[], &docs, &tester())
         .await
         .unwrap();
     let failed = db
@@ -247,7 +271,9 @@ async fn records_are_listed_by_change_then_id_and_filtered() {
         .map(|i| new_doc(&format!("{i}.png"), &format!("{i}").repeat(64)))
         .collect();
     let batch = Uuid::now_v7();
-    db.accept_batch(batch, 5, &[], &docs).await.unwrap();
+    db.accept_batch(batch, 5, &[], &docs, &tester())
+        .await
+        .unwrap();
     for (i, d) in docs.iter().enumerate() {
         let Started::Go(row) = db.start(d.id).await.unwrap() else {
             panic!()
@@ -279,7 +305,7 @@ async fn records_are_listed_by_change_then_id_and_filtered() {
     };
     loop {
         let page = db.records(&f).await.unwrap();
-        all.extend(page.records.iter().map(|r| (r.row.updated_at, r.row.id)));
+        all.extend(page.records.iter().map(|r| (r.updated_at, r.id)));
         match page.next {
             Some(c) => f.after = Some(c),
             None => break,
@@ -292,7 +318,7 @@ async fn records_are_listed_by_change_then_id_and_filtered() {
     );
     let extracted = db
         .records(&RecordFilter {
-            status: Some("extracted".into()),
+            statuses: vec![Status::Extracted],
             limit: 100,
             ..Default::default()
         })

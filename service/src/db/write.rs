@@ -2,6 +2,7 @@
 //! outcome. Each is one transaction, and each queues the messages it causes
 //! in the outbox inside that transaction.
 
+use super::audit::{insert_audit, Actor, AuditEntry};
 use super::rows::{DocStatus, DocumentRow, OutboxKind, Refusal};
 use super::{on_db, Db, DbResult};
 use crate::event::Event;
@@ -56,6 +57,8 @@ pub struct PageInfo {
     pub number: u32,
     /// The form and page of the form it was recognised as.
     pub form: Option<(String, u32)>,
+    /// Where the template lay on it (the engine's pose), when recognised.
+    pub pose: Option<serde_json::Value>,
 }
 
 /// A document's one outcome, as a worker commits it.
@@ -89,22 +92,24 @@ pub fn document_status(records: &[Record]) -> DocStatus {
 impl Db {
     /// Records an upload: the batch, a document for each accepted file
     /// (a duplicate when the same bytes are already here) and a job in the
-    /// outbox for each new one, all or nothing.
+    /// outbox for each new one, and the audit entry, all or nothing.
     pub async fn accept_batch(
         &self,
         batch_id: Uuid,
         files: usize,
         refused: &[Refusal],
         docs: &[NewDocument],
+        by: &Actor,
     ) -> DbResult<Vec<Accepted>> {
         let at = now();
         on_db!(self, p => {
             let mut tx = p.begin().await?;
-            sqlx::query("INSERT INTO batches (id, created_at, files, refused) VALUES ($1, $2, $3, $4)")
+            sqlx::query("INSERT INTO batches (id, created_at, files, refused, uploaded_by) VALUES ($1, $2, $3, $4, $5)")
                 .bind(batch_id)
                 .bind(at)
                 .bind(files as i32)
                 .bind(Json(refused))
+                .bind(&by.name)
                 .execute(&mut *tx)
                 .await?;
             let mut out = Vec::with_capacity(docs.len());
@@ -156,6 +161,11 @@ impl Db {
                 }
                 out.push(Accepted { id: d.id, duplicate_of });
             }
+            let duplicates = out.iter().filter(|a| a.duplicate_of.is_some()).count();
+            let entry = AuditEntry::new(by, "upload")
+                .on("batch", batch_id)
+                .detail(json!({ "files": files, "accepted": docs.len(), "duplicates": duplicates, "refused": refused.len() }));
+            insert_audit!(tx, at, &entry);
             tx.commit().await?;
             Ok(out)
         })
@@ -249,9 +259,9 @@ impl Db {
                 if r.fields.is_empty() {
                     continue;
                 }
-                let mut q = sqlx::QueryBuilder::new("INSERT INTO field_values (record_id, position, name, value, confidence, flags) ");
+                let mut q = sqlx::QueryBuilder::new("INSERT INTO field_values (record_id, position, name, value, confidence, flags, note) ");
                 q.push_values(r.fields.iter().enumerate(), |mut b, (pos, (name, f))| {
-                    b.push_bind(rid).push_bind(pos as i32).push_bind(name).push_bind(Json(&f.value)).push_bind(f.confidence).push_bind(Json(&f.flags));
+                    b.push_bind(rid).push_bind(pos as i32).push_bind(name).push_bind(Json(&f.value)).push_bind(f.confidence).push_bind(Json(&f.flags)).push_bind(&f.note);
                 });
                 q.build().execute(&mut *tx).await?;
                 let mut q = sqlx::QueryBuilder::new("INSERT INTO field_history (record_id, name, at, actor, new_value) ");
@@ -261,14 +271,15 @@ impl Db {
                 q.build().execute(&mut *tx).await?;
             }
             if !outcome.pages.is_empty() {
-                let mut q = sqlx::QueryBuilder::new("INSERT INTO pages (document_id, number, record_id, form, form_page) ");
+                let mut q = sqlx::QueryBuilder::new("INSERT INTO pages (document_id, number, record_id, form, form_page, pose) ");
                 q.push_values(outcome.pages.iter(), |mut b, pg| {
                     let rid = outcome.records.iter().position(|r| r.pages.contains(&pg.number)).map(|i| record_ids[i]);
                     b.push_bind(doc.id)
                         .push_bind(pg.number as i32)
                         .push_bind(rid)
                         .push_bind(pg.form.as_ref().map(|f| f.0.clone()))
-                        .push_bind(pg.form.as_ref().map(|f| f.1 as i32));
+                        .push_bind(pg.form.as_ref().map(|f| f.1 as i32))
+                        .push_bind(pg.pose.as_ref().map(Json));
                 });
                 q.build().execute(&mut *tx).await?;
             }
