@@ -5,7 +5,7 @@
 use crate::App;
 use formflow_extract::decode::{DecodeError, Source};
 use formflow_service::blobs::BlobError;
-use formflow_service::db::{Accepted, DbError, NewDocument, Refusal};
+use formflow_service::db::{Accepted, Actor, DbError, NewDocument, Refusal};
 use futures_util::StreamExt as _;
 use serde::Serialize;
 use uuid::Uuid;
@@ -74,7 +74,11 @@ const PARALLEL: usize = 4;
 /// Checks, stores and records a batch of files. Refused files are listed
 /// with why and nothing of them is kept; if every file is refused, no batch
 /// is made.
-pub async fn accept(app: &App, files: Vec<Incoming>) -> Result<UploadAnswer, UploadError> {
+pub async fn accept(
+    app: &App,
+    files: Vec<Incoming>,
+    by: &Actor,
+) -> Result<UploadAnswer, UploadError> {
     let total = files.len();
     let mut refused = Vec::new();
     let mut docs = Vec::new();
@@ -122,7 +126,7 @@ pub async fn accept(app: &App, files: Vec<Incoming>) -> Result<UploadAnswer, Upl
     let batch_id = Uuid::now_v7();
     let accepted: Vec<Accepted> = app
         .db
-        .accept_batch(batch_id, total, &refused, &docs)
+        .accept_batch(batch_id, total, &refused, &docs, by)
         .await?;
     app.wake.notify_one();
     let documents = docs

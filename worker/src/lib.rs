@@ -378,6 +378,10 @@ fn page_info(p: &PageResult) -> PageInfo {
     PageInfo {
         number: p.number,
         form: p.form.clone(),
+        pose: p
+            .pose
+            .as_ref()
+            .and_then(|pose| serde_json::to_value(pose).ok()),
     }
 }
 

@@ -1,0 +1,141 @@
+//! The one error type every handler returns: a status and one plain
+//! sentence for the caller, answered as `application/problem+json`
+//! (RFC 9457), or as an HTML page for a browser ([`crate::pages`] renders
+//! problem answers to page routes).
+//!
+//! Internal causes (a database down, a bug) are logged with their chain
+//! and never sent: the caller is told to try again.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+
+/// The media type of error answers.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// What went wrong and what to do, in one plain sentence.
+    pub detail: String,
+    /// Extension members (a list of refused files, the current version).
+    pub extra: Map<String, Value>,
+}
+
+/// Shorthand for handler results.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    /// An answer with this status and sentence.
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            detail: detail.into(),
+            extra: Map::new(),
+        }
+    }
+
+    /// 404.
+    pub fn not_found(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, detail)
+    }
+
+    /// 422: the request was understood but cannot be done as asked.
+    pub fn unprocessable(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, detail)
+    }
+
+    /// 409: somebody else got there first.
+    pub fn conflict(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, detail)
+    }
+
+    /// 403: signed in, but not allowed.
+    pub fn forbidden(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, detail)
+    }
+
+    /// 401: nobody is signed in.
+    pub fn unauthorized(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, detail)
+    }
+
+    /// 503 for a failure of ours: logs `cause` (with its chain) and tells
+    /// the caller only to try again.
+    pub fn internal(cause: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %cause, "request failed");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the service cannot answer just now: try again in a minute, and tell support if it goes on",
+        )
+    }
+
+    /// The same answer with an extension member.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> ApiError {
+        self.extra.insert(key.to_string(), value.into());
+        self
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.status, self.detail)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "type": "about:blank",
+            "title": self.status.canonical_reason().unwrap_or("Error"),
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+        });
+        if let Value::Object(m) = &mut body {
+            m.extend(self.extra);
+        }
+        let mut res = (self.status, body.to_string()).into_response();
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"formflow\""),
+            );
+        }
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn errors_are_problem_details_and_hide_internal_causes() {
+        let res = ApiError::conflict("taken")
+            .with("current_version", 3)
+            .into_response();
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+        assert_eq!(res.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+        let body = axum::body::to_bytes(res.into_body(), 10_000).await.unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v,
+            json!({"type": "about:blank", "title": "Conflict", "status": 409, "detail": "taken", "current_version": 3})
+        );
+
+        let res = ApiError::internal("password=hunter2 connection refused").into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(res.into_body(), 10_000).await.unwrap();
+        assert!(!String::from_utf8_lossy(&body).contains("hunter2"));
+
+        let res = ApiError::unauthorized("sign in").into_response();
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"formflow\""
+        );
+    }
+}

@@ -1,0 +1,289 @@
+//! `POST /api/v1/batches` (upload), `GET /api/v1/batches` (recent ones) and
+//! `GET /api/v1/batches/{id}` (progress): what the scanning desk sees. No
+//! field value is ever in these answers: uploaders may call them.
+
+use super::parse_id;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::upload::{accept, Incoming};
+use crate::App;
+use axum::extract::multipart::{MultipartError, MultipartRejection};
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use formflow_schemas::DocStatus;
+use formflow_service::db::{BatchView, DocumentRow, RecordSummary};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The routes.
+pub fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/api/v1/batches", post(upload_batch).get(list_batches))
+        .route("/api/v1/batches/{id}", get(get_batch))
+}
+
+async fn upload_batch(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    form: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Response> {
+    let form = form.map_err(|e| {
+        ApiError::new(
+            e.status(),
+            format!(
+                "send the files as multipart/form-data, one part per file (for example curl -F file=@scan.pdf): {}",
+                e.body_text()
+            ),
+        )
+    })?;
+    let files = read_files(&app, form, None).await?;
+    let answer = accept(&app, files, &caller.actor)
+        .await
+        .map_err(ApiError::internal)?;
+    if answer.batch_id.is_none() {
+        let refused = serde_json::to_value(&answer.refused).unwrap_or_default();
+        return Err(
+            ApiError::unprocessable("no file was accepted: each is listed with why")
+                .with("refused", refused),
+        );
+    }
+    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+}
+
+/// The files of a multipart upload. With `csrf`, the form's `csrf` field
+/// must match it (the upload page).
+pub async fn read_files(
+    app: &App,
+    mut form: Multipart,
+    csrf: Option<&str>,
+) -> ApiResult<Vec<Incoming>> {
+    let mut files = Vec::new();
+    let mut csrf_ok = csrf.is_none();
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(multipart_error(e, app)),
+        };
+        let Some(name) = field.file_name().map(str::to_string) else {
+            if field.name() == Some("csrf") {
+                let given = field.text().await.map_err(|e| multipart_error(e, app))?;
+                csrf_ok = csrf.is_some_and(|c| crate::auth::same(given.as_bytes(), c.as_bytes()));
+            }
+            // Any other plain field is ignored.
+            continue;
+        };
+        if !csrf_ok {
+            return Err(ApiError::forbidden(
+                "the form had expired or did not come from formflow, so nothing was uploaded: reload the page and try again",
+            ));
+        }
+        if name.is_empty() {
+            // A file input left empty.
+            continue;
+        }
+        if files.len() >= app.limits.max_files {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "more than {} files in one upload: send them as several batches",
+                    app.limits.max_files
+                ),
+            ));
+        }
+        let bytes = field.bytes().await.map_err(|e| multipart_error(e, app))?;
+        files.push(Incoming {
+            name,
+            bytes: bytes.to_vec(),
+        });
+    }
+    if !csrf_ok {
+        return Err(ApiError::forbidden(
+            "the form had expired or did not come from formflow: reload the page and try again",
+        ));
+    }
+    if files.is_empty() {
+        return Err(ApiError::unprocessable(
+            "the upload holds no file: send multipart/form-data with one part per file (for example curl -F file=@scan.pdf)",
+        ));
+    }
+    Ok(files)
+}
+
+fn multipart_error(e: MultipartError, app: &App) -> ApiError {
+    let status = e.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            status,
+            format!(
+                "the upload is larger than the limit of {} MB: send it as several batches",
+                app.limits.max_request_bytes / 1_000_000
+            ),
+        )
+    } else {
+        ApiError::new(
+            status,
+            format!(
+                "the upload could not be read as multipart/form-data: {}",
+                e.body_text()
+            ),
+        )
+    }
+}
+
+/// A document as uploaders see it: where it stands, what was found in it,
+/// never a value.
+#[derive(Debug, Serialize)]
+pub struct DocumentSummary {
+    /// Its id.
+    pub id: Uuid,
+    /// The file's name.
+    pub source: String,
+    /// Where it stands.
+    pub status: DocStatus,
+    /// PDF, TIFF, PNG or JPEG.
+    pub format: String,
+    /// Pages in the file.
+    pub page_count: i32,
+    /// Times a worker has taken it.
+    pub attempts: i32,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The document first uploaded with the same bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<Uuid>,
+    /// Each record found: form, status, pages, flagged fields.
+    pub records: Vec<RecordSummary>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The summary of a document row.
+pub fn summary(d: &DocumentRow, records: Vec<RecordSummary>) -> DocumentSummary {
+    DocumentSummary {
+        id: d.id,
+        source: d.source.clone(),
+        status: d.status(),
+        format: d.format.clone(),
+        page_count: d.page_count,
+        attempts: d.attempts,
+        error: d.error.clone(),
+        duplicate_of: d.duplicate_of,
+        records,
+        updated_at: d.updated_at,
+    }
+}
+
+/// A batch as the API gives it.
+pub async fn batch_json(app: &App, view: &BatchView) -> ApiResult<Value> {
+    let mut counts: HashMap<&str, usize> = DocStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+    for d in &view.documents {
+        *counts.entry(d.status().as_str()).or_default() += 1;
+    }
+    // A duplicate's records are those of the document it repeats.
+    let sources: Vec<Uuid> = view
+        .documents
+        .iter()
+        .map(|d| d.duplicate_of.unwrap_or(d.id))
+        .collect();
+    let mut records = app
+        .db
+        .record_summaries(&sources, false)
+        .await
+        .map_err(ApiError::internal)?;
+    let done = view.documents.iter().all(|d| d.status().is_final());
+    let documents: Vec<DocumentSummary> = view
+        .documents
+        .iter()
+        .map(|d| {
+            let key = d.duplicate_of.unwrap_or(d.id);
+            let recs = if d.duplicate_of.is_some() {
+                records.get(&key).cloned()
+            } else {
+                records.remove(&key)
+            };
+            summary(d, recs.unwrap_or_default())
+        })
+        .collect();
+    Ok(json!({
+        "id": view.batch.id,
+        "created_at": view.batch.created_at,
+        "uploaded_by": view.batch.uploaded_by,
+        "files": view.batch.files,
+        "done": done,
+        "counts": counts,
+        "documents": documents,
+        "refused": view.batch.refused.0,
+    }))
+}
+
+async fn get_batch(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id, "batch")?;
+    let view = app
+        .db
+        .batch(id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found(format!("there is no batch {id}")))?;
+    Ok(Json(batch_json(&app, &view).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<u32>,
+}
+
+async fn list_batches(
+    State(app): State<Arc<App>>,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(q) = q.map_err(|e| {
+        ApiError::unprocessable(format!(
+            "{}: the only parameter is limit (1 to 500)",
+            e.body_text()
+        ))
+    })?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::unprocessable(format!(
+            "limit {limit} must be from 1 to 500"
+        )));
+    }
+    let batches = app
+        .db
+        .recent_batches(limit)
+        .await
+        .map_err(ApiError::internal)?;
+    let out: Vec<Value> = batches
+        .iter()
+        .map(|b| {
+            let counts: HashMap<&str, i64> =
+                b.counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+            let waiting: i64 = b
+                .counts
+                .iter()
+                .filter(|(s, _)| !s.is_final())
+                .map(|(_, n)| n)
+                .sum();
+            json!({
+                "id": b.batch.id,
+                "created_at": b.batch.created_at,
+                "uploaded_by": b.batch.uploaded_by,
+                "files": b.batch.files,
+                "refused": b.batch.refused.0.len(),
+                "done": waiting == 0,
+                "counts": counts,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "batches": out })))
+}
