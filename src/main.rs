@@ -136,6 +136,22 @@ enum Command {
         #[command(flatten)]
         upload: formflow::commands::UploadOpts,
     },
+    /// Manages the people who sign in to the pages (uploaders, caseworkers,
+    /// consumers, admins).
+    User {
+        #[command(subcommand)]
+        command: formflow::commands::UserCommand,
+        #[command(flatten)]
+        opts: formflow::commands::PeopleOpts,
+    },
+    /// Manages the API tokens of services (consumers, uploaders,
+    /// caseworkers).
+    Token {
+        #[command(subcommand)]
+        command: formflow::commands::TokenCommand,
+        #[command(flatten)]
+        opts: formflow::commands::PeopleOpts,
+    },
     /// Applies the database migrations (serve and worker refuse a database
     /// without them).
     Migrate {
@@ -249,6 +265,8 @@ fn main() -> ExitCode {
         } => formflow::commands::worker(&store, &broker, &worker, &opts),
         Command::Upload { paths, upload } => formflow::commands::upload(&paths, &upload),
         Command::Migrate { store } => formflow::commands::migrate(&store),
+        Command::User { command, opts } => formflow::commands::user(&command, &opts),
+        Command::Token { command, opts } => formflow::commands::token(&command, &opts),
     };
     if std::env::var_os("FORMFLOW_REPORT_PEAK").is_some() {
         if let Some(p) = formflow::commands::peak_rss_mib() {

@@ -6,6 +6,7 @@
 mod bench;
 mod bench_pipeline;
 mod extract;
+mod people;
 mod service;
 mod summary;
 mod upload;
@@ -13,6 +14,7 @@ mod upload;
 pub use bench::{bench, peak_rss_mib};
 pub use bench_pipeline::bench_pipeline;
 pub use extract::{eval, extract, extract_paths, scan_files};
+pub use people::{token, user, PeopleOpts, TokenCommand, UserCommand};
 pub use service::{
     migrate, run, serve, worker, BrokerOpts, HttpOpts, RunOpts, StoreOpts, WorkerOpts,
 };

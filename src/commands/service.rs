@@ -4,7 +4,9 @@
 use super::summary::{print_summary, Line};
 use super::ExtractOpts;
 use anyhow::Context as _;
-use formflow_ingest::{App, Incoming, UploadLimits};
+use formflow_ingest::auth::session::AuthSettings;
+use formflow_ingest::{App, Incoming, Settings, UploadLimits};
+use formflow_service::db::Actor;
 use formflow_service::db::DocStatus;
 use formflow_service::queue::Names;
 use formflow_service::{relay, Blobs, Broker, Db};
@@ -79,13 +81,65 @@ pub struct HttpOpts {
     /// Most files in one upload (413 beyond).
     #[arg(long, env = "FORMFLOW_MAX_FILES", default_value_t = 1000)]
     pub max_files: usize,
+    /// How long opening a document for review holds it for one caseworker
+    /// (minutes, or with a unit: 900s, 15m, 1h). Longer lets them pause;
+    /// shorter returns abandoned documents to the queue sooner.
+    #[arg(long, env = "FORMFLOW_REVIEW_LEASE", default_value = "15m", value_parser = parse_duration)]
+    pub review_lease: Duration,
+    /// A signed-in person unused this long is signed out (minutes, or with
+    /// a unit). Shorter is safer on shared desks.
+    #[arg(long, env = "FORMFLOW_SESSION_IDLE", default_value = "30m", value_parser = parse_duration)]
+    pub session_idle: Duration,
+    /// A session ends this long after sign-in, however busy.
+    #[arg(long, env = "FORMFLOW_SESSION_MAX", default_value = "12h", value_parser = parse_duration)]
+    pub session_max: Duration,
+    /// Memory for decoded pages kept for drawing crops, in megabytes.
+    #[arg(long, env = "FORMFLOW_PAGE_CACHE_MB", default_value_t = 256)]
+    pub page_cache_mb: usize,
+}
+
+/// A duration: a number of minutes, or a number with `s`, `m` or `h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (n, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&s[..i], s[i..].trim()),
+        None => (s, "m"),
+    };
+    let n: u64 = n.parse().map_err(|_| {
+        format!("{s:?} is not a duration: give minutes, or a number with s, m or h")
+    })?;
+    let secs = match unit {
+        "s" => n,
+        "m" | "min" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => {
+            return Err(format!(
+                "{s:?} is not a duration: give minutes, or a number with s, m or h"
+            ))
+        }
+    };
+    if secs == 0 {
+        return Err("a duration must be more than nothing".into());
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 impl HttpOpts {
-    fn limits(&self) -> UploadLimits {
-        UploadLimits {
-            max_request_bytes: self.max_upload_mb.saturating_mul(1_000_000),
-            max_files: self.max_files.max(1),
+    fn settings(&self) -> Settings {
+        Settings {
+            limits: UploadLimits {
+                max_request_bytes: self.max_upload_mb.saturating_mul(1_000_000),
+                max_files: self.max_files.max(1),
+            },
+            auth: AuthSettings {
+                // Browsers send a Secure cookie over HTTPS only; on loopback
+                // they also accept plain HTTP, where nobody else can listen.
+                secure_cookies: !self.listen.ip().is_loopback(),
+                idle: self.session_idle,
+                max: self.session_max.max(self.session_idle),
+            },
+            review_lease: self.review_lease,
+            page_cache_mb: self.page_cache_mb,
         }
     }
 }
@@ -198,7 +252,8 @@ async fn wait_for(mut stop: watch::Receiver<bool>) {
     }
 }
 
-const DEFAULT_DATA: &str = "formflow-data";
+/// The folder `formflow run` keeps its state in, by default.
+pub const DEFAULT_DATA: &str = "formflow-data";
 
 /// `formflow migrate`.
 pub fn migrate(store: &StoreOpts) -> anyhow::Result<()> {
@@ -238,6 +293,14 @@ pub fn serve(
     runtime()?.block_on(async {
         let stop = stop_on_signals();
         let db = connect_migrated(store, &stop).await?;
+        if !http_opts.listen.ip().is_loopback() && !db.has_principals().await? {
+            anyhow::bail!(
+                "formflow will not listen on {} while nobody can sign in: anyone who reached it could read every form. \
+                 Add a person first (formflow user add NAME --role admin) or a token (formflow token create NAME --role consumer), \
+                 or listen on 127.0.0.1",
+                http_opts.listen
+            );
+        }
         let blobs = blobs(store, &Path::new(DEFAULT_DATA).join("originals"))?;
         let broker = broker.broker();
         let wake = Arc::new(Notify::new());
@@ -252,7 +315,7 @@ pub fn serve(
             blobs,
             broker.clone(),
             engine,
-            http_opts.limits(),
+            http_opts.settings(),
             wake,
         );
         let served = http(app, http_opts.listen, stop.clone()).await;
@@ -361,7 +424,7 @@ pub fn run(
             blobs,
             broker.clone(),
             engine,
-            http_opts.limits(),
+            http_opts.settings(),
             wake,
         );
         let mut batches = Vec::new();
@@ -378,7 +441,7 @@ pub fn run(
                     .unwrap_or_default();
                 incoming.push(Incoming { name, bytes });
             }
-            let answer = formflow_ingest::accept(&app, incoming).await?;
+            let answer = formflow_ingest::accept(&app, incoming, &Actor::system("formflow run")).await?;
             bar.inc(chunk.len() as u64);
             refused.extend(answer.refused);
             batches.extend(answer.batch_id);
@@ -411,6 +474,14 @@ pub fn run(
         let lines = summary_lines(&db, &batches).await?;
         print_summary(&lines, &refused);
         if opts.serve {
+            if let Some(password) = super::people::local_admin(&db).await? {
+                println!(
+                    "\nSign in at http://{}/sign-in as {} with the password {password}\n(shown this once; formflow user password {} sets another)",
+                    http_opts.listen,
+                    super::people::LOCAL_ADMIN,
+                    super::people::LOCAL_ADMIN
+                );
+            }
             let stop_signal = stop_on_signals();
             let forward = stop_tx.clone();
             tokio::spawn(async move {
@@ -461,11 +532,17 @@ async fn summary_lines(db: &Db, batches: &[Uuid]) -> anyhow::Result<Vec<Line>> {
                 status,
                 forms: records
                     .iter()
-                    .map(|r| r.row.form.clone().unwrap_or_else(|| "-".into()))
+                    .map(|r| r.record.form.clone().unwrap_or_else(|| "-".into()))
                     .collect(),
                 flagged: records
                     .iter()
-                    .map(|r| r.fields.iter().filter(|f| !f.flags.0.is_empty()).count())
+                    .map(|r| {
+                        r.record
+                            .fields
+                            .iter()
+                            .filter(|(_, f)| !f.flags.is_empty())
+                            .count()
+                    })
                     .sum(),
                 error: d.error.clone(),
             });

@@ -22,6 +22,39 @@ pub struct UploadOpts {
     /// Give up waiting after this many seconds.
     #[arg(long, default_value_t = 3600)]
     pub timeout: u64,
+    /// An API token of an uploader (formflow token create NAME --role
+    /// uploader), sent as Authorization: Bearer.
+    #[arg(long, env = "FORMFLOW_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// A client that sends the token with every call.
+fn client(token: Option<&str>) -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(t) = token {
+        let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", t.trim()))
+            .context("FORMFLOW_TOKEN holds characters no token has")?;
+        v.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, v);
+    }
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .context("Failed to start the HTTP client")
+}
+
+/// Why an answer was not what was asked for, in plain words.
+async fn answer_error(res: reqwest::Response, what: &str) -> anyhow::Error {
+    let status = res.status();
+    let body: Value = res.json().await.unwrap_or_default();
+    let detail = body["detail"].as_str().unwrap_or("no reason given");
+    match status.as_u16() {
+        401 => anyhow::anyhow!(
+            "the service asks who is uploading: set FORMFLOW_TOKEN to an uploader's token (formflow token create NAME --role uploader): {detail}"
+        ),
+        403 => anyhow::anyhow!("the token may not {what}: it needs the uploader role ({detail})"),
+        _ => anyhow::anyhow!("the service refused to {what} ({status}): {detail}"),
+    }
 }
 
 /// Sends `paths` (files, or folders searched for scans) and reports.
@@ -31,7 +64,7 @@ pub fn upload(paths: &[PathBuf], opts: &UploadOpts) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let client = reqwest::Client::new();
+        let client = client(opts.token.as_deref())?;
         let base = opts.server.trim_end_matches('/');
         let total: u64 = files
             .iter()
@@ -80,6 +113,9 @@ pub fn upload(paths: &[PathBuf], opts: &UploadOpts) -> anyhow::Result<()> {
             })?;
         bar.finish_and_clear();
         let status = res.status();
+        if matches!(status.as_u16(), 401 | 403) {
+            return Err(answer_error(res, "upload").await);
+        }
         let body: Value = res
             .json()
             .await
@@ -92,7 +128,7 @@ pub fn upload(paths: &[PathBuf], opts: &UploadOpts) -> anyhow::Result<()> {
             }
             anyhow::bail!(
                 "the upload was refused ({status}): {}",
-                body["error"].as_str().unwrap_or("no reason given")
+                body["detail"].as_str().unwrap_or("no reason given")
             );
         }
         let batch = body["batch_id"]
@@ -117,13 +153,14 @@ pub fn upload(paths: &[PathBuf], opts: &UploadOpts) -> anyhow::Result<()> {
             bar.set_style(s.progress_chars("=> "));
         }
         let view = loop {
-            let v: Value = client
+            let res = client
                 .get(format!("{base}/api/v1/batches/{batch}"))
                 .send()
-                .await?
-                .error_for_status()?
-                .json()
                 .await?;
+            if !res.status().is_success() {
+                return Err(answer_error(res, "show the batch").await);
+            }
+            let v: Value = res.json().await?;
             let finished = v["documents"].as_array().map_or(0, |d| {
                 d.iter()
                     .filter(|d| !matches!(d["status"].as_str(), Some("queued" | "processing")))
@@ -141,17 +178,10 @@ pub fn upload(paths: &[PathBuf], opts: &UploadOpts) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(500)).await;
         };
         bar.finish_and_clear();
+        // The batch says what was found in each file, without values.
         let mut lines = Vec::new();
         for d in view["documents"].as_array().into_iter().flatten() {
-            let id = d["id"].as_str().unwrap_or_default();
-            let full: Value = client
-                .get(format!("{base}/api/v1/documents/{id}"))
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            let records = full["records"].as_array().cloned().unwrap_or_default();
+            let records = d["records"].as_array().cloned().unwrap_or_default();
             lines.push(Line {
                 file: d["source"].as_str().unwrap_or_default().to_string(),
                 status: d["status"].as_str().unwrap_or_default().to_string(),
@@ -161,10 +191,8 @@ pub fn upload(paths: &[PathBuf], opts: &UploadOpts) -> anyhow::Result<()> {
                     .collect(),
                 flagged: records
                     .iter()
-                    .filter_map(|r| r["fields"].as_object())
-                    .flat_map(|f| f.values())
-                    .filter(|f| f["flags"].as_array().is_some_and(|a| !a.is_empty()))
-                    .count(),
+                    .filter_map(|r| r["flagged"].as_u64())
+                    .sum::<u64>() as usize,
                 error: d["error"].as_str().map(str::to_string),
             });
         }

@@ -94,6 +94,7 @@ fn perfect(t: &TruthDoc, templates: &TemplateSet) -> Record {
                     value,
                     confidence: 0.99,
                     flags: vec![],
+                    note: None,
                 },
             )
         })
@@ -205,6 +206,7 @@ fn build_set(dir: &Path, templates: &TemplateSet) -> Vec<Record> {
                 value: json!("WRONG"),
                 confidence: 0.1,
                 flags: vec![],
+                note: None,
             },
         ),
     );

@@ -102,12 +102,7 @@ async fn uploads_while_rabbitmq_is_unreachable_are_kept_and_sent_when_it_is_back
             .await,
         2
     );
-    let metrics = reqwest::get(format!("{}/metrics", s.base()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.raw("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("formflow_outbox_pending 2"), "{metrics}");
     // The service restarts with the broker reachable; nothing was lost.
     s.signal("serve-down", "TERM");
@@ -207,12 +202,7 @@ async fn a_corrupt_file_fails_with_its_reason_is_dead_lettered_and_the_batch_goe
         reason,
         "the PNG is damaged and cannot be read: scan it again"
     );
-    let metrics = reqwest::get(format!("{}/metrics", s.base()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.raw("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains("formflow_failures{reason=\"damaged\"} 1"),
         "{metrics}"

@@ -27,6 +27,9 @@ pub struct Stack {
     pub children: Vec<(String, Child)>,
     pub pool: PgPool,
     pub logs: PathBuf,
+    /// API tokens by role (uploader, consumer, caseworker), made with
+    /// `formflow token create` once the database is migrated.
+    pub tokens: std::collections::HashMap<&'static str, String>,
 }
 
 fn free_port() -> u16 {
@@ -73,7 +76,9 @@ impl Stack {
             port: free_port(),
             children: Vec::new(),
             logs,
+            tokens: Default::default(),
         };
+        let mut s = s;
         if migrate {
             let out = s.command(&["migrate"]).output().expect("formflow runs");
             assert!(
@@ -81,8 +86,60 @@ impl Stack {
                 "migrate failed: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
+            for role in ["uploader", "consumer", "caseworker"] {
+                let token = s.make_token(&format!("test-{role}"), role);
+                s.tokens.insert(role, token);
+            }
         }
         s
+    }
+
+    /// `formflow token create NAME --role ROLE`: the token it prints last.
+    pub fn make_token(&self, name: &str, role: &str) -> String {
+        let out = self
+            .command(&["token", "create", name, "--role", role])
+            .output()
+            .expect("formflow runs");
+        assert!(
+            out.status.success(),
+            "token create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8(out.stdout).expect("UTF-8");
+        let token = stdout
+            .lines()
+            .last()
+            .expect("a token line")
+            .trim()
+            .to_string();
+        assert!(token.starts_with("ff_") && token.len() == 67, "{stdout}");
+        token
+    }
+
+    /// A client that sends the token of `role`.
+    pub fn client(&self, role: &str) -> reqwest::Client {
+        let mut h = reqwest::header::HeaderMap::new();
+        let token = self
+            .tokens
+            .get(role)
+            .unwrap_or_else(|| panic!("no {role} token"));
+        h.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().expect("a header value"),
+        );
+        reqwest::Client::builder()
+            .default_headers(h)
+            .build()
+            .expect("a client")
+    }
+
+    /// GET as a caseworker (who may read everything the tests read).
+    pub async fn raw(&self, path: &str) -> reqwest::Response {
+        self.client("caseworker")
+            .get(format!("{}{path}", self.base()))
+            .send()
+            .await
+            .expect("GET sent")
     }
 
     /// `formflow ARGS` with this stack's settings in its environment.
@@ -206,7 +263,8 @@ impl Stack {
                 reqwest::multipart::Part::bytes(bytes).file_name(name),
             );
         }
-        let r = reqwest::Client::new()
+        let r = self
+            .client("uploader")
             .post(format!("{}/api/v1/batches", self.base()))
             .multipart(form)
             .send()
@@ -217,9 +275,7 @@ impl Stack {
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let r = reqwest::get(format!("{}{path}", self.base()))
-            .await
-            .expect("GET sent");
+        let r = self.raw(path).await;
         let status = r.status().as_u16();
         let body = r.text().await.expect("a body");
         (
