@@ -35,6 +35,10 @@ if (form) {
   form.addEventListener('focusin', (e) => {
     if (e.target.matches('input[type=text]')) e.target.select()
   })
+  // The field focused on load (before this script ran) too.
+  if (document.activeElement instanceof HTMLInputElement && document.activeElement.type === 'text' && form.contains(document.activeElement)) {
+    document.activeElement.select()
+  }
   form.addEventListener('keydown', (e) => {
     if (e.key !== 'Enter') return
     const t = e.target

@@ -3,7 +3,7 @@
 //! database and queue names; and `formflow run` on SQLite.
 
 mod faults;
-mod stack;
+pub mod stack;
 
 use crate::util::{extract, repo};
 use serde_json::Value;

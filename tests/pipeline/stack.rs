@@ -329,6 +329,12 @@ impl Stack {
     /// Binds a fresh queue to every event of this stack's exchange (declaring
     /// the exchange as formflow does).
     pub async fn listen_events(&self) -> (lapin::Connection, String) {
+        self.listen("document.#", "test-events").await
+    }
+
+    /// Binds a fresh queue (`<name>.<label>`) to the events matching
+    /// `pattern` on this stack's exchange.
+    pub async fn listen(&self, pattern: &str, label: &str) -> (lapin::Connection, String) {
         let conn = lapin::Connection::connect(AMQP, Default::default())
             .await
             .expect("RabbitMQ is running on 127.0.0.1:5672 (see .ci/run)");
@@ -344,7 +350,7 @@ impl Stack {
         )
         .await
         .expect("exchange");
-        let q = format!("{}.test-events", self.name);
+        let q = format!("{}.{label}", self.name);
         ch.queue_declare(
             q.as_str().into(),
             QueueDeclareOptions::default(),
@@ -355,7 +361,7 @@ impl Stack {
         ch.queue_bind(
             q.as_str().into(),
             self.events.as_str().into(),
-            "document.#".into(),
+            pattern.into(),
             QueueBindOptions::default(),
             FieldTable::default(),
         )
@@ -399,6 +405,7 @@ impl Drop for Stack {
             self.queue.clone(),
             format!("{}.dead", self.queue),
             format!("{}.test-events", self.name),
+            format!("{}.record-events", self.name),
         ];
         let events = self.events.clone();
         // Clean up on a runtime of its own: Drop may run inside or outside one.

@@ -3,6 +3,7 @@
 //! (`/admin/audit`). Every change is audited; passwords and tokens are
 //! kept only as hashes ([`formflow_service::access`]).
 
+use super::filters;
 use super::queue::when;
 use super::{render_status, see_other, Layout};
 use crate::auth::Caller;

@@ -179,6 +179,25 @@ pub async fn html_errors(State(app): State<Arc<App>>, req: Request, next: Next) 
     res
 }
 
+/// Filters the page templates use, besides askama's own.
+#[allow(missing_docs)] // askama's filter_fn generates undocumented items.
+pub mod filters {
+    /// A sentence as it starts a line: its first letter upper case, the
+    /// rest as it is (askama's `capitalize` would lower "NI" to "ni").
+    #[askama::filter_fn]
+    pub fn sentence<T: std::fmt::Display>(s: T, _: &dyn askama::Values) -> askama::Result<String> {
+        Ok(super::sentence(&s.to_string()))
+    }
+}
+
+/// `s` with its first letter upper case.
+pub fn sentence(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
 /// A value for a header, or none.
 pub fn header_value(s: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(s).ok()

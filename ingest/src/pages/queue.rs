@@ -3,6 +3,7 @@
 //! with counts; `POST /review/next` takes the oldest document nobody holds
 //! and opens it.
 
+use super::filters;
 use super::{encode, render, see_other, Layout};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};

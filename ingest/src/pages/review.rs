@@ -14,6 +14,7 @@
 //! `POST .../release`. Crops come from `GET .../fields/{record}/{field}.png`,
 //! whole pages from `GET .../pages/{n}.png`.
 
+use super::filters;
 use super::queue::{form_title, when};
 use super::{render_status, see_other, Layout};
 use crate::auth::Caller;
@@ -340,12 +341,7 @@ fn record_view(
             .iter()
             .map(|n| (*n, format!("/review/documents/{}/pages/{n}.png", doc.id)))
             .collect(),
-        reviewed: reviewed.map(|s| {
-            let mut c = s.chars();
-            c.next()
-                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-                .unwrap_or_default()
-        }),
+        reviewed: reviewed.map(|s| super::sentence(&s)),
         reject_reason: if sent.reason.is_empty() {
             r.reject_reason.clone().unwrap_or_default()
         } else {
@@ -524,7 +520,10 @@ fn sent_of(pairs: &Pairs) -> Sent {
                 if v == "true" {
                     s.ticked.insert(k.clone());
                 }
-                s.values.insert(k.clone(), v.clone());
+                // A ticked box sends its hidden "false", then "true".
+                if !(v == "false" && s.ticked.contains(k)) {
+                    s.values.insert(k.clone(), v.clone());
+                }
             }
         }
     }
@@ -535,20 +534,17 @@ fn sent_of(pairs: &Pairs) -> Sent {
 fn typed_of(t: &Form_, sent: &Sent) -> HashMap<String, Typed> {
     let mut out = HashMap::new();
     for spec in &t.fields {
+        // A field the form did not carry is left as it is: a tick box
+        // carries a hidden "false" before it, so that unticking it shows.
+        let Some(v) = sent.values.get(&spec.name) else {
+            continue;
+        };
         let typed = match spec.kind {
             FieldType::Checkbox | FieldType::Signature => {
                 Typed::Mark(sent.ticked.contains(&spec.name))
             }
-            FieldType::Choice => Typed::Choice(
-                sent.values
-                    .get(&spec.name)
-                    .cloned()
-                    .filter(|v| !v.is_empty()),
-            ),
-            _ => match sent.values.get(&spec.name) {
-                Some(v) => Typed::Text(v.clone()),
-                None => continue,
-            },
+            FieldType::Choice => Typed::Choice(Some(v.clone()).filter(|v| !v.is_empty())),
+            _ => Typed::Text(v.clone()),
         };
         out.insert(spec.name.clone(), typed);
     }
@@ -677,7 +673,14 @@ async fn submit(
             )
             .await
         }
-        Err(e) if e.status == StatusCode::CONFLICT => {
+        // Somebody else got there first, or the page cannot be read as the
+        // form chosen: said on the page, with what was typed kept.
+        Err(e)
+            if matches!(
+                e.status,
+                StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY
+            ) =>
+        {
             page(
                 &app,
                 &caller,
@@ -688,7 +691,7 @@ async fn submit(
                 None,
                 Some(e.detail.clone()),
                 None,
-                StatusCode::CONFLICT,
+                e.status,
             )
             .await
         }

@@ -4,6 +4,7 @@
 //! The sign-in form is protected from cross-site posting before anyone is
 //! signed in by a token in a short-lived cookie that the form repeats.
 
+use super::filters;
 use super::{header_value, render_status, see_other, Layout};
 use crate::auth::session::{self, cookie_value, set_cookie, SignIn, SIGN_IN_COOKIE};
 use crate::auth::{same, Caller, ClientAddr};

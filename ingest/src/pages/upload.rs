@@ -4,6 +4,7 @@
 //! page's script refreshes while the batch is read). No field value is
 //! shown here.
 
+use super::filters;
 use super::queue::when;
 use super::{render, render_status, see_other, Layout};
 use crate::auth::Caller;

@@ -60,7 +60,7 @@ CREATE INDEX audit_subject ON audit (subject_kind, subject_id, id);
 ALTER TABLE documents ADD COLUMN lease_user_id UUID REFERENCES users (id);
 ALTER TABLE documents ADD COLUMN lease_until TIMESTAMPTZ;
 -- The review queue: waiting documents, oldest first.
-CREATE INDEX documents_waiting ON documents (status, created_at, id);
+CREATE INDEX documents_waiting ON documents (status, created_at, batch_id, position);
 
 -- Every save bumps the version; a save based on an older one is refused.
 ALTER TABLE records ADD COLUMN version BIGINT NOT NULL DEFAULT 1;

@@ -241,7 +241,7 @@ impl Db {
                  FROM documents d LEFT JOIN users u ON u.id = d.lease_user_id",
             );
             filter(&mut q);
-            q.push(" ORDER BY d.created_at, d.id LIMIT ").push_bind(limit);
+            q.push(" ORDER BY d.created_at, d.batch_id, d.position LIMIT ").push_bind(limit);
             let docs: Vec<DocTuple> = q.build_query_as().fetch_all(p).await?;
             let mut q = sqlx::QueryBuilder::new(
                 "SELECT COUNT(*), COALESCE(SUM(CASE WHEN d.lease_until > ",
@@ -323,7 +323,7 @@ impl Db {
                 let mut q = sqlx::QueryBuilder::new("SELECT d.id FROM documents d WHERE d.status IN ('needs_review', 'unclassified') AND (d.lease_until IS NULL OR d.lease_until <= ");
                 q.push_bind(at).push(" OR d.lease_user_id = ").push_bind(user_id).push(")");
                 push_queue_filter!(q, f);
-                q.push(" ORDER BY d.created_at, d.id LIMIT 1");
+                q.push(" ORDER BY d.created_at, d.batch_id, d.position LIMIT 1");
                 q.build_query_as().fetch_optional(p).await?
             });
             let Some((id,)) = candidate else {
