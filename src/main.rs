@@ -66,6 +66,13 @@ enum Command {
         /// CPU overhead over extraction alone.
         #[arg(long)]
         pipeline: bool,
+        /// Benchmark the pages and the API instead: how fast each answers
+        /// with --records records in a fresh PostgreSQL database.
+        #[arg(long)]
+        pages: bool,
+        /// Records in the database for --pages.
+        #[arg(long, default_value_t = 10_000)]
+        records: usize,
         /// A PostgreSQL database to connect to for making the pipeline
         /// benchmark's own databases.
         #[arg(
@@ -74,7 +81,8 @@ enum Command {
             default_value = "postgres://postgres@127.0.0.1:5432/test"
         )]
         admin_url: String,
-        /// Rounds of the pipeline benchmark (medians are reported).
+        /// Rounds of the pipeline benchmark (medians are reported); with
+        /// --pages, each page is called ten times as often.
         #[arg(long, default_value_t = 3)]
         repeat: usize,
         /// RabbitMQ, for the pipeline benchmark.
@@ -223,6 +231,13 @@ fn main() -> ExitCode {
             wrong,
             &opts,
         ),
+        Command::Bench {
+            pages: true,
+            admin_url,
+            records,
+            repeat,
+            ..
+        } => formflow::commands::bench_pages(&admin_url, records, repeat * 10),
         Command::Bench {
             paths,
             pipeline: true,

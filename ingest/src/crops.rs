@@ -37,9 +37,13 @@ pub struct Drawing {
     workers: Mutex<Vec<formflow_extract::Worker>>,
 }
 
+/// A page being decoded or decoded, shared by every request for it.
+type Slot = Arc<OnceCell<Arc<Page>>>;
+
 #[derive(Default)]
 struct Cache {
-    pages: HashMap<Key, (Arc<OnceCell<Arc<Page>>>, u64)>,
+    /// Each page and when it was last asked for.
+    pages: HashMap<Key, (Slot, u64)>,
     tick: u64,
 }
 

@@ -1,9 +1,11 @@
 //! What formflow's parts agree on.
 //!
 //! This crate owns the form templates (the data that tells the engine where
-//! each field sits on the paper and which rules it must obey) and the record
+//! each field sits on the paper and which rules it must obey), the record
 //! format of `CONTRACT.md` that extraction produces and downstream services
-//! consume. It knows nothing of images, queues or databases.
+//! consume, and the record as the service keeps it ([`stored`]: ids,
+//! version, review, history, document statuses, roles). It knows nothing
+//! of images, queues or databases.
 
 pub mod record;
 pub mod stored;

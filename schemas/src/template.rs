@@ -379,11 +379,12 @@ impl Template {
                 }
             }
             match (f.kind, &f.options) {
-                (FieldType::Choice, Some(o)) if o.len() >= 2 => {
-                    if o.iter().any(|(_, b)| !inside(b)) {
-                        return Err(say("every option's box must lie on the page".into()));
-                    }
+                (FieldType::Choice, Some(o))
+                    if o.len() >= 2 && o.iter().any(|(_, b)| !inside(b)) =>
+                {
+                    return Err(say("every option's box must lie on the page".into()));
                 }
+                (FieldType::Choice, Some(o)) if o.len() >= 2 => {}
                 (FieldType::Choice, _) => {
                     return Err(say("a choice needs two or more options".into()))
                 }

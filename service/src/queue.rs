@@ -369,6 +369,8 @@ async fn declare(conn: &Connection, names: &Names) -> Result<(), QueueError> {
 }
 
 /// Takes jobs as they come.
+// One a worker: the size of the RabbitMQ variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Consumer {
     /// From RabbitMQ.
     Rabbit {

@@ -4,6 +4,7 @@
 //! `formflow_extract`'s, scoring is [`crate::eval`]'s.
 
 mod bench;
+mod bench_pages;
 mod bench_pipeline;
 mod extract;
 mod people;
@@ -12,6 +13,7 @@ mod summary;
 mod upload;
 
 pub use bench::{bench, peak_rss_mib};
+pub use bench_pages::bench_pages;
 pub use bench_pipeline::bench_pipeline;
 pub use extract::{eval, extract, extract_paths, scan_files};
 pub use people::{token, user, PeopleOpts, TokenCommand, UserCommand};

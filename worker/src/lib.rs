@@ -241,7 +241,7 @@ impl Worker {
                     job.document_id
                 ))),
                 Started::Done(_) => Err(Step::Done),
-                Started::Go(doc) => Ok(doc),
+                Started::Go(doc) => Ok(*doc),
             },
         )
     }

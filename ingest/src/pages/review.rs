@@ -352,7 +352,7 @@ fn record_view(
 
 /// Which record to show: the one asked for, else the first still waiting,
 /// else the first.
-fn pick<'a>(records: &'a [StoredRecord], asked: Option<Uuid>) -> Option<&'a StoredRecord> {
+fn pick(records: &[StoredRecord], asked: Option<Uuid>) -> Option<&StoredRecord> {
     asked
         .and_then(|id| records.iter().find(|r| r.id == id))
         .or_else(|| {

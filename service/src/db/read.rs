@@ -137,14 +137,10 @@ impl Db {
                 .bind(id)
                 .fetch_all(p)
                 .await?;
-            let history: Vec<HistoryRow> = sqlx::query_as(
-                "SELECT h.record_id, h.name, h.at, h.actor, h.old_value, h.new_value, h.note FROM field_history h \
-                 JOIN records r ON r.id = h.record_id WHERE r.document_id = $1 ORDER BY h.id",
-            )
-            .bind(source_id)
-            .fetch_all(p)
-            .await?;
-            let history = history.into_iter().map(HistoryRow::into_entry).collect();
+            // By record id, through the history's own index: joined to
+            // records and ordered by id, the planner walked all history.
+            let ids: Vec<Uuid> = records.iter().map(|r| r.id).collect();
+            let history = self.history_of(&ids).await?;
             Ok(Some(DocumentView { document, records, events, history }))
         })
     }
@@ -298,15 +294,18 @@ impl Db {
         }
         let rows: Vec<HistoryRow> = on_db!(self, p => {
             let mut q = sqlx::QueryBuilder::new(
-                "SELECT record_id, name, at, actor, old_value, new_value, note FROM field_history WHERE record_id IN (",
+                "SELECT id, record_id, name, at, actor, old_value, new_value, note FROM field_history WHERE record_id IN (",
             );
             let mut sep = q.separated(", ");
             for r in records {
                 sep.push_bind(*r);
             }
-            q.push(") ORDER BY id");
+            // Sorted here: the index on (record_id, name, id) finds the rows.
+            q.push(")");
             q.build_query_as().fetch_all(p).await?
         });
+        let mut rows = rows;
+        rows.sort_by_key(|h| h.id);
         Ok(rows.into_iter().map(HistoryRow::into_entry).collect())
     }
 

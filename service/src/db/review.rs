@@ -212,6 +212,9 @@ macro_rules! push_queue_filter {
     }};
 }
 
+/// A document's lease as stored: holder, end, holder's name.
+type LeaseRow = (Option<Uuid>, Option<DateTime<Utc>>, Option<String>);
+
 /// The statuses of a record that still wait for a person.
 const WAITING: &str = "('needs_review', 'unclassified')";
 
@@ -455,7 +458,7 @@ impl Db {
             if !applicable {
                 return Ok(Err(ChangeRefused::NotApplicable(status)));
             }
-            let lease: Option<(Option<Uuid>, Option<DateTime<Utc>>, Option<String>)> = sqlx::query_as(
+            let lease: Option<LeaseRow> = sqlx::query_as(
                 "SELECT d.lease_user_id, d.lease_until, u.name FROM documents d LEFT JOIN users u ON u.id = d.lease_user_id WHERE d.id = $1",
             )
             .bind(row.document_id)

@@ -184,6 +184,8 @@ impl FieldRow {
 /// A `field_history` row: one value a field has had.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct HistoryRow {
+    /// Its place in the history.
+    pub id: i64,
     /// The record.
     pub record_id: Uuid,
     /// The field's name.

@@ -43,7 +43,7 @@ pub struct Accepted {
 #[derive(Debug)]
 pub enum Started {
     /// The document is now the worker's: `attempts` counts this one.
-    Go(DocumentRow),
+    Go(Box<DocumentRow>),
     /// The document already has its outcome (a redelivered job).
     Done(DocStatus),
     /// No such document.
@@ -205,7 +205,7 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            Ok(Started::Go(row))
+            Ok(Started::Go(Box::new(row)))
         })
     }
 
