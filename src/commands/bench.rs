@@ -46,16 +46,7 @@ pub fn bench(paths: &[PathBuf], with_tesseract: bool) -> anyhow::Result<()> {
     if std::env::var("OMP_THREAD_LIMIT").as_deref() != Ok("1") {
         eprintln!("warning: OMP_THREAD_LIMIT is not 1; figures will not be comparable");
     }
-    let opts = ExtractOpts {
-        threads: Some(1),
-        templates: None,
-        review_threshold: None,
-        today: None,
-        max_file_mb: None,
-        max_pages: None,
-        max_page_megapixels: None,
-    };
-    let engine = opts.engine()?;
+    let engine = ExtractOpts::single_thread().engine()?;
     let mut worker = engine.worker()?;
 
     // Extraction, one thread, whole files.

@@ -221,9 +221,8 @@ async fn run(admin_url: &str, records: usize, repeat: usize) -> anyhow::Result<(
     result
 }
 
-async fn timed(admin_url: &str, name: &str, records: usize, repeat: usize) -> anyhow::Result<()> {
-    let base_url = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
-    let db = Db::connect(&format!("{base_url}/{name}"), 8, Duration::from_secs(10)).await?;
+async fn timed(db_url: &str, name: &str, records: usize, repeat: usize) -> anyhow::Result<()> {
+    let db = Db::connect(db_url, 8, Duration::from_secs(10)).await?;
     db.migrate().await?;
     let started = Instant::now();
     seed(&db, records).await?;
@@ -232,16 +231,7 @@ async fn timed(admin_url: &str, name: &str, records: usize, repeat: usize) -> an
     // One real scan, extracted, for the crops.
     let tmp = tempfile_dir(name)?;
     let blobs = Blobs::open(&tmp.join("originals").display().to_string())?;
-    let engine = super::ExtractOpts {
-        threads: Some(1),
-        templates: None,
-        review_threshold: None,
-        today: None,
-        max_file_mb: None,
-        max_pages: None,
-        max_page_megapixels: None,
-    }
-    .engine()?;
+    let engine = super::ExtractOpts::single_thread().engine()?;
     let scan_path = std::path::Path::new("samples/documents/voter-registration-012.tif");
     let scan = std::fs::read(scan_path).with_context(|| {
         format!(

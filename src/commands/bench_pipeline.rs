@@ -113,16 +113,7 @@ pub fn bench_pipeline(
         })
         .sum();
 
-    let opts = super::ExtractOpts {
-        threads: Some(1),
-        templates: None,
-        review_threshold: None,
-        today: None,
-        max_file_mb: None,
-        max_pages: None,
-        max_page_megapixels: None,
-    };
-    let engine = opts.engine()?;
+    let engine = super::ExtractOpts::single_thread().engine()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -242,22 +233,7 @@ async fn one_run(
     amqp_url: &str,
 ) -> anyhow::Result<Run> {
     let name = format!("formflow_bench_{}_{workers}", std::process::id());
-    let admin = sqlx::PgPool::connect(admin_url)
-        .await
-        .with_context(|| format!("Failed to reach PostgreSQL at {admin_url}"))?;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name}"
-    )))
-    .execute(&admin)
-    .await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await?;
-    let base_url = admin_url
-        .rsplit_once('/')
-        .map(|(b, _)| b)
-        .unwrap_or(admin_url);
-    let db_url = format!("{base_url}/{name}");
+    let (admin, db_url) = super::fresh_database(admin_url, &name).await?;
     let tmp = std::env::temp_dir().join(&name);
     std::fs::create_dir_all(&tmp)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?

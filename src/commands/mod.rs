@@ -58,6 +58,20 @@ pub struct ExtractOpts {
 }
 
 impl ExtractOpts {
+    /// One thread, built-in templates, default limits: what the benchmarks
+    /// measure.
+    pub fn single_thread() -> ExtractOpts {
+        ExtractOpts {
+            threads: Some(1),
+            templates: None,
+            review_threshold: None,
+            today: None,
+            max_file_mb: None,
+            max_pages: None,
+            max_page_megapixels: None,
+        }
+    }
+
     /// The engine these options describe.
     pub fn engine(&self) -> anyhow::Result<Arc<Engine>> {
         let templates = match &self.templates {
@@ -97,4 +111,23 @@ impl ExtractOpts {
             })
             .max(1)
     }
+}
+
+/// A fresh PostgreSQL database called `name` on the server of
+/// `admin_url` (dropped first if it is left from an earlier run): the
+/// server's connection and the new database's URL.
+pub async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<(sqlx::PgPool, String)> {
+    let admin = sqlx::PgPool::connect(admin_url)
+        .await
+        .with_context(|| format!("Failed to reach PostgreSQL at {admin_url}"))?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name}"
+    )))
+    .execute(&admin)
+    .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await?;
+    let base_url = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
+    Ok((admin, format!("{base_url}/{name}")))
 }
