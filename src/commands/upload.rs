@@ -66,6 +66,18 @@ pub fn upload(paths: &[PathBuf], opts: &UploadOpts) -> anyhow::Result<()> {
     rt.block_on(async {
         let client = client(opts.token.as_deref())?;
         let base = opts.server.trim_end_matches('/');
+        // Ask first whether this token may upload at all, so that a refusal
+        // is said in words before any file is sent.
+        let may = client
+            .get(format!("{base}/api/v1/batches?limit=1"))
+            .send()
+            .await
+            .with_context(|| {
+                format!("Failed to reach formflow at {base}: is `formflow serve` running?")
+            })?;
+        if !may.status().is_success() {
+            return Err(answer_error(may, "upload").await);
+        }
         let total: u64 = files
             .iter()
             .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))

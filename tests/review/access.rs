@@ -507,3 +507,102 @@ fn formflow_run_serve_makes_a_local_admin_and_says_so_once() {
         assert!(formflow_service::access::verify_password(&password, &hash));
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_desk_uploads_through_its_page_and_admins_add_people() {
+    let mut s = Stack::new("desk", true).await;
+    s.add_person("ada", "admin");
+    s.add_person("una", "uploader");
+    s.start("serve", &["serve"], &[]);
+    s.start("worker", &["worker"], &[]);
+    s.wait_serving().await;
+    let una = s.sign_in("una").await;
+    let scan = std::fs::read(crate::util::repo(
+        "samples/documents/voter-registration-035.png",
+    ))
+    .unwrap();
+    let form = |csrf: &str| {
+        reqwest::multipart::Form::new()
+            .text("csrf", csrf.to_string())
+            .part(
+                "files",
+                reqwest::multipart::Part::bytes(scan.clone()).file_name("desk-scan.png"),
+            )
+            .part(
+                "files",
+                reqwest::multipart::Part::bytes(b"not a scan".to_vec()).file_name("notes.txt"),
+            )
+    };
+    let post = |f: reqwest::multipart::Form| {
+        una.client
+            .post(format!("{}/upload", s.base()))
+            .header("Cookie", format!("formflow-session={}", una.cookie))
+            .multipart(f)
+            .send()
+    };
+    assert_eq!(
+        post(form("forged")).await.unwrap().status(),
+        403,
+        "the form's CSRF token is checked"
+    );
+    let r = post(form(&una.csrf)).await.unwrap();
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(to.starts_with("/upload/batches/"), "{to}");
+    let batch = to.trim_start_matches("/upload/batches/").to_string();
+    s.wait_batch(&batch, Duration::from_secs(120)).await;
+    let (st, html) = una.get(&to).await;
+    assert_eq!(st, 200);
+    assert!(
+        html.contains("desk-scan.png") && html.contains("Register to vote"),
+        "{html}"
+    );
+    assert!(
+        html.contains("notes.txt") && html.contains("Refused (1)"),
+        "refusals are listed with why"
+    );
+    assert!(
+        !html.contains("THOMPSON"),
+        "no value on the uploader's pages"
+    );
+    assert_eq!(una.get("/review").await.0, 403);
+    let (uploaded_by,): (Option<String>,) = sqlx::query_as("SELECT uploaded_by FROM batches")
+        .fetch_one(&s.pool)
+        .await
+        .unwrap();
+    assert_eq!(uploaded_by.as_deref(), Some("una"));
+
+    // An admin adds a person through the page; a short password is refused.
+    let ada = s.sign_in("ada").await;
+    let r = ada
+        .post(
+            "/admin/users",
+            &[
+                ("name", "carl"),
+                ("role", "caseworker"),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("at least 10 characters"));
+    let r = ada
+        .post(
+            "/admin/users",
+            &[
+                ("name", "carl"),
+                ("role", "caseworker"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(s.sign_in("carl").await.get("/review").await.0, 200);
+    let out = s.command(&["user", "list"]).output().unwrap();
+    let list = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("carl ") && l.contains("caseworker") && l.contains("active")),
+        "{list}"
+    );
+}

@@ -437,3 +437,81 @@ async fn a_caseworker_corrects_and_approves_with_the_keyboard_alone() {
     }
     b.client.clone().close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_warns_before_the_lease_runs_out_and_keeps_it_on_request() {
+    // A lease under two minutes: the warning is due as soon as the page opens.
+    let env = [("FORMFLOW_REVIEW_LEASE", "90s")];
+    let (s, view) = stack_with(
+        "lease_warning",
+        &["samples/documents/voter-registration-025.jpg"],
+        &env,
+    )
+    .await;
+    s.add_person("cas", "caseworker");
+    let doc = document_of(&view, "voter-registration-025.jpg");
+    let mut b = Browser::start().await;
+    b.client
+        .goto(&format!("{}/review/documents/{doc}", s.base()))
+        .await
+        .unwrap();
+    b.type_text("cas").await;
+    b.press(TAB).await;
+    b.type_text(&format!("{PASSWORD}{ENTER}")).await;
+    b.wait_path(&format!("/review/documents/{doc}")).await;
+    let warning = b.client.find(Locator::Id("lease-warning")).await.unwrap();
+    let start = Instant::now();
+    while !warning.is_displayed().await.unwrap() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no warning before the lease ends"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        warning.attr("role").await.unwrap().as_deref(),
+        Some("alert")
+    );
+    let text = b
+        .client
+        .find(Locator::Id("lease-warning-text"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("in under 2 minutes"), "{text}");
+    b.check("12-lease-warning").await;
+    let (before,): (chrono::DateTime<chrono::Utc>,) =
+        sqlx::query_as("SELECT lease_until FROM documents")
+            .fetch_one(&s.pool)
+            .await
+            .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // "Keep working on it", by keyboard.
+    let keep = b.client.find(Locator::Id("lease-keep")).await.unwrap();
+    b.client
+        .execute(
+            "arguments[0].focus()",
+            vec![serde_json::to_value(&keep).unwrap()],
+        )
+        .await
+        .unwrap();
+    b.press(ENTER).await;
+    let start = Instant::now();
+    loop {
+        let (after,): (chrono::DateTime<chrono::Utc>,) =
+            sqlx::query_as("SELECT lease_until FROM documents")
+                .fetch_one(&s.pool)
+                .await
+                .unwrap();
+        if after > before {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the lease was not renewed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

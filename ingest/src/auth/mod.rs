@@ -222,25 +222,52 @@ const MAX_FORM_BYTES: usize = 1024 * 1024;
 /// The middleware: finds the route's rule, the caller and their role, and
 /// the CSRF token of a session's change; refuses in plain words.
 pub async fn authorize(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
-    match check(&app, req).await {
-        Ok(req) => next.run(req).await,
-        Err(e) => axum::response::IntoResponse::into_response(e),
+    let (mut parts, body) = req.into_parts();
+    let refused = match admit(&app, &mut parts).await {
+        Ok(None) => return next.run(Request::from_parts(parts, body)).await,
+        Ok(Some((caller, csrf))) => {
+            let checked = match csrf {
+                Some(expected) => check_csrf(&parts.headers, body, &expected).await,
+                None => Ok(body),
+            };
+            match checked {
+                Ok(body) => {
+                    parts.extensions.insert(caller);
+                    return next.run(Request::from_parts(parts, body)).await;
+                }
+                Err(refusal) => refusal,
+            }
+        }
+        Err(e) => (e, Some(body)),
+    };
+    // Read what the client is still sending (within reason) before the
+    // answer, so that it sees the refusal rather than a broken connection.
+    let (e, rest) = refused;
+    if let Some(rest) = rest {
+        let _ = axum::body::to_bytes(rest, DRAIN_BYTES).await;
     }
+    axum::response::IntoResponse::into_response(e)
 }
 
-async fn check(app: &App, req: Request) -> ApiResult<Request> {
-    let Some(path) = req
-        .extensions()
+/// Most bytes of a refused request's body read before answering; a
+/// larger body's connection is closed instead.
+const DRAIN_BYTES: usize = 16 * 1024 * 1024;
+
+/// Whether the request may go on: `None` when the route needs nobody,
+/// else the caller, and the CSRF token a signed-in change must carry.
+async fn admit(app: &App, parts: &mut Parts) -> ApiResult<Option<(Caller, Option<String>)>> {
+    let Some(path) = parts
+        .extensions
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string())
     else {
         // No route matched: the fallback answers 404 to anyone.
-        return Ok(req);
+        return Ok(None);
     };
-    let Some(rule) = rule_for(req.method(), &path) else {
+    let Some(rule) = rule_for(&parts.method, &path) else {
         if RULES.iter().any(|r| r.path == path) {
             // A method the route does not have: the router answers 405.
-            return Ok(req);
+            return Ok(None);
         }
         tracing::error!(route = %path, "a route has no line in the role table; refused");
         return Err(ApiError::forbidden(
@@ -248,9 +275,9 @@ async fn check(app: &App, req: Request) -> ApiResult<Request> {
         ));
     };
     if rule.access == Access::Public {
-        return Ok(req);
+        return Ok(None);
     }
-    let caller = identify(app, req.headers())
+    let caller = identify(app, &parts.headers)
         .await?
         .ok_or_else(|| ApiError::unauthorized(NO_CREDENTIALS))?;
     if let Access::Roles(roles) = rule.access {
@@ -262,16 +289,15 @@ async fn check(app: &App, req: Request) -> ApiResult<Request> {
             )));
         }
     }
-    let mut req = req;
-    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let unsafe_method = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let mut csrf = None;
     if let (Some(s), true) = (&caller.session, unsafe_method) {
-        check_origin(&req)?;
+        check_origin(&parts.headers)?;
         if rule.csrf == Csrf::Here {
-            req = check_csrf(req, &s.csrf).await?;
+            csrf = Some(s.csrf.clone());
         }
     }
-    req.extensions_mut().insert(caller);
-    Ok(req)
+    Ok(Some((caller, csrf)))
 }
 
 /// "caseworkers and admins".
@@ -311,16 +337,11 @@ async fn identify(app: &App, headers: &axum::http::HeaderMap) -> ApiResult<Optio
     session::caller(app, headers).await
 }
 
-fn check_origin(req: &Request) -> ApiResult<()> {
-    let Some(origin) = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|o| o.to_str().ok())
-    else {
+fn check_origin(headers: &axum::http::HeaderMap) -> ApiResult<()> {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
         return Ok(());
     };
-    let host = req
-        .headers()
+    let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
@@ -336,38 +357,46 @@ fn check_origin(req: &Request) -> ApiResult<()> {
 const STALE_FORM: &str =
     "the form had expired or did not come from formflow, so nothing was changed: go back, reload the page and try again";
 
-async fn check_csrf(req: Request, expected: &str) -> ApiResult<Request> {
-    if let Some(h) = req.headers().get("x-csrf-token") {
+/// The body of a signed-in change whose CSRF token is right; else the
+/// refusal, with what is left of the body.
+async fn check_csrf(
+    headers: &axum::http::HeaderMap,
+    body: Body,
+    expected: &str,
+) -> Result<Body, (ApiError, Option<Body>)> {
+    if let Some(h) = headers.get("x-csrf-token") {
         return if same(h.as_bytes(), expected.as_bytes()) {
-            Ok(req)
+            Ok(body)
         } else {
-            Err(ApiError::forbidden(STALE_FORM))
+            Err((ApiError::forbidden(STALE_FORM), Some(body)))
         };
     }
-    let is_form = req
-        .headers()
+    let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|c| c.to_str().ok())
         .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
     if !is_form {
-        return Err(ApiError::forbidden(
+        let e = ApiError::forbidden(
             "a signed-in change must carry its CSRF token (the X-CSRF-Token header, or the csrf field of the page's form)",
-        ));
+        );
+        return Err((e, Some(body)));
     }
-    let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
         .await
         .map_err(|_| {
-            ApiError::new(
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "the form is too large",
+            (
+                ApiError::new(
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "the form is too large",
+                ),
+                None,
             )
         })?;
     let given = form_urlencoded_value(&bytes, "csrf");
     if !given.is_some_and(|g| same(g.as_bytes(), expected.as_bytes())) {
-        return Err(ApiError::forbidden(STALE_FORM));
+        return Err((ApiError::forbidden(STALE_FORM), None));
     }
-    Ok(Request::from_parts(parts, Body::from(bytes)))
+    Ok(Body::from(bytes))
 }
 
 /// The first value of `key` in a URL-encoded body.

@@ -81,6 +81,12 @@ pub async fn read_files(
             continue;
         };
         if !csrf_ok {
+            // Read the rest (within the body limit) so that the browser
+            // sees the answer rather than a broken connection.
+            drop(field);
+            while let Ok(Some(mut rest)) = form.next_field().await {
+                while let Ok(Some(_)) = rest.chunk().await {}
+            }
             return Err(ApiError::forbidden(
                 "the form had expired or did not come from formflow, so nothing was uploaded: reload the page and try again",
             ));
