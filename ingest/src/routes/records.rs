@@ -57,6 +57,7 @@ pub fn records_json(records: &[StoredRecord], history: &[HistoryEntry]) -> Vec<V
 
 async fn list_records(
     State(app): State<Arc<App>>,
+    caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     let bad = ApiError::unprocessable;
@@ -118,6 +119,16 @@ async fn list_records(
     }
     let page = app.db.records(&f).await.map_err(ApiError::internal)?;
     let ids: Vec<Uuid> = page.records.iter().map(|r| r.id).collect();
+    if caller.actor.kind == ActorKind::Person && !ids.is_empty() {
+        // A person reading values through the listing: which ones, by count
+        // and range (the ids are in the listing's order).
+        let entry = AuditEntry::new(&caller.actor, "record.list").detail(json!({
+            "count": ids.len(),
+            "first": ids.first(),
+            "last": ids.last(),
+        }));
+        app.db.audit(&entry).await.map_err(ApiError::internal)?;
+    }
     let history = app.db.history_of(&ids).await.map_err(ApiError::internal)?;
     Ok(Json(json!({
         "records": records_json(&page.records, &history),
