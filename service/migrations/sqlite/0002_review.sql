@@ -68,7 +68,6 @@ ALTER TABLE records ADD COLUMN reviewed_by TEXT;
 ALTER TABLE records ADD COLUMN reviewed_at TEXT;
 -- Why a record was rejected, in the caseworker's words.
 ALTER TABLE records ADD COLUMN reject_reason TEXT;
-CREATE INDEX records_document ON records (document_id, ordinal);
 
 -- The engine's sentence on why a field is flagged.
 ALTER TABLE field_values ADD COLUMN note TEXT;
