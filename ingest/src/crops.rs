@@ -84,16 +84,7 @@ impl Drawing {
                 // A slot before anything is loaded: at most a few originals
                 // in memory for drawing at once.
                 let _slot = self.slots.acquire().await.map_err(ApiError::internal)?;
-                let bytes = app.blobs.get(sha256).await.map_err(|e| {
-                    if e.is_transient() {
-                        ApiError::internal(e)
-                    } else {
-                        ApiError::new(
-                            axum::http::StatusCode::GONE,
-                            "the original of this document is missing from storage",
-                        )
-                    }
-                })?;
+                let bytes = app.blobs.get(sha256).await.map_err(original_error)?;
                 let engine = Arc::clone(&self.engine);
                 let decoded =
                     tokio::task::spawn_blocking(move || engine.decode_page(bytes, number))
@@ -173,6 +164,19 @@ impl Drawing {
             v.push(worker);
         }
         Ok(out)
+    }
+}
+
+/// A failure to read an original from storage, as an answer: a passing
+/// one is ours (503), a missing file is gone (410).
+pub fn original_error(e: formflow_service::blobs::BlobError) -> ApiError {
+    if e.is_transient() {
+        ApiError::internal(e)
+    } else {
+        ApiError::new(
+            axum::http::StatusCode::GONE,
+            "the original of this document is missing from storage",
+        )
     }
 }
 

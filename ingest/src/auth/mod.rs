@@ -178,7 +178,7 @@ impl Caller {
         self.actor.role
     }
 
-    /// Whether the caller is a person with a session (the pages).
+    /// The session's CSRF token, for the pages' forms (empty for a token).
     pub fn csrf(&self) -> &str {
         self.session.as_ref().map_or("", |s| s.csrf.as_str())
     }

@@ -46,6 +46,28 @@ fn form_status(errors: &[(String, String)]) -> StatusCode {
     }
 }
 
+/// A person's or token's name and role as a form sent them: the name
+/// trimmed, the role if it is one `allowed`, and what is wrong (by the id
+/// of the input to fix) for the error summary.
+fn name_and_role(
+    name: &str,
+    role: &str,
+    allowed: fn(Role) -> bool,
+    role_input: &str,
+    role_error: &str,
+) -> (String, Option<Role>, Vec<(String, String)>) {
+    let name = name.trim().to_string();
+    let mut errors = Vec::new();
+    if let Err(e) = check_name(&name) {
+        errors.push(("name".to_string(), e));
+    }
+    let role = Role::parse(role).filter(|r| allowed(*r));
+    if role.is_none() {
+        errors.push((role_input.to_string(), role_error.to_string()));
+    }
+    (name, role, errors)
+}
+
 /// A name people and tokens may have: letters, digits, `.`, `-`, `_`, `@`,
 /// 1 to 64 of them.
 pub fn check_name(name: &str) -> Result<(), String> {
@@ -149,18 +171,13 @@ async fn add_user(
     caller: Caller,
     Form(f): Form<NewUser>,
 ) -> ApiResult<Response> {
-    let name = f.name.trim().to_string();
-    let mut errors = Vec::new();
-    if let Err(e) = check_name(&name) {
-        errors.push(("name".to_string(), e));
-    }
-    let role = Role::parse(&f.role);
-    if role.is_none() {
-        errors.push((
-            "role-uploader".to_string(),
-            "choose what they will do".to_string(),
-        ));
-    }
+    let (name, role, mut errors) = name_and_role(
+        &f.name,
+        &f.role,
+        |_| true,
+        "role-uploader",
+        "choose what they will do",
+    );
     let pw = f.password.clone();
     let hashed = tokio::task::spawn_blocking(move || hash_password(&pw))
         .await
@@ -348,18 +365,13 @@ async fn create_token(
     caller: Caller,
     Form(f): Form<NewToken>,
 ) -> ApiResult<Response> {
-    let name = f.name.trim().to_string();
-    let mut errors = Vec::new();
-    if let Err(e) = check_name(&name) {
-        errors.push(("name".to_string(), e));
-    }
-    let role = Role::parse(&f.role).filter(|r| token_role_allowed(*r));
-    if role.is_none() {
-        errors.push((
-            "role-consumer".to_string(),
-            "choose what the service will do".to_string(),
-        ));
-    }
+    let (name, role, errors) = name_and_role(
+        &f.name,
+        &f.role,
+        token_role_allowed,
+        "role-consumer",
+        "choose what the service will do",
+    );
     let (Some(role), true) = (role, errors.is_empty()) else {
         return tokens_page(&app, &caller, &name, &f.role, errors, None, None).await;
     };

@@ -153,10 +153,7 @@ fn option_label(key: &str) -> String {
     if s.len() <= 3 {
         return s.to_uppercase();
     }
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-        .unwrap_or_default()
+    super::sentence(&s)
 }
 
 fn field_view(

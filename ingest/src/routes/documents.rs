@@ -107,16 +107,11 @@ async fn get_original(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let d = document_row(&app, &id).await?;
-    let bytes = app.blobs.get(&d.sha256).await.map_err(|e| {
-        if e.is_transient() {
-            ApiError::internal(e)
-        } else {
-            ApiError::new(
-                axum::http::StatusCode::GONE,
-                format!("the original of document {} is missing from storage", d.id),
-            )
-        }
-    })?;
+    let bytes = app
+        .blobs
+        .get(&d.sha256)
+        .await
+        .map_err(crate::crops::original_error)?;
     audit_view(&app, &caller, "original.view", "document", d.id).await?;
     let safe: String = d
         .source

@@ -122,6 +122,18 @@ struct SessionRow {
     user_created_at: DateTime<Utc>,
 }
 
+/// An insert's outcome: a unique index refusing it means the name is
+/// taken (the index decides, even when two adds of one name race).
+fn unique<T>(inserted: Result<T, sqlx::Error>, name: &str) -> DbResult<Result<(), NameTaken>> {
+    match inserted {
+        Ok(_) => Ok(Ok(())),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Ok(Err(NameTaken(name.to_string())))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 const USER_COLUMNS: &str = "id, name, role, disabled, created_at";
 const TOKEN_COLUMNS: &str = "id, name, role, created_at, revoked_at, last_used_at";
 
@@ -136,13 +148,6 @@ impl Db {
         let at = crate::now();
         let id = Uuid::now_v7();
         on_db!(self, p => {
-            let taken: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM users WHERE name = $1")
-                .bind(name)
-                .fetch_optional(p)
-                .await?;
-            if taken.is_some() {
-                return Ok(Err(NameTaken(name.to_string())));
-            }
             let inserted = sqlx::query(
                 "INSERT INTO users (id, name, role, password_hash, disabled, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $6)",
@@ -155,13 +160,8 @@ impl Db {
             .bind(at)
             .execute(p)
             .await;
-            match inserted {
-                Ok(_) => {}
-                // Two adds of one name at once: the unique index decides.
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                    return Ok(Err(NameTaken(name.to_string())));
-                }
-                Err(e) => return Err(e.into()),
+            if let Err(taken) = unique(inserted, name)? {
+                return Ok(Err(taken));
             }
             Ok(Ok(User { id, name: name.to_string(), role, disabled: false, created_at: at }))
         })
@@ -250,12 +250,8 @@ impl Db {
             .bind(at)
             .execute(p)
             .await;
-            match inserted {
-                Ok(_) => {}
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                    return Ok(Err(NameTaken(name.to_string())));
-                }
-                Err(e) => return Err(e.into()),
+            if let Err(taken) = unique(inserted, name)? {
+                return Ok(Err(taken));
             }
             Ok(Ok(Token { id, name: name.to_string(), role, created_at: at, revoked_at: None, last_used_at: None }))
         })
