@@ -111,6 +111,21 @@ async fn every_route_answers_as_the_role_table_says() {
     for (route, roles) in &table {
         eprintln!("role table: {route:<45} {}", roles.join(", "));
     }
+    // Every route of the role table but the public ones, pages and forms
+    // included, refuses a caller without credentials.
+    for rule in formflow_ingest::auth::RULES {
+        let p = concrete(rule.path);
+        let status = call(&s, &Cred::None, &rule.method, &p).await;
+        if rule.access == formflow_ingest::auth::Access::Public {
+            assert_ne!(status, 401, "{} {} is public", rule.method, rule.path);
+        } else {
+            assert_eq!(
+                status, 401,
+                "{} {} without credentials",
+                rule.method, rule.path
+            );
+        }
+    }
     let pages = [
         ("/review", vec!["caseworker", "admin"]),
         ("/upload", vec!["uploader", "admin"]),

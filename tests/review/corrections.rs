@@ -267,6 +267,14 @@ async fn corrections_approvals_and_rejections_through_the_api() {
         ]
     );
     assert!(audit.iter().all(|a| a.0 == "test-caseworker"));
+    // Nor in the logs of serve and the worker.
+    for label in ["serve", "worker"] {
+        let log = s.log(label);
+        assert!(
+            !log.contains("WATSON") && !log.contains("KE779739B") && !log.contains("sent twice"),
+            "{label} logged a value"
+        );
+    }
     let all: Vec<(Value,)> = sqlx::query_as("SELECT detail FROM audit")
         .fetch_all(&s.pool)
         .await
