@@ -21,6 +21,7 @@
 //! extracts with its own [`pipeline::Worker`] (Tesseract handles are not
 //! shared between threads).
 
+pub mod clean;
 pub mod crop;
 pub mod decode;
 pub mod error;
@@ -30,6 +31,7 @@ pub mod identify;
 pub mod normalise;
 pub mod ocr;
 pub mod pipeline;
+pub mod pool;
 pub mod prepare;
 pub mod raw;
 pub mod read;
@@ -41,5 +43,6 @@ pub use crop::{field_crop, page_view};
 pub use decode::{Limits, Page};
 pub use error::ExtractError;
 pub use pipeline::{Engine, Worker};
+pub use pool::{Extraction, Pool, PreparedPage};
 pub use register::Pose;
 pub use review::{check_record, check_typed, explain, explain_field, Typed};

@@ -37,6 +37,26 @@ impl Ink {
     }
 }
 
+/// The grey levels at which the shares `qs` (each 0..1) of the image's
+/// pixels are reached, darkest first: the level of the pixel at rank
+/// `n * q`. 255 for an empty image.
+pub fn grey_quantiles<const N: usize>(img: &GrayImage, qs: [f64; N]) -> [u8; N] {
+    let mut hist = [0usize; 256];
+    img.as_raw().iter().for_each(|&v| hist[v as usize] += 1);
+    let n = img.as_raw().len();
+    qs.map(|q| {
+        let want = (n as f64 * q) as usize;
+        let mut acc = 0;
+        for (v, &c) in hist.iter().enumerate() {
+            acc += c;
+            if acc > want {
+                return v as u8;
+            }
+        }
+        255
+    })
+}
+
 /// The histogram split between paper and ink (Otsu's method), kept within
 /// sensible bounds so a blank page does not turn its noise into ink.
 pub fn ink_threshold(img: &GrayImage) -> u8 {

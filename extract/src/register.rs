@@ -23,6 +23,8 @@ const MAX_LINE_MM: f64 = 0.9;
 const SCALE_RANGE: (f64, f64) = (0.90, 1.10);
 /// Largest skew searched, in degrees.
 const MAX_SKEW_DEG: f64 = 5.0;
+/// The skew up to which a one-pixel line is still found as one run.
+const SKEW_TOLERANCE_DEG: f64 = 3.5;
 
 /// The printed lines of one template page, in millimetres.
 #[derive(Debug, Clone)]
@@ -171,9 +173,18 @@ impl Lines {
         let filled = |x: i64, y: i64, dx: i64, dy: i64| {
             ink.get(x - dx * thick, y - dy * thick) && ink.get(x + dx * thick, y + dy * thick)
         };
+        // A thin line on a skewed page steps a pixel every 1/tan(skew)
+        // pixels, so its runs are looked for in a band of rows (and of
+        // columns) around each one: a run unbroken in the band is a line,
+        // and a piece is kept where the line's own ink is.
+        let band = ((SKEW_TOLERANCE_DEG.to_radians().tan() * min_h.max(min_v) as f64 / 2.0).ceil()
+            as usize)
+            .max(1);
+        let rows_band = dilate(ink, band, true);
+        let cols_band = dilate(ink, band, false);
         // Rows.
         for y in 0..h as usize {
-            let row = &ink.data[y * w as usize..(y + 1) * w as usize];
+            let row = &rows_band[y * w as usize..(y + 1) * w as usize];
             let mut x = 0;
             while x < row.len() {
                 if row[x] == 0 {
@@ -186,7 +197,7 @@ impl Lines {
                 }
                 if x - start >= min_h {
                     for (cx, len) in chunks(start, x, chunk) {
-                        if !filled(cx as i64, y as i64, 0, 1) {
+                        if ink.get(cx as i64, y as i64) && !filled(cx as i64, y as i64, 0, 1) {
                             horizontal.push(Piece {
                                 x: cx as f32,
                                 y: y as f32,
@@ -202,7 +213,7 @@ impl Lines {
         let mut run_start = vec![usize::MAX; w as usize];
         for y in 0..=h as usize {
             for (x, start) in run_start.iter_mut().enumerate() {
-                let on = y < h as usize && ink.data[y * w as usize + x] != 0;
+                let on = y < h as usize && cols_band[y * w as usize + x] != 0;
                 let s = *start;
                 if on {
                     if s == usize::MAX {
@@ -211,7 +222,7 @@ impl Lines {
                 } else if s != usize::MAX {
                     if y - s >= min_v {
                         for (cy, len) in chunks(s, y, chunk) {
-                            if !filled(x as i64, cy as i64, 1, 0) {
+                            if ink.get(x as i64, cy as i64) && !filled(x as i64, cy as i64, 1, 0) {
                                 vertical.push(Piece {
                                     x: x as f32,
                                     y: cy as f32,
@@ -235,6 +246,57 @@ impl Lines {
             vmask,
         }
     }
+}
+
+/// The ink map dilated by `r` pixels across rows (`vertical`: each pixel
+/// is ink when any pixel within `r` above or below is) or across columns.
+fn dilate(ink: &Ink, r: usize, vertical: bool) -> Vec<u8> {
+    let (w, h) = (ink.w as usize, ink.h as usize);
+    let mut out = vec![0u8; w * h];
+    if vertical {
+        // Per column, a running count of ink in the window.
+        let mut count = vec![0u32; w];
+        for y in 0..h + r {
+            if y < h {
+                let row = &ink.data[y * w..(y + 1) * w];
+                count
+                    .iter_mut()
+                    .zip(row)
+                    .for_each(|(c, &v)| *c += u32::from(v != 0));
+            }
+            if y > 2 * r {
+                let old = y - 2 * r - 1;
+                let row = &ink.data[old * w..(old + 1) * w];
+                count
+                    .iter_mut()
+                    .zip(row)
+                    .for_each(|(c, &v)| *c -= u32::from(v != 0));
+            }
+            if y >= r {
+                let oy = y - r;
+                out[oy * w..(oy + 1) * w]
+                    .iter_mut()
+                    .zip(&count)
+                    .for_each(|(o, &c)| *o = u8::from(c > 0));
+            }
+        }
+    } else {
+        for y in 0..h {
+            let row = &ink.data[y * w..(y + 1) * w];
+            let o = &mut out[y * w..(y + 1) * w];
+            let mut last: Option<usize> = None;
+            for x in 0..w + r {
+                if row.get(x).is_some_and(|&v| v != 0) {
+                    last = Some(x);
+                }
+                if x >= r {
+                    let ox = x - r;
+                    o[ox] = u8::from(last.is_some_and(|l| l + 2 * r >= x));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A run from `start` to `end` cut into pieces of at most `chunk`: each
@@ -641,6 +703,12 @@ mod tests {
 
     /// Draws a reference's lines onto an ink map through a pose.
     fn draw(reference: &Reference, pose: &Pose) -> Ink {
+        draw_with(reference, pose, 1)
+    }
+
+    /// The template's lines drawn through `pose` with a square pen of
+    /// `2 * r + 1` pixels (r = 0: one-pixel lines).
+    fn draw_with(reference: &Reference, pose: &Pose, r: i64) -> Ink {
         let (w, h) = (pose.scan_w, pose.scan_h);
         let mut ink = Ink {
             w,
@@ -648,8 +716,8 @@ mod tests {
             data: vec![0; (w * h) as usize],
         };
         let mut dot = |x: f64, y: f64| {
-            for dy in -1..=1 {
-                for dx in -1..=1 {
+            for dy in -r..=r {
+                for dx in -r..=r {
                     let (xi, yi) = (x.round() as i64 + dx, y.round() as i64 + dy);
                     if xi >= 0 && yi >= 0 && xi < w as i64 && yi < h as i64 {
                         ink.data[(yi as usize) * (w as usize) + xi as usize] = 1;
@@ -674,6 +742,37 @@ mod tests {
             }
         }
         ink
+    }
+
+    #[test]
+    fn one_pixel_lines_on_a_page_skewed_two_and_a_half_degrees_are_placed() {
+        // A bilevel scan thresholded thin: each line steps a row every 23
+        // pixels, far shorter than a box line's 5 mm.
+        let set = TemplateSet::builtin();
+        let reference = Reference::of(set.get("voter-registration").unwrap(), 1);
+        for (dpi, angle) in [(300.0, 2.5f64), (200.0, -2.4)] {
+            let ppmm = dpi / 25.4;
+            let (w, h) = ((210.0 * ppmm) as u32, (297.0 * ppmm) as u32);
+            let truth = Pose {
+                orientation: 0,
+                angle: angle.to_radians(),
+                sx: ppmm,
+                sy: ppmm,
+                tx: 12.0,
+                ty: 9.0,
+                scan_w: w,
+                scan_h: h,
+            };
+            let ink = draw_with(&reference, &truth, 0);
+            let lines = Lines::find(&ink, ppmm);
+            let best = place_best(&lines, &reference).expect("placed");
+            assert!(best.coverage > 0.9, "{dpi} dpi: coverage {}", best.coverage);
+            let (a, b) = (truth.to_scan(195.0, 280.0), best.pose.to_scan(195.0, 280.0));
+            assert!(
+                (a.0 - b.0).abs() < 2.0 && (a.1 - b.1).abs() < 2.0,
+                "{a:?} vs {b:?}"
+            );
+        }
     }
 
     #[test]
