@@ -32,6 +32,9 @@ enum Command {
         #[command(flatten)]
         opts: formflow::commands::ExtractOpts,
     },
+    /// Trains the handwriting network on real hand-printed characters
+    /// (../shared/handwriting) and writes its weights and the run's figures.
+    TrainGlyphs(formflow::commands::TrainOpts),
     /// Runs extraction over a set laid out like shared/samples/public and
     /// prints accuracy metrics overall and by tier, type, form and field.
     Eval {
@@ -251,6 +254,7 @@ fn main() -> ExitCode {
             no_tesseract,
             ..
         } => formflow::commands::bench(&paths, !no_tesseract),
+        Command::TrainGlyphs(o) => formflow::commands::train_glyphs(&o),
         Command::Run {
             paths,
             run,

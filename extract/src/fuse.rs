@@ -181,6 +181,10 @@ fn from_glyphs(glyphs: &[GlyphChar], factor: f32) -> Vec<CharCandidates> {
         if k > 0 && g.space_before {
             out.push(CharCandidates(vec![(' ', 0.9)]));
         }
+        // A mark the network left to Tesseract has no reading here.
+        if g.cands.is_empty() {
+            continue;
+        }
         out.push(CharCandidates(
             g.cands.iter().map(|&(c, p)| (c, p * factor)).collect(),
         ));

@@ -9,8 +9,9 @@
 //! allows. Marks (tick boxes, choices, signatures) are measured, not read.
 //! Turning what is read into values is [`crate::normalise`]'s job.
 
+use crate::clean;
 use crate::fuse::{fuse_line, merge, GlyphChar};
-use crate::glyph::{segment_line, GlyphModel};
+use crate::glyph::GlyphModel;
 use crate::ocr::{Layout, Ocr};
 use crate::raw::{CharCandidates, RawValue};
 use crate::register::Pose;
@@ -77,7 +78,7 @@ pub struct PageReader<'a> {
     pub pose: Pose,
     /// Grey level at or below which a pixel is ink.
     pub threshold: u8,
-    /// The glyph recogniser, when handwriting fonts were found.
+    /// The handwriting recogniser, when its weights loaded.
     pub glyphs: Option<&'a GlyphModel>,
 }
 
@@ -233,14 +234,26 @@ impl PageReader<'_> {
                 let chars = match self.glyphs {
                     Some(model) => {
                         let allowed: String = whitelist.chars().filter(|c| *c != ' ').collect();
-                        let glyphs: Vec<GlyphChar> = segment_line(&t, 128)
+                        let read = model.read_line(&t, 128, &allowed);
+                        // A mark far smaller than the letters (a full stop,
+                        // a hyphen, an apostrophe) is not the network's to
+                        // read (it knows letters and digits): Tesseract's
+                        // reading of it stands.
+                        let mut heights: Vec<u32> =
+                            read.iter().map(|g| g.segment.image.height()).collect();
+                        heights.sort_unstable();
+                        let median = heights.get(heights.len() / 2).copied().unwrap_or(0);
+                        let glyphs: Vec<GlyphChar> = read
                             .into_iter()
-                            .map(|s| GlyphChar {
-                                span: (s.x0 as i32, s.x1 as i32),
-                                space_before: s.space_before,
-                                cands: model.classify(&s.image, &allowed),
+                            .filter_map(|g| {
+                                let small = 2 * g.segment.image.height() < median;
+                                // A blank cut (no ink the network saw) is dropped.
+                                (small || !g.candidates.is_empty()).then(|| GlyphChar {
+                                    span: (g.segment.x0 as i32, g.segment.x1 as i32),
+                                    space_before: g.segment.space_before,
+                                    cands: if small { Vec::new() } else { g.candidates },
+                                })
                             })
-                            .filter(|g| !g.cands.is_empty())
                             .collect();
                         fuse_line(&text.chars, &text.spans, &glyphs)
                     }
@@ -373,7 +386,7 @@ impl PageReader<'_> {
         if w < 4 || h < 4 {
             return None;
         }
-        let thr = self.threshold;
+        let mut thr = self.threshold;
         // Rows or columns that are mostly ink are leftover frame lines.
         for y in 0..h {
             let n = (0..w).filter(|&x| img.get_pixel(x, y)[0] <= thr).count();
@@ -386,6 +399,18 @@ impl PageReader<'_> {
             if n as f64 > 0.75 * h as f64 && (x < 3 || x + 3 >= w) {
                 (0..h).for_each(|y| img.put_pixel(x, y, image::Luma([255])));
             }
+        }
+        // Writing too pale for the page's threshold is judged against the
+        // box's own paper; then ink the writing does not explain goes.
+        let mut cleaned = clean::despeckle(&mut img, thr, CROP_PPMM);
+        if cleaned.letters == 0 {
+            if let Some(t) = clean::faint_threshold(&img, thr, CROP_PPMM) {
+                thr = t;
+                cleaned = clean::despeckle(&mut img, thr, CROP_PPMM);
+            }
+        }
+        if cleaned.letters == 0 {
+            return None;
         }
         // Ink bounding box, ignoring specks (isolated tiny dots).
         let (mut x0, mut y0, mut x1, mut y1, mut n) = (w, h, 0, 0, 0usize);

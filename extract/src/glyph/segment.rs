@@ -38,11 +38,6 @@ impl Comp {
     }
 }
 
-/// The 8-connected components of the pixels where `ink(index)` holds.
-pub(crate) fn components(w: usize, h: usize, ink: impl Fn(usize) -> bool) -> Vec<Comp> {
-    label(w, h, ink).1
-}
-
 /// A label per pixel (0 = no ink, k = component k-1) and the components.
 pub(crate) fn label(w: usize, h: usize, ink: impl Fn(usize) -> bool) -> (Vec<u32>, Vec<Comp>) {
     let mut labels = vec![0u32; w * h];
