@@ -17,6 +17,7 @@ use crate::glyph::GlyphModel;
 use crate::identify::identify;
 use crate::normalise::{normalise, page_missing, Context, Normalised};
 use crate::ocr::Ocr;
+use crate::pool::{Extraction, PreparedPage};
 use crate::prepare::{binarise, ink_threshold};
 use crate::raw::RawValue;
 use crate::read::PageReader;
@@ -84,8 +85,9 @@ impl Engine {
             .iter()
             .flat_map(|t| (1..=t.pages).map(move |p| Reference::of(t, p)))
             .collect();
-        // Without handwriting fonts the engine still works, on Tesseract alone.
-        let glyphs = GlyphModel::from_fonts(&GlyphModel::default_fonts()).ok();
+        // The weights are built in; were they damaged, the engine would still
+        // work, on Tesseract alone (a test loads them).
+        let glyphs = GlyphModel::shipped().ok();
         Engine {
             templates,
             references,
@@ -94,8 +96,8 @@ impl Engine {
         }
     }
 
-    /// Whether the glyph recogniser (for hand-printed capitals) is in use:
-    /// it needs the handwriting fonts `scripts/setup.sh` installs.
+    /// Whether the recogniser for hand-printed capitals and digits is in
+    /// use (its weights are built into the binary).
     pub fn has_glyph_model(&self) -> bool {
         self.glyphs.is_some()
     }
@@ -167,17 +169,40 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// Every document in the file, as records, with the file's pages as
+    /// identified and placed: the one call the service and the commands
+    /// make. Fails when the file cannot be read, saying why.
+    pub fn extract_file(
+        &mut self,
+        source: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Extraction, ExtractError> {
+        let pages = self.extract_pages(bytes)?;
+        let prepared = pages
+            .iter()
+            .map(|p| PreparedPage {
+                number: p.number,
+                form: p.form.clone(),
+                pose: p.pose,
+            })
+            .collect();
+        Ok(Extraction {
+            records: self.records(source, pages),
+            pages: prepared,
+        })
+    }
+
     /// Every document in the file, as records. Never fails: a file that
     /// cannot be read gives one `failed` record saying why.
     pub fn extract(&mut self, source: &str, bytes: Vec<u8>) -> Vec<Record> {
-        match self.extract_pages(bytes) {
-            Ok(pages) => self.records(source, pages),
+        match self.extract_file(source, bytes) {
+            Ok(x) => x.records,
             Err(e) => vec![Record::failed(source, e.to_string())],
         }
     }
 
     /// Decodes and reads every page of a file.
-    pub fn extract_pages(&mut self, bytes: Vec<u8>) -> Result<Vec<PageResult>, ExtractError> {
+    fn extract_pages(&mut self, bytes: Vec<u8>) -> Result<Vec<PageResult>, ExtractError> {
         let mut src = Source::open(bytes, &self.engine.config.limits)?;
         let mut out = Vec::with_capacity(src.page_count());
         for i in 0..src.page_count() {

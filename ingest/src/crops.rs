@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::App;
 use formflow_extract::decode::{DecodeError, Page};
 use formflow_extract::register::Pose;
-use formflow_extract::{Engine, ExtractError};
+use formflow_extract::{Engine, ExtractError, Pool};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{OnceCell, Semaphore};
@@ -31,10 +31,10 @@ type Key = (String, u32);
 /// The page cache, the drawing slots and the OCR engines.
 pub struct Drawing {
     engine: Arc<Engine>,
+    pool: Arc<Pool>,
     budget: usize,
     cache: Mutex<Cache>,
     slots: Semaphore,
-    workers: Mutex<Vec<formflow_extract::Worker>>,
 }
 
 /// A page being decoded or decoded, shared by every request for it.
@@ -48,17 +48,18 @@ struct Cache {
 }
 
 impl Drawing {
-    /// Drawing with this engine, keeping up to `cache_mb` of decoded pages.
-    pub fn new(engine: Arc<Engine>, cache_mb: usize) -> Drawing {
+    /// Drawing with the engine of this pool (whose OCR engines read pages
+    /// again), keeping up to `cache_mb` of decoded pages.
+    pub fn new(pool: Arc<Pool>, cache_mb: usize) -> Drawing {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
         Drawing {
-            engine,
+            engine: Arc::clone(pool.engine()),
+            pool,
             budget: cache_mb.saturating_mul(1 << 20),
             cache: Mutex::new(Cache::default()),
             slots: Semaphore::new(cores),
-            workers: Mutex::new(Vec::new()),
         }
     }
 
@@ -147,23 +148,11 @@ impl Drawing {
         f: impl FnOnce(&mut formflow_extract::Worker) -> R + Send + 'static,
     ) -> ApiResult<R> {
         let _slot = self.slots.acquire().await.map_err(ApiError::internal)?;
-        let reused = self.workers.lock().ok().and_then(|mut v| v.pop());
-        let engine = Arc::clone(&self.engine);
-        let (worker, out) = tokio::task::spawn_blocking(move || {
-            let mut w = match reused {
-                Some(w) => w,
-                None => engine.worker()?,
-            };
-            let out = f(&mut w);
-            Ok::<_, ExtractError>((w, out))
-        })
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
-        if let Ok(mut v) = self.workers.lock() {
-            v.push(worker);
-        }
-        Ok(out)
+        let pool = Arc::clone(&self.pool);
+        tokio::task::spawn_blocking(move || pool.with(f))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)
     }
 }
 

@@ -35,7 +35,7 @@ use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::Router;
-use formflow_extract::Engine;
+use formflow_extract::{Engine, Pool};
 use formflow_service::{Blobs, Broker, Db};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -111,7 +111,8 @@ pub struct App {
     pub metrics: Metrics,
     /// Failed sign-ins, to slow guessing.
     pub throttle: Throttle,
-    /// Decoded pages and the OCR engines that draw and read them.
+    /// Decoded pages, and the OCR engines (the process's pool, shared with
+    /// an embedded worker) that draw and read them.
     pub crops: crops::Drawing,
 }
 
@@ -121,11 +122,12 @@ impl App {
         db: Db,
         blobs: Blobs,
         broker: Broker,
-        engine: Arc<Engine>,
+        pool: Arc<Pool>,
         settings: Settings,
         wake: Arc<Notify>,
     ) -> Arc<App> {
-        let crops = crops::Drawing::new(Arc::clone(&engine), settings.page_cache_mb);
+        let engine = Arc::clone(pool.engine());
+        let crops = crops::Drawing::new(pool, settings.page_cache_mb);
         Arc::new(App {
             db,
             blobs,

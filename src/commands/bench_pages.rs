@@ -259,9 +259,11 @@ async fn timed(db_url: &str, name: &str, records: usize, repeat: usize) -> anyho
     let Started::Go(row) = db.start(real.id).await? else {
         anyhow::bail!("the scan was not started")
     };
-    let mut w = engine.worker()?;
-    let pages = w.extract_pages(scan.clone())?;
-    let info: Vec<PageInfo> = pages
+    let x = engine
+        .worker()?
+        .extract_file("voter-registration-012.tif", scan.clone())?;
+    let info: Vec<PageInfo> = x
+        .pages
         .iter()
         .map(|p| PageInfo {
             number: p.number,
@@ -269,7 +271,7 @@ async fn timed(db_url: &str, name: &str, records: usize, repeat: usize) -> anyho
             pose: p.pose.as_ref().and_then(|x| serde_json::to_value(x).ok()),
         })
         .collect();
-    let recs = w.records("voter-registration-012.tif", pages);
+    let recs = x.records;
     db.finish(
         &row,
         &Outcome {
@@ -307,7 +309,7 @@ async fn timed(db_url: &str, name: &str, records: usize, repeat: usize) -> anyho
         db.clone(),
         blobs,
         Broker::memory(),
-        engine,
+        Arc::new(formflow_extract::Pool::new(engine)),
         settings,
         Arc::new(tokio::sync::Notify::new()),
     );

@@ -10,6 +10,7 @@ mod extract;
 mod people;
 mod service;
 mod summary;
+mod train;
 mod upload;
 
 pub use bench::{bench, peak_rss_mib};
@@ -20,6 +21,7 @@ pub use people::{token, user, PeopleOpts, TokenCommand, UserCommand};
 pub use service::{
     migrate, run, serve, worker, BrokerOpts, HttpOpts, RunOpts, StoreOpts, WorkerOpts,
 };
+pub use train::{train_glyphs, TrainOpts};
 pub use upload::{upload, UploadOpts};
 
 use anyhow::Context as _;

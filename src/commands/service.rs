@@ -4,6 +4,7 @@
 use super::summary::{print_summary, Line};
 use super::ExtractOpts;
 use anyhow::Context as _;
+use formflow_extract::Pool;
 use formflow_ingest::auth::session::AuthSettings;
 use formflow_ingest::{App, Incoming, Settings, UploadLimits};
 use formflow_service::db::Actor;
@@ -314,7 +315,7 @@ pub fn serve(
             db.clone(),
             blobs,
             broker.clone(),
-            engine,
+            Arc::new(Pool::new(engine)),
             http_opts.settings(),
             wake,
         );
@@ -344,7 +345,7 @@ pub fn worker(
             db.clone(),
             blobs,
             broker.clone(),
-            engine,
+            Arc::new(Pool::new(engine)),
             opts.settings(concurrency),
         );
         eprintln!("formflow: worker started, {concurrency} at a time");
@@ -408,11 +409,13 @@ pub fn run(
             Arc::clone(&wake),
             stop.clone(),
         ));
+        // One pool of OCR engines for the worker and the review pages.
+        let pool = Arc::new(Pool::new(engine));
         let w = formflow_worker::Worker::new(
             db.clone(),
             blobs.clone(),
             broker.clone(),
-            Arc::clone(&engine),
+            Arc::clone(&pool),
             worker_opts.settings(concurrency),
         );
         let worker = {
@@ -423,7 +426,7 @@ pub fn run(
             db.clone(),
             blobs,
             broker.clone(),
-            engine,
+            pool,
             http_opts.settings(),
             wake,
         );

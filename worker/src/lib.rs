@@ -18,13 +18,12 @@
 //! The same code serves RabbitMQ (`formflow worker`) and the embedded
 //! in-process queue (`formflow run`).
 
-use formflow_extract::pipeline::PageResult;
-use formflow_extract::{Engine, ExtractError};
+use formflow_extract::{ExtractError, Extraction, Pool, PreparedPage};
 use formflow_schemas::Record;
 use formflow_service::db::{DbError, DocumentRow, Outcome, PageInfo, Started};
 use formflow_service::queue::{Consumer, Delivery, Job};
 use formflow_service::{Blobs, Broker, Db};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
@@ -66,9 +65,8 @@ pub struct Worker {
     db: Db,
     blobs: Blobs,
     broker: Broker,
-    engine: Arc<Engine>,
+    pool: Arc<Pool>,
     settings: Settings,
-    extractors: Mutex<Vec<formflow_extract::Worker>>,
     slots: Semaphore,
 }
 
@@ -99,7 +97,7 @@ impl Worker {
         db: Db,
         blobs: Blobs,
         broker: Broker,
-        engine: Arc<Engine>,
+        pool: Arc<Pool>,
         settings: Settings,
     ) -> Arc<Worker> {
         let slots = Semaphore::new(settings.concurrency.max(1));
@@ -107,9 +105,8 @@ impl Worker {
             db,
             blobs,
             broker,
-            engine,
+            pool,
             settings,
-            extractors: Mutex::new(Vec::new()),
             slots,
         })
     }
@@ -269,13 +266,15 @@ impl Worker {
             }
         };
         let started = Instant::now();
-        let (result, pages, extract_cpu_ms) = self.extract(&doc.source, bytes).await?;
+        let (result, extract_cpu_ms) = self.extract(&doc.source, bytes).await?;
         let extract_ms = Some(started.elapsed().as_millis() as i64);
-        let (records, reason) = match result {
-            Ok(records) => (records, None),
+        let (records, pages, reason) = match result {
+            Ok(x) => (x.records, x.pages.iter().map(page_info).collect(), None),
+            // The OCR engine could not start, or another passing fault.
             Err(e) if e.is_transient() => return Err(Passing(e.to_string())),
             Err(e) => (
                 vec![Record::failed(doc.source.clone(), e.to_string())],
+                Vec::new(),
                 Some(e.kind()),
             ),
         };
@@ -307,57 +306,29 @@ impl Worker {
         Ok(Step::Dead(why.to_string()))
     }
 
-    /// Extracts a file on a blocking thread, at most `concurrency` at once.
-    /// Also gives the CPU milliseconds the extracting thread used.
-    #[allow(clippy::type_complexity)]
+    /// Extracts a file on a blocking thread with an OCR engine of the
+    /// pool, at most `concurrency` at once. Also gives the CPU milliseconds
+    /// the extracting thread used.
     async fn extract(
         &self,
         source: &str,
         bytes: Vec<u8>,
-    ) -> Result<
-        (
-            Result<Vec<Record>, ExtractError>,
-            Vec<PageInfo>,
-            Option<i64>,
-        ),
-        Passing,
-    > {
+    ) -> Result<(Result<Extraction, ExtractError>, Option<i64>), Passing> {
         let _slot = self
             .slots
             .acquire()
             .await
             .map_err(|_| Passing("the worker is closing".into()))?;
-        let reused = self.extractors.lock().ok().and_then(|mut v| v.pop());
-        let engine = Arc::clone(&self.engine);
+        let pool = Arc::clone(&self.pool);
         let source = source.to_string();
-        let joined = tokio::task::spawn_blocking(move || {
-            let mut ex = match reused {
-                Some(ex) => ex,
-                None => engine.worker()?,
-            };
+        tokio::task::spawn_blocking(move || {
             let cpu0 = thread_cpu_ms();
-            let out = ex.extract_pages(bytes).map(|pages| {
-                let info: Vec<PageInfo> = pages.iter().map(page_info).collect();
-                (ex.records(&source, pages), info)
-            });
+            let out = pool.extract(&source, bytes);
             let cpu = thread_cpu_ms().zip(cpu0).map(|(b, a)| b - a);
-            Ok::<_, ExtractError>((ex, out, cpu))
+            (out, cpu)
         })
         .await
-        .map_err(|e| Passing(format!("extraction stopped unexpectedly: {e}")))?;
-        match joined {
-            Ok((ex, out, cpu)) => {
-                if let Ok(mut v) = self.extractors.lock() {
-                    v.push(ex);
-                }
-                Ok(match out {
-                    Ok((records, pages)) => (Ok(records), pages, cpu),
-                    Err(e) => (Err(e), Vec::new(), cpu),
-                })
-            }
-            // The OCR engine could not start: this machine's fault.
-            Err(e) => Err(Passing(e.to_string())),
-        }
+        .map_err(|e| Passing(format!("extraction stopped unexpectedly: {e}")))
     }
 }
 
@@ -374,7 +345,7 @@ fn thread_cpu_ms() -> Option<i64> {
     Some((f.get(11)? + f.get(12)?) * 10)
 }
 
-fn page_info(p: &PageResult) -> PageInfo {
+fn page_info(p: &PreparedPage) -> PageInfo {
     PageInfo {
         number: p.number,
         form: p.form.clone(),
