@@ -9,9 +9,11 @@
 //! [`Report`] with its JSON and text forms.
 
 mod norm;
+mod reliability;
 mod report;
 mod truth;
 
+pub use reliability::{Band, Point, Reliability};
 pub use report::{Counts, Report, WrongField};
 pub use truth::{load_truth, set_files, TruthDoc};
 
@@ -42,6 +44,8 @@ pub fn score(truth: &[TruthDoc], predictions: &[Record], templates: &TemplateSet
     let mut by_field: BTreeMap<String, Counts> = BTreeMap::new();
     let mut wrong = Vec::new();
     let mut unknown_forms: Vec<String> = Vec::new();
+    // Each field's confidence (0 when nothing was read) and whether it is right.
+    let mut confidence: Vec<(f64, bool)> = Vec::new();
 
     for t in truth {
         let cands = by_name
@@ -93,6 +97,7 @@ pub fn score(truth: &[TruthDoc], predictions: &[Record], templates: &TemplateSet
             let flagged = !flags.is_empty();
             let right = got == truth_v && form_right;
             let invalid = t.invalid.iter().any(|i| i == name);
+            confidence.push((f.map_or(0.0, |f| f.confidence), right));
             doc.add_field(right, flagged, invalid);
             by_tier
                 .entry(t.tier.clone())
@@ -143,6 +148,7 @@ pub fn score(truth: &[TruthDoc], predictions: &[Record], templates: &TemplateSet
         by_field,
         wrong,
         unknown_forms,
+        Reliability::of(&confidence),
     )
 }
 

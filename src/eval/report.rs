@@ -227,6 +227,8 @@ pub struct Report {
     /// Forms the truth names that no template describes (score.py would
     /// stop with a `KeyError`); their documents were scored with no fields.
     pub unknown_forms: Vec<String>,
+    /// Accuracy by confidence band and the review curve.
+    pub reliability: super::Reliability,
 }
 
 /// Python's `round(x, 4)`: correctly rounded, ties to even, back to a float.
@@ -236,6 +238,7 @@ fn round4(x: f64) -> f64 {
 
 impl Report {
     /// Builds the report from the counters `score` gathered.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         counts: Counts,
         tier_counts: BTreeMap<String, Counts>,
@@ -244,6 +247,7 @@ impl Report {
         by_field: BTreeMap<String, Counts>,
         wrong: Vec<WrongField>,
         unknown_forms: Vec<String>,
+        reliability: super::Reliability,
     ) -> Report {
         let acc = |m: &BTreeMap<String, Counts>| {
             m.iter()
@@ -270,12 +274,14 @@ impl Report {
             by_field,
             wrong,
             unknown_forms,
+            reliability,
         }
     }
 
     /// The same keys and values as `score.py --json`, plus `counts`,
-    /// `by_form`, `by_field` (keyed `form/field`), `wrong_fields` and
-    /// `unknown_forms`.
+    /// `by_form`, `by_field` (keyed `form/field`), `wrong_fields`,
+    /// `unknown_forms` and `reliability` (accuracy by confidence band and
+    /// the review curve).
     pub fn to_json(&self) -> Value {
         let rounded = |m: &BTreeMap<String, f64>| {
             Value::Object(m.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
@@ -298,6 +304,7 @@ impl Report {
             "by_field": self.by_field.iter().map(|(k, c)| (k.clone(), Value::Object(c.field_json()))).collect::<Map<_, _>>(),
             "wrong_fields": self.wrong.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
             "unknown_forms": self.unknown_forms,
+            "reliability": self.reliability.to_json(),
         })
     }
 
@@ -415,6 +422,7 @@ impl Report {
             );
         }
         field_table(&mut s, "by field", &self.by_field);
+        s.push_str(&self.reliability.render_text());
         let shown = wrong_examples.min(self.wrong.len());
         let _ = writeln!(s, "\nfirst {shown} of {} wrong fields:", self.wrong.len());
         for w in &self.wrong[..shown] {
