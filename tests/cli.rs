@@ -71,6 +71,17 @@ fn eval_prints_the_contract_metrics_as_json() {
     ] {
         assert!(!v[key].is_null(), "{key}");
     }
+    // The calibration table counts every field once; the review curve runs
+    // from nothing reviewed to 60%, the silent errors never rising.
+    let bands = v["reliability"]["bands"].as_array().expect("bands");
+    let fields: u64 = bands.iter().map(|b| b["fields"].as_u64().unwrap()).sum();
+    assert_eq!(fields, v["counts"]["fields"].as_u64().unwrap());
+    let curve = v["reliability"]["review_curve"].as_array().expect("curve");
+    assert_eq!(curve.len(), 13);
+    assert_eq!(curve[0]["reviewed"], 0.0);
+    assert!(curve
+        .windows(2)
+        .all(|w| w[1]["silent_errors"].as_f64() <= w[0]["silent_errors"].as_f64()));
 }
 
 #[test]

@@ -4,6 +4,8 @@
 //!   the records of every sample extracted once;
 //! - `samples`: what the engine reads off the copied public scans (exact
 //!   values, classification, batch splitting, orientation, no silent error);
+//! - `stress`: scans from worn scanners (`samples/stress`: skewed thin
+//!   lines, 200 dpi bilevel), identified and read with exact values;
 //! - `bad_inputs`: every file of `samples/bad-inputs` gets its expected
 //!   outcome;
 //! - `templates`: forms are data: a template folder decides what is known;
@@ -18,5 +20,6 @@ mod cli;
 mod pipeline;
 mod review;
 mod samples;
+mod stress;
 mod templates;
 mod util;

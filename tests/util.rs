@@ -56,9 +56,20 @@ pub fn file_name(rel: &str) -> String {
 /// Every sample scan extracted once, in `set_files` order.
 pub fn sample_records() -> &'static [Record] {
     static R: OnceLock<Vec<Record>> = OnceLock::new();
-    R.get_or_init(|| {
-        let files = formflow::eval::set_files(&repo("samples"))
-            .expect("the samples folder lists its scans");
+    R.get_or_init(|| set_records("samples"))
+}
+
+/// The worn-scanner samples (`samples/stress`) extracted once.
+pub fn stress_records() -> &'static [Record] {
+    static R: OnceLock<Vec<Record>> = OnceLock::new();
+    R.get_or_init(|| set_records("samples/stress"))
+}
+
+/// Every scan of a set laid out like the shared ones, extracted.
+fn set_records(rel: &str) -> Vec<Record> {
+    {
+        let files =
+            formflow::eval::set_files(&repo(rel)).expect("the samples folder lists its scans");
         let engine = engine();
         let out = std::sync::Mutex::new(vec![Vec::new(); files.len()]);
         formflow::commands::extract_paths(&engine, &files, 2, &|i, rs| {
@@ -70,7 +81,7 @@ pub fn sample_records() -> &'static [Record] {
             .into_iter()
             .flatten()
             .collect()
-    })
+    }
 }
 
 /// A field's value in a record, as JSON.
@@ -79,4 +90,15 @@ pub fn value(r: &Record, field: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("{} has no field {field}", r.source))
         .value
         .clone()
+}
+
+/// Panics listing every wrong field that carries no flag.
+pub fn assert_no_silent_errors(r: &formflow::eval::Report) {
+    let silent: Vec<String> = r
+        .wrong
+        .iter()
+        .filter(|w| w.flags.is_empty())
+        .map(|w| w.to_string())
+        .collect();
+    assert!(silent.is_empty(), "wrong and unflagged: {silent:#?}");
 }
