@@ -170,8 +170,10 @@ mod tests {
         let r = Reliability::of(&fields);
         let low = &r.bands[0];
         assert_eq!((low.fields, low.right), (5, 3));
-        let top = r.bands.iter().find(|b| b.from == 0.9).unwrap();
+        // The surest (0.95) opens the 0.95-0.99 band; none lies in 0.9-0.95.
+        let top = r.bands.iter().find(|b| b.from == 0.95).unwrap();
         assert_eq!((top.fields, top.right), (1, 1));
+        assert_eq!(r.bands.iter().find(|b| b.from == 0.9).unwrap().fields, 0);
         assert_eq!(r.bands.iter().map(|b| b.fields).sum::<usize>(), 10);
         // Nothing reviewed: 80% right, 20% silent; 20% reviewed: all right.
         assert_eq!(r.curve[0].accuracy_of_rest, 0.8);
