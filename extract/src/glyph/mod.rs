@@ -16,6 +16,7 @@
 
 mod line;
 pub mod net;
+mod ops;
 mod segment;
 #[cfg(test)]
 pub(crate) mod strokes;

@@ -7,16 +7,23 @@
 //!   ink, cropped to its ink, scaled (aspect kept) so its longer side is
 //!   [`FIT`] pixels and centred. Training and reading both call it, so what
 //!   the network learnt is what it is shown;
-//! - [`Net`]: three convolution blocks (3×3, ReLU, 2×2 max pooling; 32, 64
-//!   and 128 channels) and one linear layer over [`CLASSES`], with the
-//!   softmax temperature fitted on writers left out of training;
+//! - [`Net`]: three convolution blocks (3×3, ReLU, 2×2 max pooling), a
+//!   hidden layer and a linear layer over [`CLASSES`], with the softmax
+//!   temperature fitted on writers left out of training. The layers' sizes
+//!   come from the weights; [`CHANNELS`] and [`HIDDEN`] are what
+//!   `formflow train-glyphs` makes;
 //! - the committed weights (`extract/models/glyphs.safetensors`, made by
 //!   `formflow train-glyphs`) built into the binary.
 //!
 //! Inference runs on the CPU through `candle`, a batch of glyphs at a time.
+//! Images are kept as (glyphs, rows, columns, channels) and each
+//! convolution is one matrix product over every pixel's 3×3 neighbourhood
+//! ([`super::ops`]), so training's gradients are matrix products too
+//! (candle's own convolution has slow single-threaded gradients on the
+//! CPU).
 
-use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, Linear};
+use super::ops::{patches, pool2};
+use candle_core::{DType, Device, Tensor};
 use image::GrayImage;
 use std::collections::HashMap;
 
@@ -30,10 +37,10 @@ pub const SIDE: usize = 32;
 pub const FIT: f32 = 26.0;
 
 /// Channels of the three convolution blocks.
-pub const CHANNELS: [usize; 3] = [16, 32, 64];
+pub const CHANNELS: [usize; 3] = [16, 48, 96];
 
-/// Features entering the linear layer (4×4 after three poolings).
-pub const FEATURES: usize = CHANNELS[2] * (SIDE / 8) * (SIDE / 8);
+/// Units of the hidden layer.
+pub const HIDDEN: usize = 160;
 
 /// The weights the binary ships with.
 pub static WEIGHTS: &[u8] = include_bytes!("../../models/glyphs.safetensors");
@@ -148,13 +155,13 @@ fn extent(profile: &[f32]) -> Option<(usize, usize)> {
 /// The network's layers.
 #[derive(Debug)]
 pub struct Net {
-    /// The first convolution, one input channel: `(CHANNELS[0], 9)`
-    /// weights applied to each pixel's 3×3 neighbourhood by a matrix
-    /// product (candle's convolution would, in training, spend most of its
-    /// time on a single-threaded gradient for the input, which has none).
-    first: (Tensor, Tensor),
-    convs: [Conv2d; 2],
-    fc: Linear,
+    /// Each convolution's weights `(out, 9 * in)`, the 3×3 neighbourhood
+    /// ordered row, column, channel; and its biases `(out)`.
+    convs: Vec<(Tensor, Tensor)>,
+    /// The hidden layer `(HIDDEN, features)` and the output layer
+    /// `(classes, HIDDEN)`, with their biases.
+    hidden: (Tensor, Tensor),
+    out: (Tensor, Tensor),
     /// Logits are divided by this before the softmax.
     temperature: f32,
 }
@@ -171,33 +178,39 @@ impl Net {
         Net::from_tensors(&t)
     }
 
-    /// The network of named tensors (`c1.w`, `c1.b`, ... `fc.w`, `fc.b`,
-    /// and optionally `temperature`), as [`Net::tensor_names`] lists them.
+    /// The network of named tensors (`c1.w`, `c1.b`, ... `h.w`, `h.b`,
+    /// `fc.w`, `fc.b`, and optionally `temperature`), as
+    /// [`Net::tensor_names`] lists them.
     pub fn from_tensors(t: &HashMap<String, Tensor>) -> Result<Net, NetError> {
         let get = |k: &str| {
             t.get(k)
-                .cloned()
+                .map(|x| x.to_dtype(DType::F32))
+                .transpose()?
                 .ok_or_else(|| candle_core::Error::Msg(format!("the weights lack {k}")))
         };
-        let cfg = Conv2dConfig {
-            padding: 1,
-            ..Default::default()
-        };
-        let conv = |i: usize| -> Result<Conv2d, candle_core::Error> {
-            Ok(Conv2d::new(
-                get(&format!("c{i}.w"))?,
-                Some(get(&format!("c{i}.b"))?),
-                cfg,
-            ))
-        };
+        let mut convs = Vec::new();
+        let mut cin = 1;
+        for i in 1..=CHANNELS.len() {
+            let w = get(&format!("c{i}.w"))?;
+            let (cout, k) = w.dims2()?;
+            if k != 9 * cin {
+                return Err(candle_core::Error::Msg(format!(
+                    "convolution {i} takes {k} inputs, not {}",
+                    9 * cin
+                ))
+                .into());
+            }
+            convs.push((w, get(&format!("c{i}.b"))?));
+            cin = cout;
+        }
         let temperature = match t.get("temperature") {
             Some(x) => x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?[0],
             None => 1.0,
         };
         Ok(Net {
-            first: (get("c1.w")?, get("c1.b")?),
-            convs: [conv(2)?, conv(3)?],
-            fc: Linear::new(get("fc.w")?, Some(get("fc.b")?)),
+            convs,
+            hidden: (get("h.w")?, get("h.b")?),
+            out: (get("fc.w")?, get("fc.b")?),
             temperature: if temperature.is_finite() && temperature > 0.0 {
                 temperature
             } else {
@@ -206,57 +219,68 @@ impl Net {
         })
     }
 
-    /// The tensors a network is made of, with their shapes.
+    /// The tensors a network of [`CHANNELS`] and [`HIDDEN`] is made of,
+    /// with their shapes.
     pub fn tensor_names() -> Vec<(String, Vec<usize>)> {
         let mut out = Vec::new();
         let mut cin = 1;
         for (i, &c) in CHANNELS.iter().enumerate() {
-            if i == 0 {
-                out.push(("c1.w".into(), vec![c, 9]));
-            } else {
-                out.push((format!("c{}.w", i + 1), vec![c, cin, 3, 3]));
-            }
+            out.push((format!("c{}.w", i + 1), vec![c, 9 * cin]));
             out.push((format!("c{}.b", i + 1), vec![c]));
             cin = c;
         }
+        let side = SIDE >> CHANNELS.len();
+        out.push(("h.w".into(), vec![HIDDEN, cin * side * side]));
+        out.push(("h.b".into(), vec![HIDDEN]));
         let k = CLASSES.chars().count();
-        out.push(("fc.w".into(), vec![k, FEATURES]));
+        out.push(("fc.w".into(), vec![k, HIDDEN]));
         out.push(("fc.b".into(), vec![k]));
         out
     }
 
-    /// Logits for a batch `(n, 1, SIDE, SIDE)`; `keep` (shape `(n,
-    /// FEATURES)`, 0 or 1/(1-p)) drops features while training.
-    pub fn logits(&self, x: &Tensor, keep: Option<&Tensor>) -> candle_core::Result<Tensor> {
+    /// Logits for a batch `(n, SIDE * SIDE)` of [`glyph_input`]s.
+    pub fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.logits_with(x, None, &mut |_, z| Ok(z))
+    }
+
+    /// [`Net::logits`] for training: `norm(layer, z)` is applied to each
+    /// layer's output before its activation (`z` is `(positions,
+    /// channels)`; the convolutions are layers 0.., the hidden layer
+    /// last), and `keep` `(n, HIDDEN)` (0 or 1/(1-p)) drops hidden units.
+    pub fn logits_with(
+        &self,
+        x: &Tensor,
+        keep: Option<&Tensor>,
+        norm: &mut dyn FnMut(usize, Tensor) -> candle_core::Result<Tensor>,
+    ) -> candle_core::Result<Tensor> {
         let n = x.dim(0)?;
-        // Each pixel's 3×3 neighbourhood (zero outside): (n * SIDE², 9).
-        let p = x.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?;
-        let mut shifted = Vec::with_capacity(9);
-        for dy in 0..3 {
-            for dx in 0..3 {
-                shifted.push(p.narrow(2, dy, SIDE)?.narrow(3, dx, SIDE)?);
-            }
+        let mut x = x.reshape((n, SIDE, SIDE, 1))?;
+        let mut side = SIDE;
+        for (i, (w, b)) in self.convs.iter().enumerate() {
+            // Pooling comes before bias, normalisation and activation, in
+            // training and reading alike, so they run on a quarter of the
+            // values.
+            let c = w.dim(0)?;
+            side /= 2;
+            let z = pool2(
+                &patches(&x)?
+                    .matmul(&w.t()?)?
+                    .reshape((n, 2 * side, 2 * side, c))?,
+            )?
+            .reshape((n * side * side, c))?
+            .broadcast_add(b)?;
+            x = norm(i, z)?.relu()?.reshape((n, side, side, c))?;
         }
-        let patches = Tensor::cat(&shifted, 1)?
-            .permute((0, 2, 3, 1))?
-            .reshape((n * SIDE * SIDE, 9))?;
-        let (w1, b1) = &self.first;
-        let mut x = patches
-            .matmul(&w1.t()?)?
-            .broadcast_add(b1)?
-            .reshape((n, SIDE, SIDE, CHANNELS[0]))?
-            .permute((0, 3, 1, 2))?
-            .contiguous()?
-            .relu()?
-            .max_pool2d(2)?;
-        for c in &self.convs {
-            x = c.forward(&x)?.relu()?.max_pool2d(2)?;
-        }
-        let mut x = x.flatten_from(1)?;
+        let features = x.elem_count() / n;
+        let z = x
+            .reshape((n, features))?
+            .matmul(&self.hidden.0.t()?)?
+            .broadcast_add(&self.hidden.1)?;
+        let mut h = norm(self.convs.len(), z)?.relu()?;
         if let Some(k) = keep {
-            x = (x * k)?;
+            h = (h * k)?;
         }
-        self.fc.forward(&x)
+        h.matmul(&self.out.0.t()?)?.broadcast_add(&self.out.1)
     }
 
     /// Class probabilities for each input of [`glyph_input`], temperature
@@ -266,8 +290,8 @@ impl Net {
             return Ok(Vec::new());
         }
         let flat: Vec<f32> = inputs.iter().flatten().copied().collect();
-        let x = Tensor::from_vec(flat, (inputs.len(), 1, SIDE, SIDE), &Device::Cpu)?;
-        let z = (self.logits(&x, None)? / f64::from(self.temperature))?;
+        let x = Tensor::from_vec(flat, (inputs.len(), SIDE * SIDE), &Device::Cpu)?;
+        let z = (self.logits(&x)? / f64::from(self.temperature))?;
         let p = candle_nn::ops::softmax_last_dim(&z)?;
         Ok(p.to_vec2::<f32>()?)
     }

@@ -16,7 +16,7 @@ use anyhow::Context as _;
 use augment::Rng;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use formflow_extract::glyph::net::{glyph_input, Net, CLASSES, FEATURES, SIDE};
+use formflow_extract::glyph::net::{glyph_input, Net, CLASSES, HIDDEN, SIDE};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -35,7 +35,7 @@ pub struct TrainOpts {
     #[arg(long, default_value = "extract/models/glyphs.safetensors")]
     pub out: std::path::PathBuf,
     /// Passes over the training characters.
-    #[arg(long, default_value_t = 14)]
+    #[arg(long, default_value_t = 18)]
     pub epochs: usize,
     /// Characters a step.
     #[arg(long, default_value_t = 128)]
@@ -56,8 +56,11 @@ pub struct TrainOpts {
     pub dump: Option<std::path::PathBuf>,
 }
 
-/// Share of features dropped while training.
+/// Share of hidden units dropped while training.
 const DROPOUT: f32 = 0.3;
+/// Batch normalisation's variance floor and its running averages' step.
+const BN_EPS: f64 = 1e-5;
+const BN_MOMENTUM: f64 = 0.1;
 /// Learning rate at the start and the end (cosine between).
 const LR: (f64, f64) = (2e-3, 4e-5);
 
@@ -82,13 +85,37 @@ pub fn train_glyphs(o: &TrainOpts) -> anyhow::Result<()> {
         dump(&all, &train, dir)?;
     }
     let vars = init(&mut rng)?;
+    let layers = CHANNELS_AND_HIDDEN.len();
+    // Each layer is batch-normalised while training (a scale and shift
+    // learnt, the batch's mean and variance, their running averages kept);
+    // the normalisation is folded into the weights that are written.
+    let norms: Vec<(Var, Var)> = CHANNELS_AND_HIDDEN
+        .iter()
+        .map(|&c| {
+            Ok((
+                Var::from_tensor(&Tensor::ones(c, DType::F32, &Device::Cpu)?)?,
+                Var::from_tensor(&Tensor::zeros(c, DType::F32, &Device::Cpu)?)?,
+            ))
+        })
+        .collect::<candle_core::Result<_>>()?;
+    let mut running: Vec<(Tensor, Tensor)> = CHANNELS_AND_HIDDEN
+        .iter()
+        .map(|&c| {
+            Ok((
+                Tensor::zeros((1, c), DType::F32, &Device::Cpu)?,
+                Tensor::ones((1, c), DType::F32, &Device::Cpu)?,
+            ))
+        })
+        .collect::<candle_core::Result<_>>()?;
     let tensors: HashMap<String, Tensor> = vars
         .iter()
         .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
         .collect();
     let net = Net::from_tensors(&tensors)?;
+    let mut params: Vec<Var> = vars.values().cloned().collect();
+    params.extend(norms.iter().flat_map(|(g, b)| [g.clone(), b.clone()]));
     let mut opt = AdamW::new(
-        vars.values().cloned().collect(),
+        params,
         ParamsAdamW {
             lr: LR.0,
             weight_decay: 1e-4,
@@ -128,9 +155,9 @@ pub fn train_glyphs(o: &TrainOpts) -> anyhow::Result<()> {
                     * (LR.0 - LR.1)
                     * (1.0 + (std::f64::consts::PI * step as f64 / total as f64).cos());
             opt.set_learning_rate(lr);
-            let x = Tensor::from_vec(x, (b, 1, SIDE, SIDE), &Device::Cpu)?;
+            let x = Tensor::from_vec(x, (b, SIDE * SIDE), &Device::Cpu)?;
             let y = Tensor::from_vec(y, b, &Device::Cpu)?;
-            let keep: Vec<f32> = (0..b * FEATURES)
+            let keep: Vec<f32> = (0..b * HIDDEN)
                 .map(|_| {
                     if rng.chance(DROPOUT) {
                         0.0
@@ -139,16 +166,31 @@ pub fn train_glyphs(o: &TrainOpts) -> anyhow::Result<()> {
                     }
                 })
                 .collect();
-            let keep = Tensor::from_vec(keep, (b, FEATURES), &Device::Cpu)?;
-            let logits = net.logits(&x, Some(&keep))?;
+            let keep = Tensor::from_vec(keep, (b, HIDDEN), &Device::Cpu)?;
+            let mut batch_stats = Vec::with_capacity(layers);
+            let logits = net.logits_with(&x, Some(&keep), &mut |i, z| {
+                let mean = z.mean_keepdim(0)?;
+                let d = z.broadcast_sub(&mean)?;
+                let var = d.sqr()?.mean_keepdim(0)?;
+                batch_stats.push((mean.detach(), var.detach()));
+                let (g, beta) = &norms[i];
+                d.broadcast_div(&(var + BN_EPS)?.sqrt()?)?
+                    .broadcast_mul(g.as_tensor())?
+                    .broadcast_add(beta.as_tensor())
+            })?;
             let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
             opt.backward_step(&loss)?;
+            for ((rm, rv), (m, v)) in running.iter_mut().zip(batch_stats) {
+                *rm = ((&*rm * (1.0 - BN_MOMENTUM))? + (m * BN_MOMENTUM)?)?;
+                *rv = ((&*rv * (1.0 - BN_MOMENTUM))? + (v * BN_MOMENTUM)?)?;
+            }
             loss_sum += f64::from(loss.to_scalar::<f32>()?) * b as f64;
             n += b;
             step += 1;
         }
-        let (acc_plain, _) = accuracy(&net, &held_plain, 1.0)?;
-        let (acc_paper, _) = accuracy(&net, &held_paper, 1.0)?;
+        let folded = Net::from_tensors(&fold(&tensors, &norms, &running)?)?;
+        let (acc_plain, _) = accuracy(&folded, &held_plain, 1.0)?;
+        let (acc_paper, _) = accuracy(&folded, &held_paper, 1.0)?;
         eprintln!(
             "epoch {:>2}: loss {:.4}, left-out writers {:.2}% plain, {:.2}% through paper ({:.0} s, {:.0} s waiting for batches)",
             epoch + 1,
@@ -159,6 +201,8 @@ pub fn train_glyphs(o: &TrainOpts) -> anyhow::Result<()> {
             waited
         );
     }
+    let out = fold(&tensors, &norms, &running)?;
+    let net = Net::from_tensors(&out)?;
     // The temperature that makes the left-out writers' probabilities honest.
     let paper_logits = all_logits(&net, &held_paper)?;
     let mut best = (f64::MAX, 1.0f32);
@@ -174,7 +218,7 @@ pub fn train_glyphs(o: &TrainOpts) -> anyhow::Result<()> {
     let (acc_paper, nll) = scores(&paper_logits, &held_paper, temperature);
     let digits = class_accuracy(&net, &held_paper, |c| c >= 26)?;
     let letters = class_accuracy(&net, &held_paper, |c| c < 26)?;
-    let mut out: HashMap<String, Tensor> = tensors;
+    let mut out = out;
     out.insert(
         "temperature".into(),
         Tensor::from_vec(vec![temperature], 1, &Device::Cpu)?,
@@ -228,6 +272,45 @@ fn writer_bucket(writer: &str) -> u64 {
 fn plain_input(g: &data::Glyph) -> Option<Vec<f32>> {
     let img = image::GrayImage::from_raw(g.w as u32, g.h as u32, g.px.clone())?;
     glyph_input(&img)
+}
+
+/// Output channels of each normalised layer: the convolutions, then the
+/// hidden layer.
+const CHANNELS_AND_HIDDEN: [usize; 4] = [
+    formflow_extract::glyph::net::CHANNELS[0],
+    formflow_extract::glyph::net::CHANNELS[1],
+    formflow_extract::glyph::net::CHANNELS[2],
+    HIDDEN,
+];
+
+/// The layers' names, in the order [`Net::logits_with`] numbers them.
+const LAYER_NAMES: [&str; 4] = ["c1", "c2", "c3", "h"];
+
+/// The network's weights with each layer's batch normalisation (scale
+/// `g`, shift `beta`, running mean and variance) folded in: `w * s`,
+/// `(b - mean) * s + beta` with `s = g / sqrt(var + eps)`.
+fn fold(
+    tensors: &HashMap<String, Tensor>,
+    norms: &[(Var, Var)],
+    running: &[(Tensor, Tensor)],
+) -> candle_core::Result<HashMap<String, Tensor>> {
+    let mut out = tensors.clone();
+    for (i, name) in LAYER_NAMES.iter().enumerate() {
+        let (g, beta) = &norms[i];
+        let (mean, var) = &running[i];
+        let s = g
+            .as_tensor()
+            .broadcast_div(&(var.flatten_all()? + BN_EPS)?.sqrt()?)?;
+        let w = &tensors[&format!("{name}.w")];
+        let b = &tensors[&format!("{name}.b")];
+        let w2 = w.broadcast_mul(&s.unsqueeze(1)?)?.detach();
+        let b2 = ((b - mean.flatten_all()?)? * &s)?
+            .add(beta.as_tensor())?
+            .detach();
+        out.insert(format!("{name}.w"), w2.copy()?);
+        out.insert(format!("{name}.b"), b2.copy()?);
+    }
+    Ok(out)
 }
 
 /// Seeded He-uniform weights and zero biases, as variables.
@@ -297,8 +380,8 @@ fn all_logits(net: &Net, set: &[(Vec<f32>, usize)]) -> anyhow::Result<Vec<Vec<f3
     let mut out = Vec::with_capacity(set.len());
     for chunk in set.chunks(512) {
         let flat: Vec<f32> = chunk.iter().flat_map(|(x, _)| x.iter().copied()).collect();
-        let x = Tensor::from_vec(flat, (chunk.len(), 1, SIDE, SIDE), &Device::Cpu)?;
-        out.extend(net.logits(&x, None)?.to_vec2::<f32>()?);
+        let x = Tensor::from_vec(flat, (chunk.len(), SIDE * SIDE), &Device::Cpu)?;
+        out.extend(net.logits(&x)?.to_vec2::<f32>()?);
     }
     Ok(out)
 }
