@@ -235,23 +235,21 @@ impl PageReader<'_> {
                     Some(model) => {
                         let allowed: String = whitelist.chars().filter(|c| *c != ' ').collect();
                         let read = model.read_line(&t, 128, &allowed);
-                        // A mark far smaller than the letters (a full stop,
-                        // a hyphen, an apostrophe) is not the network's to
-                        // read (it knows letters and digits): Tesseract's
-                        // reading of it stands.
+                        // A small mark the reader has no candidates for
+                        // (punctuation the field does not allow) keeps
+                        // Tesseract's reading; a blank cut is dropped.
                         let mut heights: Vec<u32> =
-                            read.iter().map(|g| g.segment.image.height()).collect();
+                            read.iter().map(|g| g.segment.y1 - g.segment.y0).collect();
                         heights.sort_unstable();
                         let median = heights.get(heights.len() / 2).copied().unwrap_or(0);
                         let glyphs: Vec<GlyphChar> = read
                             .into_iter()
                             .filter_map(|g| {
-                                let small = 2 * g.segment.image.height() < median;
-                                // A blank cut (no ink the network saw) is dropped.
-                                (small || !g.candidates.is_empty()).then(|| GlyphChar {
+                                let small = 2 * (g.segment.y1 - g.segment.y0) < median;
+                                (small || !g.candidates.is_empty()).then_some(GlyphChar {
                                     span: (g.segment.x0 as i32, g.segment.x1 as i32),
                                     space_before: g.segment.space_before,
-                                    cands: if small { Vec::new() } else { g.candidates },
+                                    cands: g.candidates,
                                 })
                             })
                             .collect();

@@ -3,6 +3,13 @@
 //! together; here each wide glyph is also tried cut in two at its thinnest
 //! columns, and the cut is kept when the two halves read as characters
 //! clearly better than the whole does.
+//!
+//! The network knows letters and digits only. In fields that hold no
+//! letters (money, dates, numbers), marks much smaller than the digits are
+//! read by where they sit on the line and their shape (a full stop or
+//! comma at the foot, a hyphen in the middle, an apostrophe at the top);
+//! elsewhere they are left to Tesseract. A thin straight stroke leaning well
+//! forward may be a slash wherever one is allowed.
 
 use super::segment::{segment_line, Segment};
 use super::GlyphModel;
@@ -38,15 +45,33 @@ impl GlyphModel {
     /// when empty). Left to right; a blank crop gives nothing.
     pub fn read_line(&self, img: &GrayImage, threshold: u8, allowed: &str) -> Vec<ReadGlyph> {
         let segs = segment_line(img, threshold);
-        let mut heights: Vec<u32> = segs
-            .iter()
-            .map(|s| s.image.height().saturating_sub(6))
-            .collect();
-        heights.sort_unstable();
-        let line_h = heights.get(heights.len() / 2).copied().unwrap_or(0) as f32;
+        let Some(band) = Band::of(&segs) else {
+            return Vec::new();
+        };
+        let line_h = band.height();
+        let slash = allows(allowed, '/');
+        // In words, a letter's stroke drawn apart (the bar of a T, the foot
+        // of an L) is as small as a full stop: marks are read only where no
+        // letter may stand.
+        let numeric = !allowed.is_empty() && !allowed.chars().any(|c| c.is_ascii_alphabetic());
         let mut out = Vec::with_capacity(segs.len());
         for s in segs {
-            let whole = self.classify(&s.image, allowed);
+            if band.is_small(&s) {
+                let candidates = if numeric {
+                    band.punctuation(&s, allowed)
+                } else {
+                    Vec::new()
+                };
+                out.push(ReadGlyph {
+                    segment: s,
+                    candidates,
+                });
+                continue;
+            }
+            let mut whole = self.classify(&s.image, allowed);
+            if slash {
+                with_slash(&mut whole, slash_belief(&s.image));
+            }
             self.split_or_keep(s, whole, line_h, allowed, 2, &mut out);
         }
         out
@@ -100,6 +125,129 @@ impl GlyphModel {
     }
 }
 
+fn allows(allowed: &str, c: char) -> bool {
+    allowed.is_empty() || allowed.contains(c)
+}
+
+/// Where the line's letters stand: the typical top and foot of the glyphs
+/// at least half as tall as the tallest.
+#[derive(Clone, Copy, Debug)]
+struct Band {
+    top: f32,
+    foot: f32,
+}
+
+impl Band {
+    fn of(segs: &[Segment]) -> Option<Band> {
+        let tallest = segs.iter().map(|s| s.y1 - s.y0).max()?;
+        let tall: Vec<&Segment> = segs
+            .iter()
+            .filter(|s| 2 * (s.y1 - s.y0) >= tallest)
+            .collect();
+        let median = |mut v: Vec<u32>| {
+            v.sort_unstable();
+            v[v.len() / 2] as f32
+        };
+        let top = median(tall.iter().map(|s| s.y0).collect());
+        let foot = median(tall.iter().map(|s| s.y1).collect());
+        (foot > top).then_some(Band { top, foot })
+    }
+
+    fn height(&self) -> f32 {
+        self.foot - self.top
+    }
+
+    /// Less than half the letters' height and no wider than a letter.
+    fn is_small(&self, s: &Segment) -> bool {
+        let h = self.height();
+        ((s.y1 - s.y0) as f32) < 0.5 * h && ((s.x1 - s.x0) as f32) < 0.9 * h
+    }
+
+    /// Candidates for a small mark, restricted to `allowed`: none when it is
+    /// no punctuation `allowed` holds (the caller then keeps Tesseract's
+    /// reading).
+    fn punctuation(&self, s: &Segment, allowed: &str) -> Vec<(char, f32)> {
+        let h = self.height();
+        let (mw, mh) = ((s.x1 - s.x0) as f32, (s.y1 - s.y0) as f32);
+        let centre = ((s.y0 + s.y1) as f32 / 2.0 - self.top) / h;
+        let cands: &[(char, f32)] = if centre > 0.7 {
+            // At the foot: a comma is taller than wide and reaches below.
+            if mh > 1.4 * mw && s.y1 as f32 > self.foot + 0.12 * h {
+                &[(',', 0.7), ('.', 0.25)]
+            } else {
+                &[('.', 0.85), (',', 0.1)]
+            }
+        } else if centre > 0.3 {
+            if mw >= 1.5 * mh {
+                &[('-', 0.85)]
+            } else {
+                &[('-', 0.3), ('.', 0.2)]
+            }
+        } else {
+            &[('\'', 0.8)]
+        };
+        cands
+            .iter()
+            .copied()
+            .filter(|(c, _)| allows(allowed, *c))
+            .collect()
+    }
+}
+
+/// How much a glyph looks like a slash (0..1): a thin, straight stroke
+/// leaning forward by more than a hand-written one usually does.
+fn slash_belief(img: &GrayImage) -> f32 {
+    let (w, h) = (img.width(), img.height());
+    // Each ink row's middle and width.
+    let mut rows: Vec<(f32, f32, f32)> = Vec::new();
+    for y in 0..h {
+        let xs: Vec<u32> = (0..w).filter(|&x| img.get_pixel(x, y).0[0] < 128).collect();
+        if let (Some(&a), Some(&b)) = (xs.first(), xs.last()) {
+            rows.push((y as f32, (a + b) as f32 / 2.0, xs.len() as f32));
+        }
+    }
+    if rows.len() < 8 {
+        return 0.0;
+    }
+    let n = rows.len() as f32;
+    let span = rows.last().map_or(0.0, |r| r.0) - rows[0].0 + 1.0;
+    let (my, mx) = (
+        rows.iter().map(|r| r.0).sum::<f32>() / n,
+        rows.iter().map(|r| r.1).sum::<f32>() / n,
+    );
+    let (mut sxy, mut syy) = (0.0, 0.0);
+    for &(y, x, _) in &rows {
+        sxy += (y - my) * (x - mx);
+        syy += (y - my) * (y - my);
+    }
+    if syy <= 0.0 {
+        return 0.0;
+    }
+    // Image rows go down, so a forward lean is a negative slope.
+    let lean = -sxy / syy;
+    let wobble = (rows
+        .iter()
+        .map(|&(y, x, _)| (x - (mx - lean * (y - my))).powi(2))
+        .sum::<f32>()
+        / n)
+        .sqrt();
+    let width = rows.iter().map(|r| r.2).sum::<f32>() / n;
+    if width > 0.22 * span || wobble > 0.08 * span {
+        return 0.0;
+    }
+    ((lean - 0.3) / 0.3).clamp(0.0, 0.9)
+}
+
+/// Makes room for a slash of belief `p` among a glyph's candidates.
+fn with_slash(cands: &mut Vec<(char, f32)>, p: f32) {
+    if p <= 0.0 {
+        return;
+    }
+    cands.iter_mut().for_each(|c| c.1 *= 1.0 - p);
+    cands.push(('/', p));
+    cands.sort_by(|a, b| b.1.total_cmp(&a.1));
+}
+
 /// Columns (in the segment image) worth cutting at: the thinnest columns
 /// of ink, not too near either edge, at most [`CANDIDATES`] of them.
 fn cut_candidates(s: &Segment, line_h: f32) -> Vec<u32> {
@@ -139,12 +287,16 @@ fn halves(s: &Segment, cut: u32) -> (Segment, Segment) {
         Segment {
             x0: s.x0,
             x1: at,
+            y0: s.y0,
+            y1: s.y1,
             space_before: s.space_before,
             image: left,
         },
         Segment {
             x0: at,
             x1: s.x1,
+            y0: s.y0,
+            y1: s.y1,
             space_before: false,
             image: right,
         },

@@ -12,6 +12,10 @@ pub struct Segment {
     pub x0: u32,
     /// One past the last column of the glyph in the line crop.
     pub x1: u32,
+    /// First row of the glyph's ink in the line crop.
+    pub y0: u32,
+    /// One past the last row of the glyph's ink in the line crop.
+    pub y1: u32,
     /// Whether a word gap comes before this glyph (never for the first).
     pub space_before: bool,
     /// The glyph alone: dark ink on white, cropped to its ink with a small
@@ -126,7 +130,10 @@ pub fn segment_line(img: &GrayImage, threshold: u8) -> Vec<Segment> {
         return Vec::new();
     }
     let line_h = letter_height(&comps);
-    let speck = ((line_h * line_h) / 300.0).max(4.0);
+    // Crops are despeckled before they are read (`clean`), so what is left
+    // this small is dust the cleaning kept, not a full stop (a pen's dot is
+    // a few pixels across).
+    let speck = ((line_h * line_h) / 1000.0).max(4.0);
     let mut order: Vec<usize> = (0..comps.len())
         .filter(|&i| {
             let c = &comps[i];
@@ -149,13 +156,15 @@ pub fn segment_line(img: &GrayImage, threshold: u8) -> Vec<Segment> {
     let space = space_gap(&gaps, line_h);
     let mut out = Vec::with_capacity(pieces.len());
     for (k, p) in pieces.iter().enumerate() {
-        let Some(image) = cut(img, &labels, &comps, p) else {
+        let Some((image, y0, y1)) = cut(img, &labels, &comps, p) else {
             continue;
         };
         let space_before = k > 0 && gaps[k - 1] >= space;
         out.push(Segment {
             x0: p.x0 as u32,
             x1: p.x1 as u32,
+            y0: y0 as u32,
+            y1: y1 as u32,
             space_before,
             image,
         });
@@ -334,8 +343,14 @@ fn space_gap(gaps: &[f32], line_h: f32) -> f32 {
 }
 
 /// The glyph image of a piece: its own ink (other pieces' ink whitened)
-/// inside its columns, cropped with a white margin.
-fn cut(img: &GrayImage, labels: &[u32], comps: &[Comp], p: &Group) -> Option<GrayImage> {
+/// inside its columns, cropped with a white margin; with the rows of that
+/// ink in the line (first, one past last).
+fn cut(
+    img: &GrayImage,
+    labels: &[u32],
+    comps: &[Comp],
+    p: &Group,
+) -> Option<(GrayImage, usize, usize)> {
     let w = img.width() as usize;
     let ids: Vec<u32> = p.comps.iter().map(|&i| i as u32 + 1).collect();
     let (y_lo, y_hi) = p.comps.iter().fold((usize::MAX, 0), |(a, b), &i| {
@@ -365,5 +380,5 @@ fn cut(img: &GrayImage, labels: &[u32], comps: &[Comp], p: &Group) -> Option<Gra
             }
         }
     }
-    Some(out)
+    Some((out, y0, y1))
 }

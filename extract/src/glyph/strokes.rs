@@ -19,6 +19,10 @@ fn arc(cx: f32, cy: f32, rx: f32, ry: f32, a0: f32, a1: f32) -> Vec<(f32, f32)> 
 pub fn strokes(c: char) -> Option<Vec<Vec<(f32, f32)>>> {
     let p = |v: &[(f32, f32)]| v.to_vec();
     Some(match c {
+        '.' => vec![p(&[(0.45, 0.97), (0.55, 1.0)])],
+        ',' => vec![p(&[(0.55, 0.95), (0.35, 1.2)])],
+        '-' => vec![p(&[(0.1, 0.55), (0.9, 0.55)])],
+        '/' => vec![p(&[(0.95, 0.0), (0.05, 1.0)])],
         '0' => vec![arc(0.5, 0.5, 0.4, 0.5, 0.0, 360.0)],
         '1' => vec![p(&[(0.25, 0.25), (0.55, 0.0), (0.55, 1.0)])],
         '2' => {
@@ -139,7 +143,11 @@ fn dist(x: f32, y: f32, a: (f32, f32), b: (f32, f32)) -> f32 {
 /// of hand printing: letters `height` pixels high, `pen` pixels wide,
 /// slanted by `slant` (x per unit of y), dark ink on white.
 pub fn draw_line(text: &str, height: f32, pen: f32, slant: f32) -> GrayImage {
-    let width_of = |c: char| if c == '1' { 0.45 } else { 0.7 } * height;
+    let width_of = |c: char| match c {
+        '.' | ',' => 0.2,
+        '1' | '-' => 0.45,
+        _ => 0.7,
+    } * height;
     let gap = 0.3 * height;
     let margin = (0.4 * height).ceil();
     let total: f32 = text

@@ -144,23 +144,48 @@ fn segments_a_drawn_line_with_its_word_gap() {
     }
 }
 
+/// The line as [`GlyphModel::read_line`] reads it, best candidates, `?`
+/// where there are none.
+fn read_as(model: &GlyphModel, line: &GrayImage, allowed: &str) -> String {
+    model
+        .read_line(line, 128, allowed)
+        .iter()
+        .map(|g| {
+            format!(
+                "{}{}",
+                if g.segment.space_before { " " } else { "" },
+                g.candidates.first().map_or('?', |c| c.0)
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn marks_among_digits_are_read_by_their_place_and_shape() {
+    let model = model();
+    for (text, allowed) in [
+        ("1274.50", "0123456789.,"),
+        ("5,340.25", "0123456789.,"),
+        ("010725/534", "0123456789/"),
+        ("0701-2345", "0123456789-"),
+    ] {
+        let line = draw_line(text, 48.0, 4.0, 0.05);
+        assert_eq!(read_as(&model, &line, allowed), text);
+    }
+    // Where letters may stand, a small mark is left to Tesseract (no
+    // candidates), and a slash is only offered where one is allowed.
+    let line = draw_line("27.5", 48.0, 4.0, 0.05);
+    assert_eq!(read_as(&model, &line, "ABC0123456789."), "27?5");
+    let line = draw_line("27/5", 48.0, 4.0, 0.05);
+    assert!(!read_as(&model, &line, DIGITS).contains('/'));
+}
+
 #[test]
 fn read_line_reads_a_drawn_line() {
     let model = model();
     for (text, allowed) in [("27 40", DIGITS), ("HAVEN", LETTERS), ("WENT 27", "")] {
         let line = draw_line(text, 48.0, 4.0, 0.05);
-        let read: String = model
-            .read_line(&line, 128, allowed)
-            .iter()
-            .map(|g| {
-                format!(
-                    "{}{}",
-                    if g.segment.space_before { " " } else { "" },
-                    g.candidates.first().map_or('?', |c| c.0)
-                )
-            })
-            .collect();
-        assert_eq!(read, text);
+        assert_eq!(read_as(&model, &line, allowed), text);
     }
     assert!(model
         .read_line(&GrayImage::from_pixel(100, 30, Luma([255])), 128, "")
