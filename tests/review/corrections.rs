@@ -300,23 +300,49 @@ async fn the_review_page_refuses_a_broken_rule_until_it_is_confirmed() {
     let page = format!("/review/documents/{doc}");
     let (st, html) = cas.get(&page).await;
     assert_eq!(st, 200);
-    // Flagged fields first, the first of them focused, each with its crop.
-    let first_flagged = html
-        .find("Fields to check (2)")
+    // Flagged fields first, the first of them focused, each with its doubt
+    // in words and its crop. Which fields the engine doubts is the
+    // reader's business; the page must show exactly those, first.
+    let fields: Vec<(String, Value, Option<String>)> =
+        sqlx::query_as("SELECT name, flags, note FROM field_values ORDER BY position")
+            .fetch_all(&s.pool)
+            .await
+            .unwrap();
+    let (flagged, unflagged): (Vec<_>, Vec<_>) =
+        fields.iter().partition(|(_, flags, _)| flags != &json!([]));
+    assert!(!flagged.is_empty(), "this scan has a field in doubt");
+    let heading = html
+        .find(&format!("Fields to check ({})", flagged.len()))
         .expect("the flagged fields come first");
-    let ni = html.find("name=\"ni_number\"").unwrap();
-    let surname = html.find("name=\"surname\"").unwrap();
-    assert!(first_flagged < ni && ni < surname, "flagged first");
+    let at = |name: &str| html.find(&format!("name=\"{name}\"")).unwrap();
+    let last_flagged = flagged.iter().map(|f| at(&f.0)).max().unwrap();
+    let first_unflagged = unflagged
+        .iter()
+        .filter(|f| html.contains(&format!("name=\"{}\"", f.0)))
+        .map(|f| at(&f.0))
+        .min()
+        .unwrap();
     assert!(
-        html[ni..].split('>').next().unwrap().contains("autofocus"),
+        heading < at(&flagged[0].0) && last_flagged < first_unflagged,
+        "flagged first"
+    );
+    let first = &flagged[0].0;
+    assert!(
+        html[at(first)..]
+            .split('>')
+            .next()
+            .unwrap()
+            .contains("autofocus"),
         "the first flagged field has focus"
     );
-    assert!(
-        html.contains("The NI number&#39;s last letter is unclear"),
-        "the doubt in words"
-    );
+    for (name, _, note) in &flagged {
+        let note = note.as_deref().unwrap_or_else(|| panic!("{name} says why"));
+        // Shown as a sentence (capitalised), HTML-escaped.
+        let words = note[1..].replace('\'', "&#39;");
+        assert!(html.contains(&words), "the doubt in words: {note}");
+    }
     let record = super::web::hidden(&html, "record").unwrap();
-    let crop = format!("/review/documents/{doc}/fields/{record}/ni_number.png");
+    let crop = format!("/review/documents/{doc}/fields/{record}/{first}.png");
     assert!(html.contains(&crop));
     let png = cas
         .client
@@ -327,8 +353,9 @@ async fn the_review_page_refuses_a_broken_rule_until_it_is_confirmed() {
         .unwrap();
     assert_eq!(png.status(), 200);
     let img = image::load_from_memory(&png.bytes().await.unwrap()).expect("a PNG");
+    // A one-line box with the paper around it: wide, and tall enough to read.
     assert!(
-        img.width() > 300 && img.height() > 40,
+        img.width() > 2 * img.height() && img.height() > 40,
         "{}x{}",
         img.width(),
         img.height()
