@@ -54,6 +54,13 @@ impl GlyphModel {
         // of an L) is as small as a full stop: marks are read only where no
         // letter may stand.
         let numeric = !allowed.is_empty() && !allowed.chars().any(|c| c.is_ascii_alphabetic());
+        // Every glyph of the line in one pass of the network.
+        let images: Vec<&GrayImage> = segs
+            .iter()
+            .filter(|s| !band.is_small(s))
+            .map(|s| &s.image)
+            .collect();
+        let mut reads = self.classify_many(&images, allowed).into_iter();
         let mut out = Vec::with_capacity(segs.len());
         for s in segs {
             if band.is_small(&s) {
@@ -68,7 +75,7 @@ impl GlyphModel {
                 });
                 continue;
             }
-            let mut whole = self.classify(&s.image, allowed);
+            let mut whole = reads.next().unwrap_or_default();
             if slash {
                 with_slash(&mut whole, slash_belief(&s.image));
             }
@@ -100,12 +107,18 @@ impl GlyphModel {
         // (probability of both halves, cut column, left and right reads)
         type Split = (f32, u32, Vec<(char, f32)>, Vec<(char, f32)>);
         let mut best: Option<Split> = None;
-        for cut in cut_candidates(&s, line_h) {
-            let (l, r) = halves(&s, cut);
-            let (cl, cr) = (
-                self.classify(&l.image, allowed),
-                self.classify(&r.image, allowed),
-            );
+        // Every cut's halves in one pass of the network.
+        let cuts = cut_candidates(&s, line_h);
+        let halves_of: Vec<(Segment, Segment)> = cuts.iter().map(|&c| halves(&s, c)).collect();
+        let images: Vec<&GrayImage> = halves_of
+            .iter()
+            .flat_map(|(l, r)| [&l.image, &r.image])
+            .collect();
+        let mut reads = self.classify_many(&images, allowed).into_iter();
+        for &cut in &cuts {
+            let (Some(cl), Some(cr)) = (reads.next(), reads.next()) else {
+                break;
+            };
             let p = cl.first().map_or(0.0, |c| c.1) * cr.first().map_or(0.0, |c| c.1);
             if best.as_ref().is_none_or(|b| p > b.0) {
                 best = Some((p, cut, cl, cr));
