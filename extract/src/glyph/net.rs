@@ -99,7 +99,6 @@ pub fn glyph_input(img: &GrayImage) -> Option<Vec<f32>> {
                 ink[y as usize * w + x as usize]
             }
         };
-        let (ix, iy) = (ix, iy);
         get(ix, iy) * (1.0 - ax) * (1.0 - ay)
             + get(ix + 1.0, iy) * ax * (1.0 - ay)
             + get(ix, iy + 1.0) * (1.0 - ax) * ay

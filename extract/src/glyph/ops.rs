@@ -23,10 +23,6 @@ pub fn pool2(x: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op1(Pool2)
 }
 
-fn dims4(shape: &Shape) -> Result<(usize, usize, usize, usize)> {
-    shape.dims4()
-}
-
 /// The f32 values of a contiguous tensor's storage.
 fn values<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
     let CpuStorage::F32(v) = storage else {
@@ -74,7 +70,7 @@ impl CustomOp1 for Patches {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (n, h, w, c) = dims4(layout.shape())?;
+        let (n, h, w, c) = layout.shape().dims4()?;
         let src = values(storage, layout)?;
         let mut out = vec![0f32; n * h * w * 9 * c];
         each_tap(n, h, w, c, |s, d| {
@@ -129,7 +125,7 @@ impl CustomOp1 for Pool2 {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (n, h, w, c) = dims4(layout.shape())?;
+        let (n, h, w, c) = layout.shape().dims4()?;
         if h % 2 != 0 || w % 2 != 0 {
             candle_core::bail!("pooling needs an even size, not {h}×{w}")
         }

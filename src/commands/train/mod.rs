@@ -216,8 +216,8 @@ pub fn train_glyphs(o: &TrainOpts) -> anyhow::Result<()> {
     let temperature = best.1;
     let (acc_plain, _) = accuracy(&net, &held_plain, 1.0)?;
     let (acc_paper, nll) = scores(&paper_logits, &held_paper, temperature);
-    let digits = class_accuracy(&net, &held_paper, |c| c >= 26)?;
-    let letters = class_accuracy(&net, &held_paper, |c| c < 26)?;
+    let digits = class_accuracy(&paper_logits, &held_paper, |c| c >= 26);
+    let letters = class_accuracy(&paper_logits, &held_paper, |c| c < 26);
     let mut out = out;
     out.insert(
         "temperature".into(),
@@ -409,25 +409,22 @@ fn scores(logits: &[Vec<f32>], set: &[(Vec<f32>, usize)], t: f32) -> (f64, f64) 
 }
 
 /// Share read right among the inputs whose class `keep` holds, choosing
-/// only among those classes (as a field's type restricts them).
+/// only among those classes (as a field's type restricts them), from
+/// logits already computed.
 fn class_accuracy(
-    net: &Net,
+    logits: &[Vec<f32>],
     set: &[(Vec<f32>, usize)],
     keep: impl Fn(usize) -> bool,
-) -> anyhow::Result<f64> {
-    let subset: Vec<(Vec<f32>, usize)> = set.iter().filter(|(_, y)| keep(*y)).cloned().collect();
-    let logits = all_logits(net, &subset)?;
-    let right = logits
-        .iter()
-        .zip(&subset)
-        .filter(|(z, (_, y))| {
-            (0..z.len())
-                .filter(|&c| keep(c))
-                .max_by(|&a, &b| z[a].total_cmp(&z[b]))
-                == Some(*y)
-        })
-        .count();
-    Ok(right as f64 / subset.len().max(1) as f64)
+) -> f64 {
+    let (mut right, mut n) = (0usize, 0usize);
+    for (z, (_, y)) in logits.iter().zip(set).filter(|(_, (_, y))| keep(*y)) {
+        n += 1;
+        let best = (0..z.len())
+            .filter(|&c| keep(c))
+            .max_by(|&a, &b| z[a].total_cmp(&z[b]));
+        right += usize::from(best == Some(*y));
+    }
+    right as f64 / n.max(1) as f64
 }
 
 /// Writes augmented characters and their network inputs as PNG files.
