@@ -217,6 +217,16 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let _ = &cli.config;
+    // The handwriting network's matrix products are small, and pages are
+    // already read in parallel, one per thread: spreading each product over
+    // rayon's threads only spins them (a tenth of extraction's CPU went to
+    // yielding). Training, whose products are large, keeps every core.
+    // Set here, while this is the only thread.
+    if !matches!(cli.command, Command::TrainGlyphs(_))
+        && std::env::var_os("RAYON_NUM_THREADS").is_none()
+    {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
     let result = match cli.command {
         Command::Extract { paths, opts } => formflow::commands::extract(&paths, &opts),
         Command::Eval {
