@@ -170,8 +170,26 @@ impl Lines {
         let mut vmask = Mask::new(w, h, cell);
         let mut horizontal = Vec::new();
         let mut vertical = Vec::new();
-        let filled = |x: i64, y: i64, dx: i64, dy: i64| {
-            ink.get(x - dx * thick, y - dy * thick) && ink.get(x + dx * thick, y + dy * thick)
+        // A piece of a run at (x, y) is kept where the line's own ink is,
+        // and not inside a filled area (ink a line's thickness away on both
+        // sides, across the line: `(dx, dy)`).
+        let keep = |pieces: &mut Vec<Piece>,
+                    mask: &mut Mask,
+                    x: usize,
+                    y: usize,
+                    len: usize,
+                    (dx, dy): (i64, i64)| {
+            let (xi, yi) = (x as i64, y as i64);
+            let filled = ink.get(xi - dx * thick, yi - dy * thick)
+                && ink.get(xi + dx * thick, yi + dy * thick);
+            if ink.get(xi, yi) && !filled {
+                pieces.push(Piece {
+                    x: x as f32,
+                    y: y as f32,
+                    w: len as f32,
+                });
+                mask.set(x as u32, y as u32);
+            }
         };
         // A thin line on a skewed page steps a pixel every 1/tan(skew)
         // pixels, so its runs are looked for in a band of rows (and of
@@ -180,60 +198,87 @@ impl Lines {
         let band = ((SKEW_TOLERANCE_DEG.to_radians().tan() * min_h.max(min_v) as f64 / 2.0).ceil()
             as usize)
             .max(1);
-        let rows_band = dilate(ink, band, true);
-        let cols_band = dilate(ink, band, false);
-        // Rows.
-        for y in 0..h as usize {
-            let row = &rows_band[y * w as usize..(y + 1) * w as usize];
-            let mut x = 0;
-            while x < row.len() {
-                if row[x] == 0 {
-                    x += 1;
-                    continue;
+        // The two dilated maps are made a row at a time, as the scan below
+        // reaches each row: a page's worth of each would be two more page
+        // buffers to allocate and fault in for every page.
+        let (wu, hu) = (w as usize, h as usize);
+        let row_of = |y: usize| &ink.data[y * wu..(y + 1) * wu];
+        // Ink in rows y - band ..= y + band, per column.
+        let mut count = vec![0u32; wu];
+        let add = |count: &mut [u32], y: usize, sign: bool| {
+            for (c, &v) in count.iter_mut().zip(row_of(y)) {
+                if sign {
+                    *c += u32::from(v != 0);
+                } else {
+                    *c -= u32::from(v != 0);
                 }
-                let start = x;
-                while x < row.len() && row[x] != 0 {
-                    x += 1;
+            }
+        };
+        (0..band.min(hu)).for_each(|y| add(&mut count, y, true));
+        let mut row = vec![0u8; wu];
+        let mut across = vec![0u8; wu];
+        // Columns are walked a row at a time, keeping each column's current run.
+        let mut run_start = vec![usize::MAX; wu];
+        // 1 where a column's run is open: what `across` was on the row before.
+        let mut active = vec![0u8; wu];
+        for y in 0..=hu {
+            if y < hu {
+                if y + band < hu {
+                    add(&mut count, y + band, true);
                 }
-                if x - start >= min_h {
-                    for (cx, len) in chunks(start, x, chunk) {
-                        if ink.get(cx as i64, y as i64) && !filled(cx as i64, y as i64, 0, 1) {
-                            horizontal.push(Piece {
-                                x: cx as f32,
-                                y: y as f32,
-                                w: len as f32,
-                            });
-                            hmask.set(cx as u32, y as u32);
+                row.iter_mut()
+                    .zip(&count)
+                    .for_each(|(o, &c)| *o = u8::from(c > 0));
+                if y >= band {
+                    add(&mut count, y - band, false);
+                }
+                dilate_row(row_of(y), band, &mut across);
+                // Rows.
+                let mut x = 0;
+                while x < wu {
+                    if row[x] == 0 {
+                        x = skip(&row, x, 0);
+                        continue;
+                    }
+                    let start = x;
+                    x = skip(&row, x, 1);
+                    if x - start >= min_h {
+                        for (cx, len) in chunks(start, x, chunk) {
+                            keep(&mut horizontal, &mut hmask, cx, y, len, (0, 1));
                         }
                     }
                 }
             }
-        }
-        // Columns: walk rows once, keeping each column's current run.
-        let mut run_start = vec![usize::MAX; w as usize];
-        for y in 0..=h as usize {
-            for (x, start) in run_start.iter_mut().enumerate() {
-                let on = y < h as usize && cols_band[y * w as usize + x] != 0;
-                let s = *start;
-                if on {
-                    if s == usize::MAX {
-                        *start = y;
+            // Columns: only where a run starts or ends, found eight
+            // columns at a time.
+            if y == hu {
+                across.fill(0);
+            }
+            let mut x = 0;
+            while x < wu {
+                if x + 8 <= wu && word(&across, x) == word(&active, x) {
+                    x += 8;
+                    continue;
+                }
+                let end = (x + 8).min(wu);
+                for x in x..end {
+                    if across[x] == active[x] {
+                        continue;
                     }
-                } else if s != usize::MAX {
+                    active[x] = across[x];
+                    if across[x] != 0 {
+                        run_start[x] = y;
+                        continue;
+                    }
+                    let s = run_start[x];
                     if y - s >= min_v {
                         for (cy, len) in chunks(s, y, chunk) {
-                            if ink.get(x as i64, cy as i64) && !filled(x as i64, cy as i64, 1, 0) {
-                                vertical.push(Piece {
-                                    x: x as f32,
-                                    y: cy as f32,
-                                    w: len as f32,
-                                });
-                                vmask.set(x as u32, cy as u32);
-                            }
+                            keep(&mut vertical, &mut vmask, x, cy, len, (1, 0));
                         }
                     }
-                    *start = usize::MAX;
+                    run_start[x] = usize::MAX;
                 }
+                x = end;
             }
         }
         Lines {
@@ -248,55 +293,42 @@ impl Lines {
     }
 }
 
-/// The ink map dilated by `r` pixels across rows (`vertical`: each pixel
-/// is ink when any pixel within `r` above or below is) or across columns.
-fn dilate(ink: &Ink, r: usize, vertical: bool) -> Vec<u8> {
-    let (w, h) = (ink.w as usize, ink.h as usize);
-    let mut out = vec![0u8; w * h];
-    if vertical {
-        // Per column, a running count of ink in the window.
-        let mut count = vec![0u32; w];
-        for y in 0..h + r {
-            if y < h {
-                let row = &ink.data[y * w..(y + 1) * w];
-                count
-                    .iter_mut()
-                    .zip(row)
-                    .for_each(|(c, &v)| *c += u32::from(v != 0));
-            }
-            if y > 2 * r {
-                let old = y - 2 * r - 1;
-                let row = &ink.data[old * w..(old + 1) * w];
-                count
-                    .iter_mut()
-                    .zip(row)
-                    .for_each(|(c, &v)| *c -= u32::from(v != 0));
-            }
-            if y >= r {
-                let oy = y - r;
-                out[oy * w..(oy + 1) * w]
-                    .iter_mut()
-                    .zip(&count)
-                    .for_each(|(o, &c)| *o = u8::from(c > 0));
-            }
+/// `src` dilated by `r` pixels along the row into `out`: each pixel is ink
+/// when any pixel within `r` of it is.
+fn dilate_row(src: &[u8], r: usize, out: &mut [u8]) {
+    let w = src.len();
+    // Ink in the window x - r ..= x + r.
+    let mut c: u32 = src[..r.min(w)].iter().map(|&v| u32::from(v != 0)).sum();
+    for x in 0..w {
+        if x + r < w {
+            c += u32::from(src[x + r] != 0);
         }
-    } else {
-        for y in 0..h {
-            let row = &ink.data[y * w..(y + 1) * w];
-            let o = &mut out[y * w..(y + 1) * w];
-            let mut last: Option<usize> = None;
-            for x in 0..w + r {
-                if row.get(x).is_some_and(|&v| v != 0) {
-                    last = Some(x);
-                }
-                if x >= r {
-                    let ox = x - r;
-                    o[ox] = u8::from(last.is_some_and(|l| l + 2 * r >= x));
-                }
-            }
+        out[x] = u8::from(c > 0);
+        if x >= r {
+            c -= u32::from(src[x - r] != 0);
         }
     }
-    out
+}
+
+/// The first index from `i` on where `v` is not `value` (0 or 1), or its
+/// length; eight bytes at a time while they all match.
+fn skip(v: &[u8], mut i: usize, value: u8) -> usize {
+    let all = u64::from_ne_bytes([value; 8]);
+    while i + 8 <= v.len() && word(v, i) == all {
+        i += 8;
+    }
+    while i < v.len() && v[i] == value {
+        i += 1;
+    }
+    i
+}
+
+/// The eight bytes of `v` from `i`, as one word.
+#[inline]
+fn word(v: &[u8], i: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&v[i..i + 8]);
+    u64::from_ne_bytes(b)
 }
 
 /// A run from `start` to `end` cut into pieces of at most `chunk`: each
