@@ -358,14 +358,24 @@ fn unpack_bits(buf: &[u8], width: u32, height: u32, bits: u8) -> Result<GrayImag
         return Err(short());
     }
     let max = (1u32 << bits) - 1;
+    // Each byte value's pixels, looked up: a bilevel page is millions of
+    // pixels, and this ran a shift, mask and division for every one.
+    let per = 8 / bits;
+    let mut table = [[0u8; 8]; 256];
+    for (byte, px) in table.iter_mut().enumerate() {
+        for (i, p) in px.iter_mut().take(per).enumerate() {
+            let v = (byte as u32 >> (8 - bits - i * bits)) & max;
+            *p = (v * 255 / max) as u8;
+        }
+    }
     let mut grey = Vec::with_capacity(w.saturating_mul(rows));
     for row in buf.chunks_exact(row_bytes).take(rows) {
-        for x in 0..w {
-            let bit = x * bits;
-            let byte = u32::from(row.get(bit / 8).copied().unwrap_or(0));
-            let v = (byte >> (8 - bits - bit % 8)) & max;
-            grey.push((v * 255 / max) as u8);
+        let end = grey.len() + w;
+        for &byte in row {
+            grey.extend_from_slice(&table[usize::from(byte)][..per]);
         }
+        // The padding at the row's end is not pixels.
+        grey.truncate(end);
     }
     GrayImage::from_raw(width, height, grey).ok_or_else(short)
 }
@@ -466,6 +476,18 @@ mod tests {
         );
         let black_is_zero = grey_of(tiny_tiff(10, 1, 1, 1, &row));
         assert_eq!(black_is_zero, vec![255, 0, 0, 0, 0, 0, 0, 0, 0, 255]);
+    }
+
+    #[test]
+    fn packed_pixels_unpack_to_levels_and_row_padding_is_dropped() {
+        // Three pixels a row, two rows; each row padded to a whole byte.
+        let one = unpack_bits(&[0b1010_0000, 0b0110_0000], 3, 2, 1).unwrap();
+        assert_eq!(one.as_raw(), &[255, 0, 255, 0, 255, 255]);
+        let two = unpack_bits(&[0b0001_1011, 0b1110_0100], 3, 2, 2).unwrap();
+        assert_eq!(two.as_raw(), &[0, 85, 170, 255, 170, 85]);
+        let four = unpack_bits(&[0xF0, 0x70, 0x0F, 0x80], 3, 2, 4).unwrap();
+        assert_eq!(four.as_raw(), &[255, 0, 119, 0, 255, 136]);
+        assert!(unpack_bits(&[0xFF], 3, 2, 1).is_err(), "a row short");
     }
 
     #[test]
