@@ -175,6 +175,35 @@ pub fn segment_line(img: &GrayImage, threshold: u8) -> Vec<Segment> {
     out
 }
 
+/// Two glyphs of one line as one: the union of their columns and rows,
+/// each one's ink where it lies on the line (the darker wins where they
+/// meet). Its word gap is the left one's.
+pub fn join(a: &Segment, b: &Segment) -> Segment {
+    let (x0, x1) = (a.x0.min(b.x0), a.x1.max(b.x1));
+    let (y0, y1) = (a.y0.min(b.y0), a.y1.max(b.y1));
+    // Each image is its glyph's box with a margin of `m` on every side, as
+    // `cut` makes it; the joined one keeps the same margin.
+    let m = 3u32;
+    let mut image = GrayImage::from_pixel(x1 - x0 + 2 * m, y1 - y0 + 2 * m, Luma([255]));
+    for s in [a, b] {
+        let (dx, dy) = (s.x0 - x0, s.y0 - y0);
+        for (x, y, p) in s.image.enumerate_pixels() {
+            if let Some(q) = image.get_pixel_mut_checked(x + dx, y + dy) {
+                q.0[0] = q.0[0].min(p.0[0]);
+            }
+        }
+    }
+    let left = if a.x0 <= b.x0 { a } else { b };
+    Segment {
+        x0,
+        x1,
+        y0,
+        y1,
+        space_before: left.space_before,
+        image,
+    }
+}
+
 /// The line's capital height: the typical height of its taller pieces.
 fn letter_height(comps: &[Comp]) -> f32 {
     let tallest = comps
@@ -367,6 +396,7 @@ fn cut(
     if y0 >= y1 {
         return None;
     }
+    // The margin `join` expects.
     let m = 3usize;
     let (ow, oh) = (p.x1 - p.x0 + 2 * m, y1 - y0 + 2 * m);
     let mut out = GrayImage::from_pixel(ow as u32, oh as u32, Luma([255]));

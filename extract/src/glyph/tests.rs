@@ -193,6 +193,32 @@ fn read_line_reads_a_drawn_line() {
 }
 
 #[test]
+fn joined_pieces_keep_their_ink_where_it_lay_on_the_line() {
+    // Two blocks on one line, the right one lower: two segments.
+    let mut line = GrayImage::from_pixel(60, 40, Luma([255]));
+    for (x0, x1, y0, y1) in [(5, 15, 5, 30), (20, 28, 12, 35)] {
+        for y in y0..y1 {
+            for x in x0..x1 {
+                line.put_pixel(x, y, Luma([0]));
+            }
+        }
+    }
+    let segs = segment_line(&line, 128);
+    assert_eq!(segs.len(), 2);
+    let j = super::segment::join(&segs[0], &segs[1]);
+    assert_eq!((j.x0, j.x1, j.y0, j.y1), (5, 28, 5, 35));
+    // A 3-pixel margin on every side, as the cutter leaves one.
+    assert_eq!(j.image.dimensions(), (23 + 6, 30 + 6));
+    let ink = |x: u32, y: u32| j.image.get_pixel(x + 3 - 5, y + 3 - 5).0[0] < 128;
+    assert!(ink(5, 5) && ink(14, 29), "the left block");
+    assert!(ink(20, 12) && ink(27, 34), "the right block");
+    assert!(
+        !ink(17, 20) && !ink(25, 8) && !ink(8, 33),
+        "paper between and around"
+    );
+}
+
+#[test]
 fn blank_lines_have_no_segments() {
     assert!(segment_line(&GrayImage::new(0, 0), 128).is_empty());
     assert!(segment_line(&GrayImage::from_pixel(200, 40, Luma([255])), 128).is_empty());
