@@ -119,7 +119,7 @@ mod tests {
     fn ctx() -> Context {
         Context {
             today: chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
-            review_threshold: 0.7,
+            review_threshold: 0.7f64.powf(crate::normalise::CALIBRATION),
         }
     }
 

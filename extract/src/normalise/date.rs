@@ -382,7 +382,7 @@ mod tests {
     fn look_alike_letters_in_a_date_are_digits() {
         let n = run(&signed(), &cells("O1O3ZO25"), &ctx());
         assert_eq!(n.value, json!("2025-03-01"));
-        assert!(n.confidence < 0.7);
+        assert!(n.confidence < calibrated(0.7));
         assert_eq!(n.flags, vec![Flag::LowConfidence]);
         let n = run(&signed(), &doubtful_cells("[O0]1032025"), &ctx());
         assert_eq!(n.value, json!("2025-03-01"));

@@ -107,7 +107,7 @@ mod tests {
         );
         assert_eq!(
             (n.value, n.confidence, n.flags),
-            (json!(true), 0.97, vec![])
+            (json!(true), calibrated(0.97), vec![])
         );
         let n = run(
             &spec("signature", FieldType::Signature),
@@ -119,7 +119,7 @@ mod tests {
         );
         assert_eq!(
             (n.value, n.confidence, n.flags),
-            (json!(false), 0.95, vec![])
+            (json!(false), calibrated(0.95), vec![])
         );
         let n = run(
             &spec("signature", FieldType::Signature),
@@ -140,7 +140,7 @@ mod tests {
         );
         assert_eq!(
             (n.value, n.confidence, n.flags),
-            (json!(true), 0.0, vec![Flag::LowConfidence])
+            (json!(true), calibrated(0.0), vec![Flag::LowConfidence])
         );
     }
 
@@ -157,7 +157,7 @@ mod tests {
         );
         assert_eq!(
             (n.value, n.confidence, n.flags),
-            (json!("british"), 0.95, vec![])
+            (json!("british"), calibrated(0.95), vec![])
         );
     }
 
@@ -170,7 +170,7 @@ mod tests {
         );
         assert_eq!(
             (n.value, n.confidence, n.flags),
-            (json!(null), 0.97, vec![])
+            (json!(null), calibrated(0.97), vec![])
         );
     }
 
@@ -187,7 +187,7 @@ mod tests {
         );
         assert_eq!(
             (n.value, n.confidence, n.flags),
-            (json!("no"), 0.8, vec![Flag::Ambiguous])
+            (json!("no"), calibrated(0.8), vec![Flag::Ambiguous])
         );
         let n = run(
             &spec("c", FieldType::Choice),

@@ -264,7 +264,7 @@ mod tests {
     fn a_lone_digit_inside_a_word_is_the_letter_it_looks_like() {
         let n = run(&spec("surname", FieldType::Text), &line("SM1TH"), &ctx());
         assert_eq!(n.value, json!("SMITH"));
-        assert!(n.confidence < 0.9);
+        assert!(n.confidence < calibrated(0.9));
         let n = run(
             &spec("surname", FieldType::Text),
             &doubtful("J[0O]NES"),
@@ -285,7 +285,7 @@ mod tests {
         assert_eq!((n.value, n.flags), (json!("2B138L"), vec![]));
         let n = run(&account(), &doubtful_cells("[Z2]B[I1]38[1L]"), &ctx());
         assert_eq!(n.value, json!("2B138L"));
-        assert!(n.confidence < 0.7, "{}", n.confidence);
+        assert!(n.confidence < calibrated(0.7), "{}", n.confidence);
         assert_eq!(n.flags, vec![Flag::LowConfidence]);
     }
 

@@ -726,7 +726,7 @@ mod tests {
             note: Some("the second digit of the month is unclear".into()),
         };
         for birth in [
-            read(0.9, vec![], json!("1985-03-14")),
+            read(0.98, vec![], json!("1985-03-14")),
             read(0.6, vec![Flag::Invalid], json!("2030-01-01")),
         ] {
             let mut f = corrected_voter();
