@@ -37,8 +37,10 @@ const SPLIT_MIN_P: f32 = 0.7;
 const JOIN_GAP: f32 = 0.05;
 /// ... and together they are no wider than this many.
 const JOIN_W: f32 = 0.95;
-/// The joined glyph's top probability must be at least this...
-const JOIN_MIN_P: f32 = 0.6;
+/// The joined glyph's top probability must be at least this (the pieces
+/// of one letter joined read 0.95 and more on the shared real-hands set;
+/// a typed L and J touching read as a 4 at 0.84)...
+const JOIN_MIN_P: f32 = 0.9;
 /// ... and this many times the product of the pieces' top probabilities.
 const JOIN_MARGIN: f32 = 1.0;
 
