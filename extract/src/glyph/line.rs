@@ -10,7 +10,9 @@
 //! The network knows letters and digits only. In fields that hold no
 //! letters (money, dates, numbers), marks much smaller than the digits are
 //! read by where they sit on the line and their shape (a full stop or
-//! comma at the foot, a hyphen in the middle, an apostrophe at the top);
+//! comma at the foot, a hyphen in the middle, an apostrophe at the top),
+//! and so they are in email addresses, whose `@` (which the network does
+//! not know) is offered for round glyphs with ink in their middle;
 //! elsewhere they are left to Tesseract. A thin straight stroke leaning well
 //! forward may be a slash wherever one is allowed.
 
@@ -74,6 +76,11 @@ impl GlyphModel {
         // of an L) is as small as a full stop: marks are read only where no
         // letter may stand.
         let numeric = !allowed.is_empty() && !allowed.chars().any(|c| c.is_ascii_alphabetic());
+        // An email address is the exception: its points are as small, and
+        // mean more. Its `@` the network does not know: a round glyph with
+        // ink in its middle is offered as one, for the address's grammar
+        // to take where no `@` was read.
+        let email = !allowed.is_empty() && allowed.contains('@');
         // Every glyph of the line in one pass of the network.
         let images: Vec<&GrayImage> = segs
             .iter()
@@ -89,7 +96,7 @@ impl GlyphModel {
         let mut out = Vec::with_capacity(segs.len());
         for (s, whole) in segs.into_iter().zip(read) {
             let Some(mut whole) = whole else {
-                let candidates = if numeric {
+                let candidates = if numeric || email {
                     band.punctuation(&s, allowed)
                 } else {
                     Vec::new()
@@ -102,6 +109,9 @@ impl GlyphModel {
             };
             if slash {
                 with_slash(&mut whole, slash_belief(&s.image));
+            }
+            if email {
+                with_at(&mut whole, &s.image);
             }
             self.split_or_keep(s, whole, line_h, allowed, 2, &mut out);
         }
@@ -365,6 +375,35 @@ fn with_slash(cands: &mut Vec<(char, f32)>, p: f32) {
     cands.iter_mut().for_each(|c| c.1 *= 1.0 - p);
     cands.push(('/', p));
     cands.sort_by(|a, b| b.1.total_cmp(&a.1));
+}
+
+/// Offers `@` for a glyph read as a round letter or digit whose middle
+/// holds ink (an `a` inside the ring), with a belief that grows with that
+/// ink but stays under the reading's own: an `@` is never read outright,
+/// only taken where an address needs one.
+pub(super) fn with_at(cands: &mut Vec<(char, f32)>, img: &GrayImage) {
+    let Some(&(top, p)) = cands.first() else {
+        return;
+    };
+    if !"OQ0CGDU".contains(top) {
+        return;
+    }
+    let (w, h) = (img.width(), img.height());
+    // The middle third each way.
+    let (x0, x1, y0, y1) = (w / 3, w - w / 3, h / 3, h - h / 3);
+    if x1 <= x0 || y1 <= y0 {
+        return;
+    }
+    let inked = (y0..y1)
+        .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+        .filter(|&(x, y)| img.get_pixel(x, y).0[0] < 128)
+        .count();
+    let share = inked as f32 / ((x1 - x0) * (y1 - y0)) as f32;
+    let belief = ((share - 0.08) / 0.25).clamp(0.0, 1.0) * 0.5 * p;
+    if belief > 0.0 {
+        cands.push(('@', belief));
+        cands.sort_by(|a, b| b.1.total_cmp(&a.1));
+    }
 }
 
 /// Columns (in the segment image) worth cutting at: the thinnest columns

@@ -181,6 +181,33 @@ fn marks_among_digits_are_read_by_their_place_and_shape() {
 }
 
 #[test]
+fn an_address_keeps_its_points_and_a_filled_ring_may_be_its_at_sign() {
+    let model = model();
+    let email = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789@._-+";
+    let line = draw_line("HE.CO", 48.0, 4.0, 0.05);
+    assert_eq!(read_as(&model, &line, email), "HE.CO");
+    // A ring, then the same ring with ink in its middle.
+    let ring = |filled: bool| {
+        GrayImage::from_fn(40, 40, |x, y| {
+            let r = ((x as f32 - 19.5).powi(2) + (y as f32 - 19.5).powi(2)).sqrt();
+            let ink = (14.0..18.0).contains(&r) || (filled && r < 7.0);
+            Luma([if ink { 0 } else { 255 }])
+        })
+    };
+    let mut plain = vec![('O', 0.9), ('0', 0.1)];
+    super::line::with_at(&mut plain, &ring(false));
+    assert!(plain.iter().all(|c| c.0 != '@'), "{plain:?}");
+    let mut at = vec![('O', 0.9), ('0', 0.1)];
+    super::line::with_at(&mut at, &ring(true));
+    let p = at.iter().find(|c| c.0 == '@').map(|c| c.1);
+    assert!(p.is_some_and(|p| p > 0.1 && p < 0.9), "{at:?}");
+    assert_eq!(at[0].0, 'O', "offered, never read outright");
+    let mut letter = vec![('E', 0.9)];
+    super::line::with_at(&mut letter, &ring(true));
+    assert_eq!(letter, vec![('E', 0.9)], "only round glyphs");
+}
+
+#[test]
 fn read_line_reads_a_drawn_line() {
     let model = model();
     for (text, allowed) in [("27 40", DIGITS), ("HAVEN", LETTERS), ("WENT 27", "")] {
