@@ -81,6 +81,7 @@ enum Command {
         #[arg(
             long,
             env = "FORMFLOW_BENCH_ADMIN_URL",
+            hide_env_values = true,
             default_value = "postgres://postgres@127.0.0.1:5432/test"
         )]
         admin_url: String,
@@ -92,6 +93,7 @@ enum Command {
         #[arg(
             long,
             env = "AMQP_URL",
+            hide_env_values = true,
             default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
         )]
         amqp_url: String,

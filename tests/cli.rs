@@ -155,6 +155,33 @@ fn settings_may_come_from_a_config_file_and_the_environment_wins() {
 }
 
 #[test]
+fn secrets_in_the_environment_are_not_printed_by_help() {
+    for cmd in ["serve", "worker", "run", "migrate", "bench"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_formflow"))
+            .args([cmd, "--help"])
+            .env(
+                "DATABASE_URL",
+                "postgres://clerk:sekret1@db.example/formflow",
+            )
+            .env("AMQP_URL", "amqps://clerk:sekret2@mq.example/%2f")
+            .env("FORMFLOW_STORAGE", "s3://sekret3-bucket/originals")
+            .env(
+                "FORMFLOW_BENCH_ADMIN_URL",
+                "postgres://admin:sekret4@db.example/x",
+            )
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{cmd} --help");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("--help"), "{cmd}: {help}");
+        assert!(
+            !help.contains("sekret"),
+            "{cmd} --help prints a secret:\n{help}"
+        );
+    }
+}
+
+#[test]
 fn every_setting_is_listed_in_help_with_its_variable() {
     for (cmd, vars) in [
         (

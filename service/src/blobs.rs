@@ -13,8 +13,29 @@ use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, PutPayload};
 use sha2::{Digest as _, Sha256};
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// Creates `dir` and any missing parents readable by this user alone
+/// (0700): the folders formflow makes hold personal data. Folders that
+/// already exist keep their mode.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Creates `path` (which must not exist) for writing, readable by this user
+/// alone (0600).
+pub fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
 
 /// Why storing or reading an original failed.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +108,7 @@ impl Blobs {
             ))
         } else {
             let dir = PathBuf::from(setting);
-            std::fs::create_dir_all(dir.join("tmp"))?;
+            create_private_dir(&dir.join("tmp"))?;
             Ok(Blobs::Folder(dir))
         }
     }
@@ -162,11 +183,11 @@ fn write_file(dir: &std::path::Path, sha: &str, bytes: &[u8]) -> std::io::Result
         return Ok(());
     }
     let parent = dest.parent().expect("a key has a folder");
-    std::fs::create_dir_all(parent)?;
+    create_private_dir(parent)?;
     let tmp = dir
         .join("tmp")
         .join(format!("{sha}.{}", uuid::Uuid::now_v7()));
-    let mut f = std::fs::File::create(&tmp)?;
+    let mut f = create_private_file(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;
     drop(f);
@@ -193,6 +214,13 @@ mod tests {
         let files: Vec<_> = walk(dir.path());
         assert_eq!(files.len(), 1, "{files:?}");
         assert!(files[0].ends_with(format!("sha256/{}/{}", &a[..2], a)));
+        // Personal data: for this user alone.
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&files[0]), 0o600);
+        for d in ["tmp", "sha256", &format!("sha256/{}", &a[..2])] {
+            assert_eq!(mode(&dir.path().join(d)), 0o700, "{d}");
+        }
     }
 
     #[tokio::test]

@@ -91,7 +91,7 @@ async fn open(opts: &PeopleOpts) -> anyhow::Result<Db> {
     let url = match &opts.store.database_url {
         Some(u) => u.clone(),
         None => {
-            std::fs::create_dir_all(&opts.data).with_context(|| {
+            formflow_service::blobs::create_private_dir(&opts.data).with_context(|| {
                 format!("Failed to create the data folder {}", opts.data.display())
             })?;
             let path = opts.data.join("formflow.db");

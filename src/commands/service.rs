@@ -24,12 +24,12 @@ pub struct StoreOpts {
     /// The database: postgres://user@host/db, or sqlite://PATH for a file.
     /// Required by migrate, serve and worker; `run` defaults to a SQLite
     /// file in its data folder.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Where originals are kept: a folder, or s3://bucket/prefix (with the
     /// AWS_* variables for credentials, region and endpoint). Default:
     /// formflow-data/originals.
-    #[arg(long, env = "FORMFLOW_STORAGE")]
+    #[arg(long, env = "FORMFLOW_STORAGE", hide_env_values = true)]
     pub storage: Option<String>,
     /// Most database connections this process opens.
     #[arg(long, env = "FORMFLOW_DB_CONNECTIONS", default_value_t = 8)]
@@ -43,6 +43,7 @@ pub struct BrokerOpts {
     #[arg(
         long,
         env = "AMQP_URL",
+        hide_env_values = true,
         default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
     )]
     pub amqp_url: String,
@@ -384,7 +385,7 @@ pub fn run(
     let engine = extract.engine()?;
     let concurrency = extract.threads();
     runtime()?.block_on(async {
-        std::fs::create_dir_all(&opts.data)
+        formflow_service::blobs::create_private_dir(&opts.data)
             .with_context(|| format!("Failed to create the data folder {}", opts.data.display()))?;
         let default_db = format!("sqlite://{}", opts.data.join("formflow.db").display());
         let db = connect(

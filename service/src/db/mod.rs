@@ -56,6 +56,9 @@ pub enum DbError {
     /// Migrations could not be applied.
     #[error("the database migrations could not be applied: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The SQLite file could not be made.
+    #[error("the database file {0} could not be created: {1}")]
+    File(String, std::io::Error),
     /// The database has not been migrated to what this build expects.
     #[error("the database is not migrated ({0}): run `formflow migrate` first")]
     NotMigrated(String),
@@ -131,7 +134,16 @@ impl Db {
                 .await?;
             Ok(Db::Postgres(pool))
         } else if url.starts_with("sqlite:") {
-            let opts = SqliteConnectOptions::from_str(url)?
+            let opts = SqliteConnectOptions::from_str(url)?;
+            // Made here, readable by this user alone (0600), before SQLite
+            // would make it with the umask's mode; its journal files take
+            // the same mode from it.
+            let file = opts.get_filename();
+            if file != std::path::Path::new(":memory:") && !file.exists() {
+                crate::blobs::create_private_file(file)
+                    .map_err(|e| DbError::File(file.display().to_string(), e))?;
+            }
+            let opts = opts
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .foreign_keys(true)

@@ -66,6 +66,33 @@ pub(super) async fn count(db: &Db, sql: &str) -> i64 {
 }
 
 #[tokio::test]
+async fn the_database_file_and_its_journal_are_for_this_user_alone() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (dir, db) = fresh().await;
+    // A write, so that the write-ahead log exists too.
+    db.migrate().await.unwrap();
+    for name in ["t.db", "t.db-wal"] {
+        let mode = std::fs::metadata(dir.path().join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}: {mode:o}");
+    }
+    let e = Db::connect(
+        &format!(
+            "sqlite://{}",
+            dir.path().join("no/such/folder/t.db").display()
+        ),
+        1,
+        std::time::Duration::from_secs(1),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("could not be created"), "{e}");
+}
+
+#[tokio::test]
 async fn a_database_without_migrations_is_refused_in_plain_words() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::connect(
