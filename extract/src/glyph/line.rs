@@ -63,8 +63,8 @@ impl GlyphModel {
     /// darker than `threshold`): [`segment_line`], then neighbouring pieces
     /// of one character joined where they read better together, then each
     /// glyph that may hold two touching letters is cut in two where that
-    /// reads clearly better, and every glyph is classified, restricted to `allowed` (all
-    /// when empty). Left to right; a blank crop gives nothing.
+    /// reads clearly better, and every glyph is classified, restricted to
+    /// `allowed` (all when empty). Left to right; a blank crop gives nothing.
     pub fn read_line(&self, img: &GrayImage, threshold: u8, allowed: &str) -> Vec<ReadGlyph> {
         let segs = segment_line(img, threshold);
         let Some(band) = Band::of(&segs) else {
