@@ -80,7 +80,7 @@ impl GlyphModel {
         // mean more. Its `@` the network does not know: a round glyph with
         // ink in its middle is offered as one, for the address's grammar
         // to take where no `@` was read.
-        let email = !allowed.is_empty() && allowed.contains('@');
+        let email = allowed.contains('@');
         // Every glyph of the line in one pass of the network.
         let images: Vec<&GrayImage> = segs
             .iter()

@@ -201,7 +201,7 @@ pub fn train_glyphs(o: &TrainOpts) -> anyhow::Result<()> {
             waited
         );
     }
-    let out = fold(&tensors, &norms, &running)?;
+    let mut out = fold(&tensors, &norms, &running)?;
     let net = Net::from_tensors(&out)?;
     // The temperature that makes the left-out writers' probabilities honest.
     let paper_logits = all_logits(&net, &held_paper)?;
@@ -218,7 +218,6 @@ pub fn train_glyphs(o: &TrainOpts) -> anyhow::Result<()> {
     let (acc_paper, nll) = scores(&paper_logits, &held_paper, temperature);
     let digits = class_accuracy(&paper_logits, &held_paper, |c| c >= 26);
     let letters = class_accuracy(&paper_logits, &held_paper, |c| c < 26);
-    let mut out = out;
     out.insert(
         "temperature".into(),
         Tensor::from_vec(vec![temperature], 1, &Device::Cpu)?,
