@@ -187,11 +187,18 @@ fn write_file(dir: &std::path::Path, sha: &str, bytes: &[u8]) -> std::io::Result
     let tmp = dir
         .join("tmp")
         .join(format!("{sha}.{}", uuid::Uuid::now_v7()));
-    let mut f = create_private_file(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, &dest)?;
+    let written = (|| {
+        let mut f = create_private_file(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, &dest)
+    })();
+    if let Err(e) = written {
+        // A full disk, say: leave no partial file behind.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     std::fs::File::open(parent)?.sync_all()
 }
 

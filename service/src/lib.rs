@@ -10,6 +10,7 @@
 //! - [`queue`]: the job queue and event exchange (RabbitMQ, or in-process);
 //! - [`relay`]: hands outbox messages to the queue, so an upload accepted
 //!   while the broker is down is published once it is back;
+//! - [`sweep`]: returns to the queue the documents of workers that vanished;
 //! - [`event`]: the events downstream services receive;
 //! - [`access`]: password hashes, API tokens and session ids.
 //!
@@ -22,6 +23,7 @@ pub mod db;
 pub mod event;
 pub mod queue;
 pub mod relay;
+pub mod sweep;
 
 pub use blobs::Blobs;
 pub use db::Db;

@@ -472,6 +472,29 @@ impl Delivery {
         }
     }
 
+    /// Puts it back at the end of the queue as a new message, then lets
+    /// this one go: for a job whose failures may pass (the database down
+    /// longer than the worker's retries). A new message starts with no
+    /// deliveries, so the broker's delivery limit, meant for files that
+    /// kill workers, never dead-letters a job for an outage.
+    pub async fn retry_later(self, broker: &Broker) -> Result<(), QueueError> {
+        match self.inner {
+            DeliveryInner::Rabbit { acker, data } => {
+                let Broker::Rabbit(r) = broker else {
+                    return Err(QueueError::Closed);
+                };
+                r.publish("", &r.names.jobs, &data, FieldTable::default())
+                    .await?;
+                acker.ack(BasicAckOptions::default()).await?;
+                Ok(())
+            }
+            DeliveryInner::Memory(m) => match self.job {
+                Some(j) => m.push(j),
+                None => Ok(()),
+            },
+        }
+    }
+
     /// Gives up on it: it goes to the dead-letter queue with `reason`.
     pub async fn dead_letter(self, broker: &Broker, reason: &str) -> Result<(), QueueError> {
         match self.inner {

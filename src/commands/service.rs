@@ -71,7 +71,7 @@ impl BrokerOpts {
     }
 }
 
-/// The HTTP side.
+/// The service's side: HTTP, and the housekeeping `serve` does.
 #[derive(Debug, Clone, clap::Args)]
 pub struct HttpOpts {
     /// Address to listen on.
@@ -98,6 +98,11 @@ pub struct HttpOpts {
     /// Memory for decoded pages kept for drawing crops, in megabytes.
     #[arg(long, env = "FORMFLOW_PAGE_CACHE_MB", default_value_t = 256)]
     pub page_cache_mb: usize,
+    /// A document being read whose worker has said nothing for this long
+    /// (workers speak every FORMFLOW_HEARTBEAT) goes back to the queue: its worker was
+    /// killed, cut off or hung.
+    #[arg(long, env = "FORMFLOW_STALE_AFTER", default_value = "5m", value_parser = parse_duration)]
+    pub stale_after: Duration,
 }
 
 /// A duration: a number of minutes, or a number with `s`, `m` or `h`.
@@ -127,6 +132,24 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl HttpOpts {
+    /// Starts the sweeper for documents of vanished workers.
+    fn sweeper(
+        &self,
+        db: &Db,
+        wake: &Arc<Notify>,
+        stop: &watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        // Looked at a few times within the stale time, at most each minute.
+        let every = (self.stale_after / 4).min(Duration::from_secs(60));
+        tokio::spawn(formflow_service::sweep::run(
+            db.clone(),
+            self.stale_after,
+            every,
+            Arc::clone(wake),
+            stop.clone(),
+        ))
+    }
+
     fn settings(&self) -> Settings {
         Settings {
             limits: UploadLimits {
@@ -153,9 +176,14 @@ pub struct WorkerOpts {
     #[arg(long, env = "FORMFLOW_MAX_ATTEMPTS", default_value_t = 3)]
     pub max_attempts: i32,
     /// Tries of one job after passing failures (database or storage down)
-    /// before it is dead-lettered; waits double from 0.5 s up to 30 s.
+    /// before it goes back to the end of the queue; waits double from 0.5 s
+    /// up to 30 s.
     #[arg(long, env = "FORMFLOW_RETRIES", default_value_t = 8)]
     pub retries: u32,
+    /// How often a worker tells the database it is still reading a
+    /// document; keep it well under the service's FORMFLOW_STALE_AFTER.
+    #[arg(long, env = "FORMFLOW_HEARTBEAT", default_value = "30s", value_parser = parse_duration)]
+    pub heartbeat: Duration,
 }
 
 impl WorkerOpts {
@@ -164,6 +192,7 @@ impl WorkerOpts {
             concurrency,
             max_attempts: self.max_attempts.max(1),
             retries: self.retries,
+            heartbeat: self.heartbeat,
             ..formflow_worker::Settings::default()
         }
     }
@@ -312,6 +341,7 @@ pub fn serve(
             Arc::clone(&wake),
             stop.clone(),
         ));
+        let sweeper = http_opts.sweeper(&db, &wake, &stop);
         let app = App::new(
             db.clone(),
             blobs,
@@ -322,6 +352,7 @@ pub fn serve(
         );
         let served = http(app, http_opts.listen, stop.clone()).await;
         let _ = relay.await;
+        let _ = sweeper.await;
         broker.close().await;
         db.close().await;
         served
@@ -410,13 +441,14 @@ pub fn run(
             Arc::clone(&wake),
             stop.clone(),
         ));
+        let sweeper = http_opts.sweeper(&db, &wake, &stop);
         // One pool of OCR engines for the worker and the review pages.
         let pool = Arc::new(Pool::new(engine));
         let w = formflow_worker::Worker::new(
             db.clone(),
             blobs.clone(),
             broker.clone(),
-            Arc::clone(&pool),
+            pool.clone(),
             worker_opts.settings(concurrency),
         );
         let worker = {
@@ -497,6 +529,7 @@ pub fn run(
         let _ = stop_tx.send(true);
         let _ = worker.await;
         let _ = relay.await;
+        let _ = sweeper.await;
         db.close().await;
         Ok(())
     })

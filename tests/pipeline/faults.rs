@@ -1,5 +1,5 @@
-//! Faults: a worker killed mid-job, RabbitMQ unreachable while uploading,
-//! a corrupt file in a batch. After each, every accepted file has its
+//! Faults: a worker killed mid-job, a worker frozen mid-job, RabbitMQ
+//! unreachable while uploading, a corrupt file in a batch. After each, every accepted file has its
 //! document and every document its one outcome.
 
 use super::by_file;
@@ -14,33 +14,7 @@ async fn a_worker_killed_mid_job_leaves_the_document_one_outcome() {
     s.start("serve", &["serve"], &[]);
     s.start("worker-a", &["worker"], &[]);
     s.wait_serving().await;
-    // A three-page stack: long enough to be caught in the middle.
-    let (status, answer) = s
-        .upload(&[Path::new("samples/batches/batch-mini.pdf")])
-        .await;
-    assert_eq!(status, 202, "{answer}");
-    let batch = answer["batch_id"].as_str().unwrap().to_string();
-    let doc = answer["documents"][0]["document_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let start = Instant::now();
-    loop {
-        let (_, d) = s.get(&format!("/api/v1/documents/{doc}")).await;
-        if d["status"] == "processing" {
-            break;
-        }
-        assert_eq!(
-            d["status"], "queued",
-            "the job finished before it could be interrupted: {d}"
-        );
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "never taken: {}",
-            s.log("worker-a")
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let (batch, doc) = stack_taken_by(&s, "worker-a").await;
     s.signal("worker-a", "KILL");
     s.wait_exit("worker-a", Duration::from_secs(10));
     let (_, d) = s.get(&format!("/api/v1/documents/{doc}")).await;
@@ -53,15 +27,88 @@ async fn a_worker_killed_mid_job_leaves_the_document_one_outcome() {
     let (_, d) = s.get(&format!("/api/v1/documents/{doc}")).await;
     assert_eq!(d["attempts"], 2, "{d}");
     assert_eq!(d["records"].as_array().map(Vec::len), Some(2), "{d}");
+    the_stack_has_one_outcome(&s).await;
+}
+
+/// Uploads a three-page stack (long enough to be caught in the middle)
+/// and waits until `worker` has taken it: its batch and document.
+async fn stack_taken_by(s: &Stack, worker: &str) -> (String, String) {
+    let (status, answer) = s
+        .upload(&[Path::new("samples/batches/batch-mini.pdf")])
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    let batch = answer["batch_id"].as_str().unwrap().to_string();
+    let doc = answer["documents"][0]["document_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_processing(s, &doc, worker).await;
+    (batch, doc)
+}
+
+/// The stack's two records and three pages, written once, and nothing
+/// left on the queue or in the outbox.
+async fn the_stack_has_one_outcome(s: &Stack) {
     assert_eq!(s.count("SELECT COUNT(*) FROM records").await, 2);
     assert_eq!(s.count("SELECT COUNT(*) FROM pages").await, 3);
     let finals = s
         .count("SELECT COUNT(*) FROM document_events WHERE status NOT IN ('queued', 'processing')")
         .await;
     assert_eq!(finals, 1, "one outcome");
-    // Nothing left on the queue or in the outbox.
     s.wait_outbox_empty().await;
     assert!(s.drain(&s.queue.clone()).await.is_empty());
+}
+
+/// Waits until the document is taken by a worker.
+async fn wait_processing(s: &Stack, doc: &str, worker: &str) {
+    let start = Instant::now();
+    loop {
+        let (_, d) = s.get(&format!("/api/v1/documents/{doc}")).await;
+        if d["status"] == "processing" {
+            return;
+        }
+        assert_eq!(
+            d["status"], "queued",
+            "the job finished before it could be interrupted: {d}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "never taken: {}",
+            s.log(worker)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_whose_worker_froze_is_swept_back_and_read_by_another() {
+    let mut s = Stack::new("frozen", true).await;
+    s.start("serve", &["serve"], &[("FORMFLOW_STALE_AFTER", "3s")]);
+    s.start("worker-a", &["worker"], &[("FORMFLOW_HEARTBEAT", "1s")]);
+    s.wait_serving().await;
+    let (batch, doc) = stack_taken_by(&s, "worker-a").await;
+    // Frozen, not dead: its connection stays open, so the broker keeps
+    // its job; only the sweeper can see that it has gone quiet.
+    s.signal("worker-a", "STOP");
+    s.start("worker", &["worker"], &[("FORMFLOW_HEARTBEAT", "1s")]);
+    let view = s.wait_batch(&batch, Duration::from_secs(120)).await;
+    assert_eq!(view["documents"][0]["status"], "needs_review", "{view}");
+    let (_, d) = s.get(&format!("/api/v1/documents/{doc}")).await;
+    assert_eq!(d["attempts"], 2, "{d}");
+    let back = s
+        .count("SELECT COUNT(*) FROM document_events WHERE status = 'queued' AND detail LIKE 'back in the queue%'")
+        .await;
+    assert_eq!(back, 1, "swept back once");
+    // The frozen worker wakes, finishes its copy, and writes nothing.
+    // Stopping, it finishes what it holds first.
+    s.signal("worker-a", "CONT");
+    s.signal("worker-a", "TERM");
+    assert!(
+        s.wait_exit("worker-a", Duration::from_secs(60)).success(),
+        "{}",
+        s.log("worker-a")
+    );
+    the_stack_has_one_outcome(&s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

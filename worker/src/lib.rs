@@ -11,8 +11,14 @@
 //!   in one transaction, which writes nothing if the document already has
 //!   an outcome: a job delivered twice leaves one;
 //! - the job is acked only after that commit; a passing failure (database
-//!   or storage unreachable) is retried with backoff, a permanent one (a
-//!   corrupt file) recorded on the document and dead-lettered;
+//!   or storage unreachable) is retried with backoff and, when it outlasts
+//!   the retries, the job goes back to the end of the queue; a permanent one
+//!   (a corrupt file, an extraction that panicked) is recorded on the
+//!   document, which ends `failed`, and the job dead-lettered;
+//! - while a document is read its row is touched every
+//!   [`Settings::heartbeat`], so that the service's sweeper
+//!   ([`formflow_service::Db::sweep`]) returns only the documents of workers
+//!   that vanished;
 //! - on stop, no new job is taken and those held are finished.
 //!
 //! The same code serves RabbitMQ (`formflow worker`) and the embedded
@@ -43,6 +49,8 @@ pub struct Settings {
     pub max_backoff: Duration,
     /// A name for this worker in the broker's consumer list.
     pub tag: String,
+    /// How often a document being read is touched in the database.
+    pub heartbeat: Duration,
 }
 
 impl Default for Settings {
@@ -56,6 +64,7 @@ impl Default for Settings {
             backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             tag: format!("formflow-worker-{}", std::process::id()),
+            heartbeat: Duration::from_secs(30),
         }
     }
 }
@@ -65,9 +74,22 @@ pub struct Worker {
     db: Db,
     blobs: Blobs,
     broker: Broker,
-    pool: Arc<Pool>,
+    reader: Arc<dyn Reader>,
     settings: Settings,
     slots: Semaphore,
+}
+
+/// What reads a file: the OCR pool ([`Pool`]) in service; tests give
+/// others (one that panics, say).
+pub trait Reader: Send + Sync + 'static {
+    /// Extracts one file. Blocking: the worker calls it off async threads.
+    fn read(&self, source: &str, bytes: Vec<u8>) -> Result<Extraction, ExtractError>;
+}
+
+impl Reader for Pool {
+    fn read(&self, source: &str, bytes: Vec<u8>) -> Result<Extraction, ExtractError> {
+        self.extract(source, bytes)
+    }
 }
 
 /// What became of one delivery.
@@ -79,11 +101,17 @@ pub enum Handled {
     Dead(String),
     /// The worker is stopping: the job was given back.
     Requeued,
+    /// Its failures outlasted the retries: it is back at the end of the
+    /// queue, with why.
+    Later(String),
 }
 
 /// A failure that may pass.
 #[derive(Debug)]
 struct Passing(String);
+
+/// What the document of a panicked extraction says.
+const PANICKED: &str = "formflow stopped on this file with an internal fault, which is logged for support: scan it again or send it to support";
 
 /// What [`Worker::process`] decided.
 enum Step {
@@ -97,7 +125,7 @@ impl Worker {
         db: Db,
         blobs: Blobs,
         broker: Broker,
-        pool: Arc<Pool>,
+        reader: Arc<dyn Reader>,
         settings: Settings,
     ) -> Arc<Worker> {
         let slots = Semaphore::new(settings.concurrency.max(1));
@@ -105,7 +133,7 @@ impl Worker {
             db,
             blobs,
             broker,
-            pool,
+            reader,
             settings,
             slots,
         })
@@ -194,7 +222,11 @@ impl Worker {
                 Err(Passing(why)) => {
                     tries += 1;
                     if tries > self.settings.retries {
-                        break Step::Dead(format!("gave up after {tries} tries: {why}"));
+                        tracing::warn!(document = %job.document_id, error = %why, "worker: still failing after {tries} tries; the job goes back to the queue");
+                        if let Err(e) = d.retry_later(&self.broker).await {
+                            tracing::warn!(error = %e, "worker: could not put a job back; the broker will redeliver it");
+                        }
+                        return Handled::Later(why);
                     }
                     tracing::warn!(document = %job.document_id, error = %why, "worker: passing failure; trying again in {wait:?}");
                     tokio::select! {
@@ -266,7 +298,9 @@ impl Worker {
             }
         };
         let started = Instant::now();
-        let (result, extract_cpu_ms) = self.extract(&doc.source, bytes).await?;
+        let Some((result, extract_cpu_ms)) = self.extract(doc, bytes).await? else {
+            return self.fail(doc, PANICKED, "panic").await;
+        };
         let extract_ms = Some(started.elapsed().as_millis() as i64);
         let (records, pages, reason) = match result {
             Ok(x) => (x.records, x.pages.iter().map(page_info).collect(), None),
@@ -306,29 +340,49 @@ impl Worker {
         Ok(Step::Dead(why.to_string()))
     }
 
-    /// Extracts a file on a blocking thread with an OCR engine of the
-    /// pool, at most `concurrency` at once. Also gives the CPU milliseconds
-    /// the extracting thread used.
+    /// Extracts a file on a blocking thread with the reader, at most
+    /// `concurrency` at once, touching the document every heartbeat while
+    /// it runs. Also gives the CPU milliseconds the extracting thread used.
+    /// `None` when the extraction panicked.
     async fn extract(
         &self,
-        source: &str,
+        doc: &DocumentRow,
         bytes: Vec<u8>,
-    ) -> Result<(Result<Extraction, ExtractError>, Option<i64>), Passing> {
+    ) -> Result<Option<Extracted>, Passing> {
         let _slot = self
             .slots
             .acquire()
             .await
             .map_err(|_| Passing("the worker is closing".into()))?;
-        let pool = Arc::clone(&self.pool);
-        let source = source.to_string();
-        tokio::task::spawn_blocking(move || {
+        let reader = Arc::clone(&self.reader);
+        let source = doc.source.clone();
+        let mut task = tokio::task::spawn_blocking(move || {
             let cpu0 = thread_cpu_ms();
-            let out = pool.extract(&source, bytes);
+            let out = reader.read(&source, bytes);
             let cpu = thread_cpu_ms().zip(cpu0).map(|(b, a)| b - a);
             (out, cpu)
-        })
-        .await
-        .map_err(|e| Passing(format!("extraction stopped unexpectedly: {e}")))
+        });
+        let mut beat =
+            tokio::time::interval(self.settings.heartbeat.max(Duration::from_millis(10)));
+        beat.tick().await;
+        let joined = loop {
+            tokio::select! {
+                j = &mut task => break j,
+                _ = beat.tick() => {
+                    if let Err(e) = self.db.touch(doc.id).await {
+                        tracing::warn!(document = %doc.id, error = %e, "worker: could not touch the document");
+                    }
+                }
+            }
+        };
+        match joined {
+            Ok(x) => Ok(Some(x)),
+            Err(e) if e.is_panic() => {
+                tracing::error!(document = %doc.id, "worker: extraction panicked; the document is failed");
+                Ok(None)
+            }
+            Err(e) => Err(Passing(format!("extraction stopped unexpectedly: {e}"))),
+        }
     }
 }
 
@@ -344,6 +398,9 @@ fn thread_cpu_ms() -> Option<i64> {
     // utime and stime are fields 14 and 15: 11 and 12 after the name.
     Some((f.get(11)? + f.get(12)?) * 10)
 }
+
+/// An extraction's result and the CPU milliseconds it took.
+type Extracted = (Result<Extraction, ExtractError>, Option<i64>);
 
 fn page_info(p: &PreparedPage) -> PageInfo {
     PageInfo {
@@ -362,3 +419,6 @@ fn passing(e: DbError) -> Passing {
     // lose it; the attempts cap bounds the loop.
     Passing(e.to_string())
 }
+
+#[cfg(test)]
+mod tests;

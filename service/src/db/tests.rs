@@ -4,6 +4,7 @@
 use super::*;
 use formflow_schemas::{FieldResult, Flag, Record, Status};
 use serde_json::json;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 pub(super) async fn fresh() -> (tempfile::TempDir, Db) {
@@ -168,6 +169,52 @@ async fn an_accepted_batch_has_its_documents_and_a_job_each_and_repeats_are_dupl
         .await
         .unwrap();
     assert_eq!(again[0].duplicate_of, Some(a.id));
+}
+
+#[tokio::test]
+async fn documents_left_processing_by_a_silent_worker_are_swept_back_to_the_queue() {
+    let (_d, db) = fresh().await;
+    let docs = [
+        new_doc("quiet.png", &"1".repeat(64)),
+        new_doc("busy.png", &"2".repeat(64)),
+        new_doc("waiting.png", &"3".repeat(64)),
+    ];
+    db.accept_batch(Uuid::now_v7(), 3, &[], &docs, &tester())
+        .await
+        .unwrap();
+    on_db!(&db, p => {
+        sqlx::query("DELETE FROM outbox").execute(p).await.unwrap();
+    });
+    for d in &docs[..2] {
+        assert!(matches!(db.start(d.id).await.unwrap(), Started::Go(_)));
+    }
+    let cutoff = crate::now() + chrono::Duration::milliseconds(500);
+    // The busy one's worker still speaks after the cutoff; the quiet one's
+    // does not; the waiting one was never taken.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    db.touch(docs[1].id).await.unwrap();
+    assert_eq!(db.sweep(cutoff).await.unwrap(), 1);
+    let status = |i: usize| {
+        let db = db.clone();
+        let id = docs[i].id;
+        async move { db.document_row(id).await.unwrap().unwrap().status }
+    };
+    assert_eq!(status(0).await, "queued");
+    assert_eq!(status(1).await, "processing");
+    assert_eq!(status(2).await, "queued");
+    let jobs: Vec<(String, Json<serde_json::Value>)> = on_db!(&db, p => {
+        sqlx::query_as("SELECT kind, payload FROM outbox").fetch_all(p).await.unwrap()
+    });
+    assert_eq!(jobs.len(), 1, "one new job, for the one put back");
+    assert_eq!(jobs[0].0, "job");
+    assert_eq!(jobs[0].1 .0, json!({ "document_id": docs[0].id }));
+    // A second sweep finds nothing: each is taken once.
+    assert_eq!(db.sweep(cutoff).await.unwrap(), 0);
+    // Taken again, its earlier attempt still counts.
+    let Started::Go(row) = db.start(docs[0].id).await.unwrap() else {
+        panic!("not started")
+    };
+    assert_eq!(row.attempts, 2);
 }
 
 #[tokio::test]

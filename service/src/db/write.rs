@@ -7,6 +7,7 @@ use super::rows::{DocStatus, DocumentRow, OutboxKind, Refusal};
 use super::{on_db, Db, DbResult};
 use crate::event::Event;
 use crate::now;
+use chrono::{DateTime, Utc};
 use formflow_schemas::{Record, Status};
 use serde_json::json;
 use sqlx::types::Json;
@@ -89,6 +90,17 @@ pub fn document_status(records: &[Record]) -> DocStatus {
     }
 }
 
+/// Queues a job for document `$id` in the outbox, inside transaction `$tx`.
+macro_rules! insert_job {
+    ($tx:expr, $at:expr, $id:expr) => {
+        sqlx::query("INSERT INTO outbox (kind, routing_key, payload, created_at) VALUES ('job', '', $1, $2)")
+            .bind(Json(json!({ "document_id": $id })))
+            .bind($at)
+            .execute(&mut *$tx)
+            .await?
+    };
+}
+
 impl Db {
     /// Records an upload: the batch, a document for each accepted file
     /// (a duplicate when the same bytes are already here) and a job in the
@@ -151,13 +163,7 @@ impl Db {
                     .execute(&mut *tx)
                     .await?;
                 if duplicate_of.is_none() {
-                    sqlx::query("INSERT INTO outbox (kind, routing_key, payload, created_at) VALUES ($1, $2, $3, $4)")
-                        .bind(OutboxKind::Job.as_str())
-                        .bind("")
-                        .bind(Json(json!({ "document_id": d.id })))
-                        .bind(at)
-                        .execute(&mut *tx)
-                        .await?;
+                    insert_job!(tx, at, d.id);
                 }
                 out.push(Accepted { id: d.id, duplicate_of });
             }
@@ -306,6 +312,54 @@ impl Db {
         })
     }
 
+    /// A worker still working on a document says so, so that the sweeper
+    /// leaves it alone ([`Db::sweep`]).
+    pub async fn touch(&self, id: Uuid) -> DbResult<()> {
+        let at = now();
+        on_db!(self, p => {
+            sqlx::query("UPDATE documents SET updated_at = $2 WHERE id = $1 AND status = 'processing'")
+                .bind(id)
+                .bind(at)
+                .execute(p)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Returns documents left `processing` with no word from their worker
+    /// since `stale_before` (a worker that vanished or hung) to the queue,
+    /// with a new job. The attempt it was on stays counted, so a file that
+    /// keeps losing its workers is failed by the worker that takes it after
+    /// the last attempt. Each document is taken by one sweep, however many
+    /// services sweep at once. Returns how many went back.
+    pub async fn sweep(&self, stale_before: DateTime<Utc>) -> DbResult<u64> {
+        let at = now();
+        on_db!(self, p => {
+            let mut tx = p.begin().await?;
+            // Taken only if still stale at this moment: a worker may touch
+            // or finish it at any time.
+            let ids: Vec<(Uuid,)> = sqlx::query_as(
+                "UPDATE documents SET status = 'queued', updated_at = $2 \
+                 WHERE status = 'processing' AND updated_at < $1 RETURNING id",
+            )
+            .bind(stale_before)
+            .bind(at)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id,) in &ids {
+                sqlx::query("INSERT INTO document_events (document_id, at, status, detail) VALUES ($1, $2, 'queued', $3)")
+                    .bind(id)
+                    .bind(at)
+                    .bind("back in the queue: the worker that took it stopped answering")
+                    .execute(&mut *tx)
+                    .await?;
+                insert_job!(tx, at, id);
+            }
+            tx.commit().await?;
+            Ok(ids.len() as u64)
+        })
+    }
+
     /// Puts every document without an outcome back in the outbox, once: for
     /// the embedded runner, whose in-process queue did not survive the
     /// process that held it. Returns how many.
@@ -318,11 +372,7 @@ impl Db {
                 .fetch_all(&mut *tx)
                 .await?;
             for (id,) in &ids {
-                sqlx::query("INSERT INTO outbox (kind, routing_key, payload, created_at) VALUES ('job', '', $1, $2)")
-                    .bind(Json(json!({ "document_id": id })))
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
+                insert_job!(tx, at, id);
             }
             tx.commit().await?;
             Ok(ids.len() as u64)
