@@ -11,7 +11,8 @@
 //! - `templates`: forms are data: a template folder decides what is known;
 //! - `cli`: the `formflow` command's output as downstream tools see it;
 //! - `pipeline`: upload to record through `serve` and `worker` on the real
-//!   PostgreSQL and RabbitMQ (faults included), and `formflow run` on SQLite;
+//!   PostgreSQL and RabbitMQ (faults and TLS included), and `formflow run` on
+//!   SQLite;
 //! - `review`: sign-in, roles and tokens on every route, corrections,
 //!   approvals, rejections, leases, and a caseworker in a real browser.
 

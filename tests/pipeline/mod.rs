@@ -4,6 +4,7 @@
 
 mod faults;
 pub mod stack;
+mod tls;
 
 use crate::util::{extract, repo};
 use serde_json::Value;
