@@ -22,6 +22,8 @@ pub struct ApiError {
     pub detail: String,
     /// Extension members (a list of refused files, the current version).
     pub extra: Map<String, Value>,
+    /// Seconds after which trying again may succeed (`Retry-After`).
+    pub retry_after: Option<u32>,
 }
 
 /// Shorthand for handler results.
@@ -34,6 +36,7 @@ impl ApiError {
             status,
             detail: detail.into(),
             extra: Map::new(),
+            retry_after: None,
         }
     }
 
@@ -72,6 +75,12 @@ impl ApiError {
         )
     }
 
+    /// The same answer, telling the caller when to try again.
+    pub fn retry_after(mut self, seconds: u32) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
+    }
+
     /// The same answer with an extension member.
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> ApiError {
         self.extra.insert(key.to_string(), value.into());
@@ -99,6 +108,10 @@ impl IntoResponse for ApiError {
         let mut res = (self.status, body.to_string()).into_response();
         res.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(s) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

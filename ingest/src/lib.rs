@@ -43,7 +43,7 @@ use tokio::sync::Notify;
 
 pub use error::{ApiError, ApiResult};
 pub use metrics::Metrics;
-pub use upload::{accept, Incoming, UploadAnswer};
+pub use upload::{accept, Incoming, Receiving, UploadAnswer};
 
 /// Limits on one upload request.
 #[derive(Debug, Clone)]
@@ -52,6 +52,8 @@ pub struct UploadLimits {
     pub max_request_bytes: usize,
     /// Most files in one request (413 beyond).
     pub max_files: usize,
+    /// Most uploads received at once (503 with Retry-After beyond).
+    pub max_concurrent: usize,
 }
 
 impl Default for UploadLimits {
@@ -59,6 +61,7 @@ impl Default for UploadLimits {
         UploadLimits {
             max_request_bytes: 512 * 1024 * 1024,
             max_files: 1000,
+            max_concurrent: 4,
         }
     }
 }
@@ -114,6 +117,11 @@ pub struct App {
     /// Decoded pages, and the OCR engines (the process's pool, shared with
     /// an embedded worker) that draw and read them.
     pub crops: crops::Drawing,
+    /// Uploads being received, at most [`UploadLimits::max_concurrent`].
+    pub uploads: tokio::sync::Semaphore,
+    /// Files being checked (each read whole into memory), at most two
+    /// across every upload.
+    pub checking: tokio::sync::Semaphore,
 }
 
 impl App {
@@ -128,6 +136,7 @@ impl App {
     ) -> Arc<App> {
         let engine = Arc::clone(pool.engine());
         let crops = crops::Drawing::new(pool, settings.page_cache_mb);
+        let uploads = tokio::sync::Semaphore::new(settings.limits.max_concurrent.max(1));
         Arc::new(App {
             db,
             blobs,
@@ -140,6 +149,8 @@ impl App {
             metrics: Metrics::default(),
             throttle: Throttle::default(),
             crops,
+            uploads,
+            checking: tokio::sync::Semaphore::new(2),
         })
     }
 

@@ -1,6 +1,9 @@
-//! Accepting files: each is checked (format by content, size, pages) before
-//! anything is kept, then stored by its SHA-256, then recorded with its job
-//! in one transaction. The HTTP upload and `formflow run` both come here.
+//! Accepting files: each is received into a spool file as it arrives
+//! (hashed on the way, refused once past the size limit, so no upload is
+//! ever held whole in memory), checked (format by content, size, pages)
+//! before anything is kept, then stored by its SHA-256, then recorded with
+//! its job in one transaction. The HTTP upload and `formflow run` both come
+//! here.
 
 use crate::App;
 use formflow_extract::decode::{DecodeError, Source};
@@ -8,14 +11,103 @@ use formflow_service::blobs::BlobError;
 use formflow_service::db::{Accepted, Actor, DbError, NewDocument, Refusal};
 use futures_util::StreamExt as _;
 use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use uuid::Uuid;
 
-/// One file as received.
+/// One file as received whole, waiting in the spool.
 pub struct Incoming {
     /// Its name as sent (the path is dropped).
     pub name: String,
-    /// Its bytes.
-    pub bytes: Vec<u8>,
+    /// Its bytes, in a file only this user can read, removed when dropped
+    /// (unless it was kept as the original).
+    pub file: tempfile::TempPath,
+    /// Its size.
+    pub size: u64,
+    /// SHA-256 of its bytes, hex.
+    pub sha256: String,
+}
+
+/// A file being received: written to the spool as its chunks arrive,
+/// hashed on the way; past the file size limit the rest is only counted.
+pub struct Receiving {
+    name: String,
+    out: tokio::fs::File,
+    path: tempfile::TempPath,
+    size: u64,
+    limit: u64,
+    hash: Sha256,
+}
+
+impl Receiving {
+    /// Starts receiving the file `name` into the app's spool.
+    pub fn start(app: &App, name: &str) -> std::io::Result<Receiving> {
+        let (file, path) = tempfile::Builder::new()
+            .prefix("upload-")
+            .tempfile_in(app.blobs.spool_dir())?
+            .into_parts();
+        Ok(Receiving {
+            name: clean_name(name),
+            out: tokio::fs::File::from_std(file),
+            path,
+            size: 0,
+            limit: app.engine.config().limits.max_file_bytes,
+            hash: Sha256::new(),
+        })
+    }
+
+    /// The next piece of the file.
+    pub async fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        let before = self.size;
+        self.size = self.size.saturating_add(chunk.len() as u64);
+        if self.size > self.limit {
+            if before <= self.limit && before > 0 {
+                // Over the limit: what was kept goes.
+                self.out.set_len(0).await?;
+            }
+            return Ok(());
+        }
+        self.hash.update(chunk);
+        self.out.write_all(chunk).await
+    }
+
+    /// The whole file, or its refusal (counted) when it was over the limit.
+    pub async fn finish(mut self, app: &App) -> std::io::Result<Result<Incoming, Refusal>> {
+        if self.size > self.limit {
+            app.metrics.refused(self.size as usize);
+            let error = DecodeError::FileTooLarge {
+                bytes: self.size,
+                limit: self.limit,
+            };
+            return Ok(Err(Refusal {
+                file: self.name,
+                error: error.to_string(),
+            }));
+        }
+        self.out.flush().await?;
+        Ok(Ok(Incoming {
+            name: self.name,
+            file: self.path,
+            size: self.size,
+            sha256: hex::encode(self.hash.finalize()),
+        }))
+    }
+
+    /// Receives a whole file from `reader` (`formflow run`'s files).
+    pub async fn read_from(
+        mut self,
+        app: &App,
+        mut reader: impl tokio::io::AsyncRead + Unpin,
+    ) -> std::io::Result<Result<Incoming, Refusal>> {
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = reader.read(&mut buf).await?;
+            if n == 0 {
+                return self.finish(app).await;
+            }
+            self.write(&buf[..n]).await?;
+        }
+    }
 }
 
 /// One accepted file, as the upload answer lists it.
@@ -76,7 +168,7 @@ const PARALLEL: usize = 4;
 /// is made.
 pub async fn accept(
     app: &App,
-    files: Vec<Incoming>,
+    files: Vec<Result<Incoming, Refusal>>,
     by: &Actor,
 ) -> Result<UploadAnswer, UploadError> {
     let total = files.len();
@@ -87,23 +179,28 @@ pub async fn accept(
     let checked: Vec<Result<Result<NewDocument, Refusal>, BlobError>> =
         futures_util::stream::iter(files)
             .map(|f| async move {
-                let name = clean_name(&f.name);
-                let size = f.bytes.len();
-                match check(app, f.bytes).await {
-                    Ok((bytes, format, pages)) => {
-                        let sha256 = app.blobs.put(&bytes).await?;
+                let f = match f {
+                    Ok(f) => f,
+                    Err(refused) => return Ok(Err(refused)),
+                };
+                match check(app, &f).await {
+                    Ok((format, pages)) => {
+                        app.blobs.put_file(&f.file, &f.sha256).await?;
                         Ok(Ok(NewDocument {
                             id: Uuid::now_v7(),
-                            source: name,
-                            sha256,
-                            bytes: bytes.len() as i64,
+                            source: f.name,
+                            sha256: f.sha256,
+                            bytes: f.size as i64,
                             format,
                             page_count: pages as i32,
                         }))
                     }
                     Err(error) => {
-                        app.metrics.refused(size);
-                        Ok(Err(Refusal { file: name, error }))
+                        app.metrics.refused(f.size as usize);
+                        Ok(Err(Refusal {
+                            file: f.name,
+                            error,
+                        }))
                     }
                 }
             })
@@ -156,15 +253,27 @@ pub async fn accept(
 
 /// Whether a file can be taken: its format by content, its size and its
 /// page count within limits. Opening a PDF reads its page tree only;
-/// nothing is rendered here. Gives the bytes back with the format and pages.
-async fn check(app: &App, bytes: Vec<u8>) -> Result<(Vec<u8>, String, usize), String> {
-    if bytes.is_empty() {
+/// nothing is rendered here. The file is read back from the spool, at most
+/// [`App::checking`] files at once across every upload, which bounds the
+/// memory uploads take. Gives the format and pages.
+async fn check(app: &App, f: &Incoming) -> Result<(String, usize), String> {
+    if f.size == 0 {
         return Err(DecodeError::Empty.to_string());
     }
     let limits = app.engine.config().limits.clone();
+    let _slot = app
+        .checking
+        .acquire()
+        .await
+        .map_err(|_| "the service is stopping: send the file again".to_string())?;
+    let bytes = tokio::fs::read(&f.file).await.map_err(|e| {
+        tracing::error!(error = %e, "a received file could not be read back");
+        "the file could not be checked: the service could not read it back; send it again"
+            .to_string()
+    })?;
     let opened = tokio::task::spawn_blocking(move || {
-        let src = Source::open(bytes.clone(), &limits)?;
-        Ok::<_, DecodeError>((bytes, src.format().to_string(), src.page_count()))
+        let src = Source::open(bytes, &limits)?;
+        Ok::<_, DecodeError>((src.format().to_string(), src.page_count()))
     })
     .await;
     match opened {

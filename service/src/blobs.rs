@@ -140,6 +140,44 @@ impl Blobs {
         Ok(sha)
     }
 
+    /// Where a file being received is written before it is checked: the
+    /// folder's own `tmp/` (so that keeping it is a rename), or the
+    /// system's temporary folder for an object store.
+    pub fn spool_dir(&self) -> PathBuf {
+        match self {
+            Blobs::Folder(dir) => dir.join("tmp"),
+            Blobs::Store(..) => std::env::temp_dir(),
+        }
+    }
+
+    /// Keeps the file at `path`, whose bytes have the SHA-256 `sha`, as that
+    /// original (once: the same bytes again change nothing). In a folder
+    /// the file is synced and moved into place, so it should be in
+    /// [`Blobs::spool_dir`]; an object store is sent a copy. Returns only
+    /// once the bytes are durable.
+    pub async fn put_file(&self, path: &Path, sha: &str) -> Result<(), BlobError> {
+        match self {
+            Blobs::Folder(dir) => {
+                let (dir, path, sha) = (dir.clone(), path.to_path_buf(), sha.to_string());
+                tokio::task::spawn_blocking(move || move_file(&dir, &sha, &path))
+                    .await
+                    .map_err(std::io::Error::other)??;
+            }
+            Blobs::Store(store, prefix) => {
+                let key = StorePath::from(format!("{}{}", prefixed(prefix), key(sha)));
+                match store.head(&key).await {
+                    Ok(_) => {}
+                    Err(object_store::Error::NotFound { .. }) => {
+                        let bytes = tokio::fs::read(path).await?;
+                        store.put(&key, PutPayload::from(bytes)).await?;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The original stored under `sha`.
     pub async fn get(&self, sha: &str) -> Result<Vec<u8>, BlobError> {
         if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -173,6 +211,20 @@ fn prefixed(prefix: &str) -> String {
     } else {
         format!("{prefix}/")
     }
+}
+
+/// Syncs a file received whole and moves it into place (unless the same
+/// bytes are there already).
+fn move_file(dir: &Path, sha: &str, from: &Path) -> std::io::Result<()> {
+    let dest = dir.join(key(sha));
+    if dest.exists() {
+        return Ok(());
+    }
+    let parent = dest.parent().expect("a key has a folder");
+    create_private_dir(parent)?;
+    std::fs::File::open(from)?.sync_all()?;
+    std::fs::rename(from, &dest)?;
+    std::fs::File::open(parent)?.sync_all()
 }
 
 /// Writes to a temporary file, syncs it, and renames it into place, so a

@@ -97,11 +97,11 @@ fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("the file could not be read: {e}"))?
         .len();
     if size > max {
-        return Err(format!(
-            "the file is {} MB; the limit is {} MB",
-            size / 1_000_000,
-            max / 1_000_000
-        ));
+        let too_large = formflow_extract::decode::DecodeError::FileTooLarge {
+            bytes: size,
+            limit: max,
+        };
+        return Err(too_large.to_string());
     }
     std::fs::read(path).map_err(|e| format!("the file could not be read: {e}"))
 }

@@ -6,7 +6,7 @@ use super::ExtractOpts;
 use anyhow::Context as _;
 use formflow_extract::Pool;
 use formflow_ingest::auth::session::AuthSettings;
-use formflow_ingest::{App, Incoming, Settings, UploadLimits};
+use formflow_ingest::{App, Receiving, Settings, UploadLimits};
 use formflow_service::db::Actor;
 use formflow_service::db::DocStatus;
 use formflow_service::queue::Names;
@@ -83,6 +83,11 @@ pub struct HttpOpts {
     /// Most files in one upload (413 beyond).
     #[arg(long, env = "FORMFLOW_MAX_FILES", default_value_t = 1000)]
     pub max_files: usize,
+    /// Most uploads received at once; more are answered 503 with
+    /// Retry-After. Files are received to disk and checked two at a time,
+    /// whatever their number.
+    #[arg(long, env = "FORMFLOW_MAX_CONCURRENT_UPLOADS", default_value_t = 4)]
+    pub max_concurrent_uploads: usize,
     /// How long opening a document for review holds it for one caseworker
     /// (minutes, or with a unit: 900s, 15m, 1h). Longer lets them pause;
     /// shorter returns abandoned documents to the queue sooner.
@@ -155,6 +160,7 @@ impl HttpOpts {
             limits: UploadLimits {
                 max_request_bytes: self.max_upload_mb.saturating_mul(1_000_000),
                 max_files: self.max_files.max(1),
+                max_concurrent: self.max_concurrent_uploads.max(1),
             },
             auth: AuthSettings {
                 // Browsers send a Secure cookie over HTTPS only; on loopback
@@ -469,13 +475,19 @@ pub fn run(
         for chunk in files.chunks(opts.batch_size.max(1)) {
             let mut incoming = Vec::with_capacity(chunk.len());
             for f in chunk {
-                let bytes =
-                    std::fs::read(f).with_context(|| format!("Failed to read {}", f.display()))?;
                 let name = f
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                incoming.push(Incoming { name, bytes });
+                let file = tokio::fs::File::open(f)
+                    .await
+                    .with_context(|| format!("Failed to read {}", f.display()))?;
+                let received = Receiving::start(&app, &name)
+                    .context("Failed to make a file in the data folder")?
+                    .read_from(&app, file)
+                    .await
+                    .with_context(|| format!("Failed to read {}", f.display()))?;
+                incoming.push(received);
             }
             let answer = formflow_ingest::accept(&app, incoming, &Actor::system("formflow run")).await?;
             bar.inc(chunk.len() as u64);

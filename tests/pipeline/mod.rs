@@ -3,6 +3,7 @@
 //! database and queue names; and `formflow run` on SQLite.
 
 mod faults;
+mod limits;
 pub mod stack;
 mod tls;
 

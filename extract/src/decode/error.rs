@@ -171,7 +171,8 @@ impl DecodeError {
 }
 
 fn megabytes(bytes: u64) -> String {
-    let mb = bytes as f64 / (1024.0 * 1024.0);
+    // Decimal megabytes, as the settings (FORMFLOW_MAX_FILE_MB) are given.
+    let mb = bytes as f64 / 1_000_000.0;
     if mb >= 10.0 {
         format!("{mb:.0}")
     } else {

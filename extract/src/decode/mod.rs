@@ -74,7 +74,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            max_file_bytes: 100 * 1024 * 1024,
+            max_file_bytes: 100_000_000,
             max_pages: 200,
             max_page_pixels: 40_000_000,
             max_page_side_mm: 600.0,
@@ -555,10 +555,10 @@ mod tests {
     #[test]
     fn limits_are_checked_before_format_work() {
         let small = Limits {
-            max_file_bytes: 1024 * 1024,
+            max_file_bytes: 1_000_000,
             ..Limits::default()
         };
-        let e = Source::open(vec![0; 2 * 1024 * 1024 + 100], &small)
+        let e = Source::open(vec![0; 2_000_100], &small)
             .err()
             .map(|e| e.to_string());
         assert_eq!(

@@ -105,8 +105,10 @@ async fn show(State(app): State<Arc<App>>, caller: Caller) -> ApiResult<Response
 async fn submit(
     State(app): State<Arc<App>>,
     caller: Caller,
+    headers: axum::http::HeaderMap,
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<Response> {
+    let _slot = crate::routes::batches::upload_gate(&app, &headers)?;
     let form = form.map_err(|e| {
         ApiError::new(
             e.status(),

@@ -5,17 +5,17 @@
 use super::parse_id;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::upload::{accept, Incoming};
+use crate::upload::{accept, Incoming, Receiving};
 use crate::App;
 use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use formflow_schemas::DocStatus;
-use formflow_service::db::{BatchView, DocumentRow, RecordSummary};
+use formflow_service::db::{BatchView, DocumentRow, RecordSummary, Refusal};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -32,8 +32,10 @@ pub fn router() -> Router<Arc<App>> {
 async fn upload_batch(
     State(app): State<Arc<App>>,
     caller: Caller,
+    headers: HeaderMap,
     form: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Response> {
+    let _slot = upload_gate(&app, &headers)?;
     let form = form.map_err(|e| {
         ApiError::new(
             e.status(),
@@ -57,13 +59,39 @@ async fn upload_batch(
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
 
-/// The files of a multipart upload. With `csrf`, the form's `csrf` field
-/// must match it (the upload page).
+/// Lets an upload in, before any of its body is read: a 413 when it
+/// announces more than the request limit, a 503 asking it to come back
+/// when the service already receives as many as it may; otherwise one of
+/// the slots, held while it is received and checked.
+pub fn upload_gate<'a>(
+    app: &'a App,
+    headers: &HeaderMap,
+) -> ApiResult<tokio::sync::SemaphorePermit<'a>> {
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > app.limits.max_request_bytes as u64) {
+        return Err(too_large(app));
+    }
+    app.uploads.try_acquire().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the service is receiving as many uploads as it can at once: send this one again in a few seconds",
+        )
+        .retry_after(5)
+    })
+}
+
+/// The files of a multipart upload, each received into the spool as it
+/// arrives (a file over the size limit is refused, and its bytes not
+/// kept). With `csrf`, the form's `csrf` field must match it (the upload
+/// page).
 pub async fn read_files(
     app: &App,
     mut form: Multipart,
     csrf: Option<&str>,
-) -> ApiResult<Vec<Incoming>> {
+) -> ApiResult<Vec<Result<Incoming, Refusal>>> {
     let mut files = Vec::new();
     let mut csrf_ok = csrf.is_none();
     loop {
@@ -104,11 +132,12 @@ pub async fn read_files(
                 ),
             ));
         }
-        let bytes = field.bytes().await.map_err(|e| multipart_error(e, app))?;
-        files.push(Incoming {
-            name,
-            bytes: bytes.to_vec(),
-        });
+        let mut file = Receiving::start(app, &name).map_err(ApiError::internal)?;
+        let mut field = field;
+        while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, app))? {
+            file.write(&chunk).await.map_err(ApiError::internal)?;
+        }
+        files.push(file.finish(app).await.map_err(ApiError::internal)?);
     }
     if !csrf_ok {
         return Err(ApiError::forbidden(
@@ -123,16 +152,21 @@ pub async fn read_files(
     Ok(files)
 }
 
+/// 413 for a request over the size limit.
+fn too_large(app: &App) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "the upload is larger than the limit of {} MB: send it as several batches",
+            app.limits.max_request_bytes / 1_000_000
+        ),
+    )
+}
+
 fn multipart_error(e: MultipartError, app: &App) -> ApiError {
     let status = e.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            status,
-            format!(
-                "the upload is larger than the limit of {} MB: send it as several batches",
-                app.limits.max_request_bytes / 1_000_000
-            ),
-        )
+        too_large(app)
     } else {
         ApiError::new(
             status,

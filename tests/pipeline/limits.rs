@@ -1,0 +1,169 @@
+//! Memory bounded by settings, not by clients: uploads are received to
+//! disk as they arrive, a file over the size limit is refused without
+//! being held, a request announcing more than the limit is refused before
+//! it is read, and uploads beyond the concurrent limit are asked to come
+//! back. Peak memory is read from `/proc`.
+
+use super::stack::Stack;
+use crate::util::repo;
+use std::path::Path;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// The process's peak resident memory so far (VmHWM), in MiB.
+fn peak_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc");
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmHWM");
+    kb / 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_upload_is_received_to_disk_and_a_file_over_the_limit_is_not_held() {
+    let mut s = Stack::new("bigupload", true).await;
+    s.start("serve", &["serve"], &[("FORMFLOW_MAX_FILE_MB", "20")]);
+    s.wait_serving().await;
+    let pid = s.child("serve").id();
+    // A small upload first, so that everything an upload touches is loaded.
+    let (status, answer) = s
+        .upload(&[Path::new("samples/documents/voter-registration-035.png")])
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    let before = peak_mib(pid);
+    // 150 MB in one part: a PNG's first bytes, then nothing of use.
+    let mut big = std::fs::read(repo("samples/documents/voter-registration-035.png")).unwrap();
+    big.resize(150_000_000, 0);
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(big).file_name("huge.png"),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(
+                std::fs::read(repo("samples/documents/voter-registration-002.jpg")).unwrap(),
+            )
+            .file_name("small.jpg"),
+        );
+    let r = s
+        .client("uploader")
+        .post(format!("{}/api/v1/batches", s.base()))
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload sent");
+    assert_eq!(r.status(), 202);
+    let answer: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        answer["documents"].as_array().map(Vec::len),
+        Some(1),
+        "{answer}"
+    );
+    assert_eq!(answer["documents"][0]["file"], "small.jpg");
+    assert_eq!(answer["refused"][0]["file"], "huge.png");
+    assert_eq!(
+        answer["refused"][0]["error"], "the file is 150 MB; the limit is 20 MB",
+        "{answer}"
+    );
+    let after = peak_mib(pid);
+    assert!(
+        after < before + 40,
+        "serve's peak memory went from {before} MiB to {after} MiB for a 150 MB upload"
+    );
+    // Nothing of the refused file is left in the spool.
+    let spool = s.storage.path().join("originals/tmp");
+    let left: Vec<_> = std::fs::read_dir(&spool).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// Sends a request's head and `body` on a raw connection; the answer's
+/// status line and whether it came within `within`.
+async fn raw_request(port: u16, head: &str, body: &[u8], within: Duration) -> String {
+    let mut c = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    c.write_all(head.as_bytes()).await.unwrap();
+    c.write_all(body).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = tokio::time::timeout(within, async {
+        while !got.windows(2).any(|w| w == b"\r\n") {
+            let n = c.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no answer within {within:?}");
+    String::from_utf8_lossy(&got)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_announcing_more_than_the_limit_is_refused_before_it_is_read() {
+    let mut s = Stack::new("announced", true).await;
+    s.start("serve", &["serve"], &[("FORMFLOW_MAX_UPLOAD_MB", "10")]);
+    s.wait_serving().await;
+    let token = s.tokens["uploader"].clone();
+    let head = format!(
+        "POST /api/v1/batches HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 600000000\r\n\r\n"
+    );
+    // One byte of the 600 MB announced, then nothing: the answer comes anyway.
+    let status = raw_request(s.port, &head, b"-", Duration::from_secs(10)).await;
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_beyond_the_concurrent_limit_are_asked_to_come_back() {
+    let mut s = Stack::new("concurrent", true).await;
+    s.start(
+        "serve",
+        &["serve"],
+        &[("FORMFLOW_MAX_CONCURRENT_UPLOADS", "1")],
+    );
+    s.wait_serving().await;
+    // The first upload sends its head and a little of its body, then waits.
+    let token = s.tokens["uploader"].clone();
+    let head = format!(
+        "POST /api/v1/batches HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 100000\r\n\r\n"
+    );
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", s.port))
+        .await
+        .unwrap();
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(
+        b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, answer) = s
+        .upload(&[Path::new("samples/documents/voter-registration-035.png")])
+        .await;
+    assert_eq!(status, 503, "{answer}");
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("send this one again in a few seconds"),
+        "{answer}"
+    );
+    // The first one gone, the next is taken.
+    drop(slow);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, answer) = s
+        .upload(&[Path::new("samples/documents/voter-registration-035.png")])
+        .await;
+    assert_eq!(status, 202, "{answer}");
+}
