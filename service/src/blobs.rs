@@ -140,6 +140,19 @@ impl Blobs {
         Ok(sha)
     }
 
+    /// Bytes free for originals in a folder (for this user, as `df`
+    /// counts them); `None` for an object store, which has no such limit.
+    pub fn room(&self) -> Option<std::io::Result<u64>> {
+        match self {
+            Blobs::Folder(dir) => Some(
+                rustix::fs::statvfs(dir.as_path())
+                    .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+                    .map_err(std::io::Error::from),
+            ),
+            Blobs::Store(..) => None,
+        }
+    }
+
     /// Where a file being received is written before it is checked: the
     /// folder's own `tmp/` (so that keeping it is a rename), or the
     /// system's temporary folder for an object store.

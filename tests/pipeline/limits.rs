@@ -167,3 +167,19 @@ async fn uploads_beyond_the_concurrent_limit_are_asked_to_come_back() {
         .await;
     assert_eq!(status, 202, "{answer}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_is_not_ready_when_its_folder_has_no_room_for_the_largest_upload() {
+    let mut s = Stack::new("noroom", true).await;
+    // Uploads of up to a petabyte: no disk here has room for one.
+    s.start(
+        "serve",
+        &["serve"],
+        &[("FORMFLOW_MAX_UPLOAD_MB", "1000000000")],
+    );
+    s.wait_serving().await;
+    let (status, ready) = s.get("/readyz").await;
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["storage"], "nearly full", "{ready}");
+    assert_eq!(ready["database"], "ok", "{ready}");
+}

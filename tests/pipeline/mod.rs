@@ -284,6 +284,10 @@ async fn a_batch_uploaded_through_the_api_ends_as_records_rows_and_events() {
     );
     let (st, ready) = s.get("/readyz").await;
     assert_eq!(st, 200, "{ready}");
+    assert_eq!(
+        ready,
+        serde_json::json!({"ready": true, "database": "ok", "broker": "ok", "storage": "ok"})
+    );
 
     // Both stop cleanly on SIGTERM.
     s.signal("worker", "TERM");

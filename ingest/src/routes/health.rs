@@ -1,5 +1,7 @@
-//! Liveness (`/healthz`), readiness (`/readyz`: the database and the broker
-//! answer), Prometheus metrics (`/metrics`) and the OpenAPI document.
+//! Liveness (`/healthz`), readiness (`/readyz`: the database takes a
+//! write, the broker answers, the originals' folder has room for the
+//! largest upload), Prometheus metrics (`/metrics`) and the OpenAPI
+//! document.
 
 use crate::error::{ApiError, ApiResult};
 use crate::App;
@@ -36,11 +38,11 @@ async fn healthz() -> Json<Value> {
 async fn readyz(State(app): State<Arc<App>>) -> Response {
     let limit = Duration::from_secs(3);
     // What is wrong is said in general words: this answer is public.
-    let db = match tokio::time::timeout(limit, app.db.ping()).await {
+    let db = match tokio::time::timeout(limit, app.db.check_write()).await {
         Ok(Ok(())) => "ok".to_string(),
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "readiness: the database does not answer");
-            "unreachable".to_string()
+            tracing::warn!(error = %e, "readiness: the database does not take a write");
+            "does not take writes".to_string()
         }
         Err(_) => "did not answer within 3 s".into(),
     };
@@ -52,7 +54,22 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
         }
         Err(_) => "did not answer within 3 s".into(),
     };
-    let ready = db == "ok" && broker == "ok";
+    let storage = match app.blobs.room() {
+        None => "ok".to_string(),
+        Some(Ok(free)) if free >= app.limits.max_request_bytes as u64 => "ok".to_string(),
+        Some(Ok(free)) => {
+            tracing::warn!(
+                free_mb = free / 1_000_000,
+                "readiness: the originals' folder has less room than the largest upload"
+            );
+            "nearly full".to_string()
+        }
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: the originals' folder cannot be measured");
+            "cannot be measured".to_string()
+        }
+    };
+    let ready = db == "ok" && broker == "ok" && storage == "ok";
     let status = if ready {
         StatusCode::OK
     } else {
@@ -60,7 +77,7 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
     };
     (
         status,
-        Json(json!({ "ready": ready, "database": db, "broker": broker })),
+        Json(json!({ "ready": ready, "database": db, "broker": broker, "storage": storage })),
     )
         .into_response()
 }

@@ -201,6 +201,19 @@ impl Db {
         Ok(())
     }
 
+    /// Whether the database takes a write, committed (readiness: a
+    /// database that answers reads may still refuse writes).
+    pub async fn check_write(&self) -> DbResult<()> {
+        let at = crate::now();
+        on_db!(self, p => {
+            sqlx::query("INSERT INTO readiness (id, checked_at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at")
+                .bind(at)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> DbResult<()> {
         on_db!(self, p => { sqlx::query("SELECT 1").execute(p).await?; });

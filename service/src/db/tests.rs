@@ -172,6 +172,34 @@ async fn an_accepted_batch_has_its_documents_and_a_job_each_and_repeats_are_dupl
 }
 
 #[tokio::test]
+async fn the_write_check_fails_while_another_holds_the_write_lock() {
+    let (dir, db) = fresh().await;
+    db.check_write().await.unwrap();
+    // Another process holds SQLite's write lock (as a failed commit left
+    // it, once).
+    let other = Db::connect(
+        &format!("sqlite://{}", dir.path().join("t.db").display()),
+        1,
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let Db::Sqlite(p) = &other else {
+        panic!("SQLite")
+    };
+    let mut holder = p.acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let blocked =
+        tokio::time::timeout(std::time::Duration::from_millis(500), db.check_write()).await;
+    assert!(blocked.is_err(), "a write went through a held lock");
+    sqlx::query("ROLLBACK").execute(&mut *holder).await.unwrap();
+    db.check_write().await.unwrap();
+}
+
+#[tokio::test]
 async fn documents_left_processing_by_a_silent_worker_are_swept_back_to_the_queue() {
     let (_d, db) = fresh().await;
     let docs = [
