@@ -14,6 +14,7 @@
 //! - [`crops`]: drawing pages and field crops from the originals, cached;
 //! - [`error`]: the one error type, answered as problem details;
 //! - [`upload`]: checking and accepting files (also used by `formflow run`);
+//! - [`door`]: connections: timeouts, their limit, TLS, shutdown;
 //! - [`metrics`]: the Prometheus exposition.
 //!
 //! Storage, database, queue and relay are `formflow-service`'s; reading
@@ -21,6 +22,7 @@
 
 pub mod auth;
 pub mod crops;
+pub mod door;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
@@ -54,6 +56,8 @@ pub struct UploadLimits {
     pub max_files: usize,
     /// Most uploads received at once (503 with Retry-After beyond).
     pub max_concurrent: usize,
+    /// Longest wait for the next piece of an upload's body (408 beyond).
+    pub body_idle: Duration,
 }
 
 impl Default for UploadLimits {
@@ -62,6 +66,7 @@ impl Default for UploadLimits {
             max_request_bytes: 512 * 1024 * 1024,
             max_files: 1000,
             max_concurrent: 4,
+            body_idle: Duration::from_secs(30),
         }
     }
 }
@@ -185,18 +190,16 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Serves on `listener` until `shutdown` completes, then finishes the
-/// requests in hand.
+/// Serves on `listener` until `shutdown` completes, behind `door`, then
+/// finishes the requests in hand (up to the door's deadline).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Arc<App>,
+    door: door::Door,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let purge = tokio::spawn(purge_sessions(Arc::clone(&app)));
-    let service = router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = door::serve(listener, router(app), door, shutdown).await;
     purge.abort();
     served
 }

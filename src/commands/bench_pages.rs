@@ -319,6 +319,7 @@ async fn timed(db_url: &str, name: &str, records: usize, repeat: usize) -> anyho
     let server = tokio::spawn(formflow_ingest::serve(
         listener,
         Arc::clone(&app),
+        formflow_ingest::door::Door::default(),
         async move {
             let _ = stop_rx.await;
         },

@@ -108,6 +108,27 @@ pub struct HttpOpts {
     /// killed, cut off or hung.
     #[arg(long, env = "FORMFLOW_STALE_AFTER", default_value = "5m", value_parser = parse_duration)]
     pub stale_after: Duration,
+    /// Time a client has to send a request's head (or start its next one
+    /// on a kept-alive connection, or finish a TLS handshake).
+    #[arg(long, env = "FORMFLOW_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// Longest an upload's body may stop arriving before it is dropped.
+    #[arg(long, env = "FORMFLOW_BODY_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub body_idle_timeout: Duration,
+    /// Most connections open at once; more wait until one closes.
+    #[arg(long, env = "FORMFLOW_MAX_CONNECTIONS", default_value_t = 512)]
+    pub max_connections: usize,
+    /// On stop, how long open requests may finish before their
+    /// connections are closed.
+    #[arg(long, env = "FORMFLOW_SHUTDOWN_DEADLINE", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_deadline: Duration,
+    /// A PEM certificate chain: serve HTTPS with it (with
+    /// FORMFLOW_TLS_KEY), rather than behind a proxy that terminates TLS.
+    #[arg(long, env = "FORMFLOW_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of FORMFLOW_TLS_CERT.
+    #[arg(long, env = "FORMFLOW_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// A duration: a number of minutes, or a number with `s`, `m` or `h`.
@@ -155,17 +176,34 @@ impl HttpOpts {
         ))
     }
 
+    /// How connections are taken: timeouts, their limit, TLS.
+    fn door(&self) -> anyhow::Result<formflow_ingest::door::Door> {
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => {
+                Some(formflow_ingest::door::tls_config(cert, key).map_err(anyhow::Error::msg)?)
+            }
+            _ => None,
+        };
+        Ok(formflow_ingest::door::Door {
+            header_timeout: self.header_timeout,
+            max_connections: self.max_connections.max(1),
+            shutdown_deadline: self.shutdown_deadline,
+            tls,
+        })
+    }
+
     fn settings(&self) -> Settings {
         Settings {
             limits: UploadLimits {
                 max_request_bytes: self.max_upload_mb.saturating_mul(1_000_000),
                 max_files: self.max_files.max(1),
                 max_concurrent: self.max_concurrent_uploads.max(1),
+                body_idle: self.body_idle_timeout,
             },
             auth: AuthSettings {
                 // Browsers send a Secure cookie over HTTPS only; on loopback
                 // they also accept plain HTTP, where nobody else can listen.
-                secure_cookies: !self.listen.ip().is_loopback(),
+                secure_cookies: !self.listen.ip().is_loopback() || self.tls_cert.is_some(),
                 idle: self.session_idle,
                 max: self.session_max.max(self.session_idle),
             },
@@ -302,19 +340,18 @@ pub fn migrate(store: &StoreOpts) -> anyhow::Result<()> {
     })
 }
 
-async fn http(
-    app: Arc<App>,
-    listen: SocketAddr,
-    stop: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+async fn http(app: Arc<App>, opts: &HttpOpts, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let door = opts.door()?;
+    let listen = opts.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("Failed to listen on {listen}"))?;
     eprintln!(
-        "formflow: serving on http://{}",
+        "formflow: serving on {}://{}",
+        if door.tls.is_some() { "https" } else { "http" },
         listener.local_addr().unwrap_or(listen)
     );
-    formflow_ingest::serve(listener, app, wait_for(stop))
+    formflow_ingest::serve(listener, app, door, wait_for(stop))
         .await
         .context("The HTTP server failed")
 }
@@ -356,7 +393,7 @@ pub fn serve(
             http_opts.settings(),
             wake,
         );
-        let served = http(app, http_opts.listen, stop.clone()).await;
+        let served = http(app, http_opts, stop.clone()).await;
         let _ = relay.await;
         let _ = sweeper.await;
         broker.close().await;
@@ -536,7 +573,7 @@ pub fn run(
                 wait_for(stop_signal).await;
                 let _ = forward.send(true);
             });
-            http(Arc::clone(&app), http_opts.listen, stop.clone()).await?;
+            http(Arc::clone(&app), http_opts, stop.clone()).await?;
         }
         let _ = stop_tx.send(true);
         let _ = worker.await;

@@ -95,10 +95,9 @@ pub async fn read_files(
     let mut files = Vec::new();
     let mut csrf_ok = csrf.is_none();
     loop {
-        let field = match form.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => return Err(multipart_error(e, app)),
+        let field = match idle_limited(app, form.next_field()).await? {
+            Some(f) => f,
+            None => break,
         };
         let Some(name) = field.file_name().map(str::to_string) else {
             if field.name() == Some("csrf") {
@@ -134,7 +133,7 @@ pub async fn read_files(
         }
         let mut file = Receiving::start(app, &name).map_err(ApiError::internal)?;
         let mut field = field;
-        while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, app))? {
+        while let Some(chunk) = idle_limited(app, field.chunk()).await? {
             file.write(&chunk).await.map_err(ApiError::internal)?;
         }
         files.push(file.finish(app).await.map_err(ApiError::internal)?);
@@ -150,6 +149,24 @@ pub async fn read_files(
         ));
     }
     Ok(files)
+}
+
+/// The next piece of an upload, or 408 when the client sends nothing for
+/// [`crate::UploadLimits::body_idle`].
+async fn idle_limited<T>(
+    app: &App,
+    next: impl std::future::Future<Output = Result<T, MultipartError>>,
+) -> ApiResult<T> {
+    match tokio::time::timeout(app.limits.body_idle, next).await {
+        Ok(r) => r.map_err(|e| multipart_error(e, app)),
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the upload stopped arriving for {} seconds, so nothing of it was kept: send it again",
+                app.limits.body_idle.as_secs()
+            ),
+        )),
+    }
 }
 
 /// 413 for a request over the size limit.

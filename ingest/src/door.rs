@@ -1,0 +1,195 @@
+//! The front door: accepting connections and serving HTTP/1.1 on them, with
+//! the limits a service facing clients it does not control needs.
+//!
+//! - at most [`Door::max_connections`] connections at once; more wait in
+//!   the kernel's backlog until one closes;
+//! - a client has [`Door::header_timeout`] to send a request's head (and,
+//!   between requests on a kept-alive connection, to start the next one),
+//!   and TLS clients as long to finish their handshake: a client that
+//!   trickles its head one byte at a time is cut off;
+//! - request heads are held to 64 KiB;
+//! - TLS is terminated here when a certificate is given
+//!   ([`tls_config`]), or left to a proxy in front;
+//! - on shutdown, no new connection is taken, each open one finishes its
+//!   request in hand and is closed, and after [`Door::shutdown_deadline`]
+//!   whatever is still open is dropped.
+//!
+//! Body timeouts are the handlers' (an upload that stalls: see
+//! [`crate::UploadLimits::body_idle`]).
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper::service::Service as _;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio_rustls::rustls;
+
+/// How connections are taken and held.
+#[derive(Clone)]
+pub struct Door {
+    /// Time to send a request's head (and to start the next one).
+    pub header_timeout: Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// How long open connections may finish after shutdown begins.
+    pub shutdown_deadline: Duration,
+    /// TLS, when this process terminates it.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Default for Door {
+    fn default() -> Door {
+        Door {
+            header_timeout: Duration::from_secs(10),
+            max_connections: 512,
+            shutdown_deadline: Duration::from_secs(30),
+            tls: None,
+        }
+    }
+}
+
+/// Largest request head.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// A TLS configuration from a PEM certificate chain and its PEM private
+/// key. The error says which file is wrong, and how.
+pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<_, _>>())
+        .map_err(|e| {
+            format!(
+                "the certificate file {} cannot be read: {e}",
+                cert.display()
+            )
+        })?;
+    if chain.is_empty() {
+        return Err(format!(
+            "the certificate file {} holds no certificate",
+            cert.display()
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("the key file {} cannot be read: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS cannot be set up: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("the certificate and key do not make a TLS identity: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then closes
+/// as the module says.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    door: Door,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(door.max_connections.max(1)));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut open: JoinSet<()> = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        // A slot first: beyond the limit, clients wait in the backlog.
+        let slot = tokio::select! {
+            s = Arc::clone(&slots).acquire_owned() => match s {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
+        let (stream, addr) = tokio::select! {
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors, say: wait rather than spin.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        while open.try_join_next().is_some() {}
+        let (router, door, stop) = (router.clone(), door.clone(), stop_rx.clone());
+        open.spawn(async move {
+            let _slot = slot;
+            let _ = stream.set_nodelay(true);
+            match &door.tls {
+                None => connection(stream, addr, router, &door, stop).await,
+                Some(config) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(config));
+                    match tokio::time::timeout(door.header_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => connection(tls, addr, router, &door, stop).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake too slow"),
+                    }
+                }
+            }
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let finished = tokio::time::timeout(door.shutdown_deadline, async {
+        while open.join_next().await.is_some() {}
+    })
+    .await;
+    if finished.is_err() {
+        tracing::warn!(
+            connections = open.len(),
+            "connections still open at the shutdown deadline are closed"
+        );
+        open.shutdown().await;
+    }
+    Ok(())
+}
+
+/// Serves HTTP/1.1 on one connection until the client closes it, a
+/// timeout cuts it off, or shutdown asks it to finish.
+async fn connection<S>(
+    io: S,
+    addr: SocketAddr,
+    router: Router,
+    door: &Door,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let tower = TowerToHyperService::new(router);
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(addr));
+        tower.call(req)
+    });
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(door.header_timeout)
+        .keep_alive(true)
+        .max_buf_size(MAX_HEAD);
+    let conn = http.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        done = conn.as_mut() => {
+            if let Err(e) = done {
+                tracing::debug!(error = %e, "connection ended");
+            }
+            return;
+        }
+        _ = stop.changed() => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
+}
