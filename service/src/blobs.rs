@@ -9,6 +9,7 @@
 //! endpoint without TLS). An original's key is `sha256/ab/abcdef...`: the
 //! same bytes are stored once however often they are uploaded.
 
+use futures_util::StreamExt as _;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, PutPayload};
 use sha2::{Digest as _, Sha256};
@@ -191,6 +192,54 @@ impl Blobs {
         Ok(())
     }
 
+    /// The original stored under `sha` as a stream of pieces, with its
+    /// size: for sending it on without holding it whole.
+    pub async fn stream(&self, sha: &str) -> Result<(u64, ByteStream), BlobError> {
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(BlobError::Missing(sha.to_string()));
+        }
+        match self {
+            Blobs::Folder(dir) => {
+                let file = match tokio::fs::File::open(dir.join(key(sha))).await {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Err(BlobError::Missing(sha.to_string()))
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                let size = file.metadata().await?.len();
+                // Pieces of 64 KiB until the end, or until a read fails.
+                let pieces = futures_util::stream::unfold(Some(file), |file| async move {
+                    let mut file = file?;
+                    let mut buf = vec![0u8; 64 * 1024];
+                    match tokio::io::AsyncReadExt::read(&mut file, &mut buf).await {
+                        Ok(0) => None,
+                        Ok(n) => {
+                            buf.truncate(n);
+                            Some((Ok(bytes::Bytes::from(buf)), Some(file)))
+                        }
+                        Err(e) => Some((Err(BlobError::from(e)), None)),
+                    }
+                });
+                Ok((size, Box::pin(pieces)))
+            }
+            Blobs::Store(store, prefix) => {
+                let path = StorePath::from(format!("{}{}", prefixed(prefix), key(sha)));
+                match store.get(&path).await {
+                    Ok(r) => {
+                        let size = r.meta.size;
+                        let pieces = r.into_stream().map(|p| p.map_err(BlobError::from));
+                        Ok((size, Box::pin(pieces)))
+                    }
+                    Err(object_store::Error::NotFound { .. }) => {
+                        Err(BlobError::Missing(sha.to_string()))
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+        }
+    }
+
     /// The original stored under `sha`.
     pub async fn get(&self, sha: &str) -> Result<Vec<u8>, BlobError> {
         if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -217,6 +266,10 @@ impl Blobs {
         }
     }
 }
+
+/// An original's bytes, piece by piece.
+pub type ByteStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<bytes::Bytes, BlobError>> + Send>>;
 
 fn prefixed(prefix: &str) -> String {
     if prefix.is_empty() {
@@ -319,6 +372,31 @@ mod tests {
         assert!(matches!(
             blobs.get(&"f".repeat(64)).await.unwrap_err(),
             BlobError::Missing(_)
+        ));
+        assert_eq!(streamed(&blobs, &a).await, (8, b"scan two".to_vec()));
+    }
+
+    /// An original read through [`Blobs::stream`]: its size and bytes.
+    async fn streamed(blobs: &Blobs, sha: &str) -> (u64, Vec<u8>) {
+        let (size, mut pieces) = blobs.stream(sha).await.unwrap();
+        let mut all = Vec::new();
+        while let Some(p) = pieces.next().await {
+            all.extend_from_slice(&p.unwrap());
+        }
+        (size, all)
+    }
+
+    #[tokio::test]
+    async fn an_original_streams_in_pieces_and_a_missing_one_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::open(&dir.path().display().to_string()).unwrap();
+        // Several pieces of 64 KiB and a part of one.
+        let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let sha = blobs.put(&bytes).await.unwrap();
+        assert_eq!(streamed(&blobs, &sha).await, (300_000, bytes));
+        assert!(matches!(
+            blobs.stream(&"e".repeat(64)).await.err(),
+            Some(BlobError::Missing(_))
         ));
     }
 

@@ -2,7 +2,8 @@
 //! disk as they arrive, a file over the size limit is refused without
 //! being held, a request announcing more than the limit is refused before
 //! it is read, and uploads beyond the concurrent limit are asked to come
-//! back. Peak memory is read from `/proc`.
+//! back; originals are streamed to slow clients. Peak memory is read from
+//! `/proc`.
 
 use super::stack::Stack;
 use crate::util::repo;
@@ -22,17 +23,27 @@ fn peak_mib(pid: u32) -> u64 {
     kb / 1024
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_large_upload_is_received_to_disk_and_a_file_over_the_limit_is_not_held() {
-    let mut s = Stack::new("bigupload", true).await;
-    s.start("serve", &["serve"], &[("FORMFLOW_MAX_FILE_MB", "20")]);
+/// `serve` (with `env`) after one small upload, so that everything an
+/// upload touches is loaded: the stack, serve's pid, the document's id.
+async fn serving_one_upload(name: &str, env: &[(&str, &str)]) -> (Stack, u32, String) {
+    let mut s = Stack::new(name, true).await;
+    s.start("serve", &["serve"], env);
     s.wait_serving().await;
     let pid = s.child("serve").id();
-    // A small upload first, so that everything an upload touches is loaded.
     let (status, answer) = s
         .upload(&[Path::new("samples/documents/voter-registration-035.png")])
         .await;
     assert_eq!(status, 202, "{answer}");
+    let id = answer["documents"][0]["document_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (s, pid, id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_upload_is_received_to_disk_and_a_file_over_the_limit_is_not_held() {
+    let (s, pid, _) = serving_one_upload("bigupload", &[("FORMFLOW_MAX_FILE_MB", "20")]).await;
     let before = peak_mib(pid);
     // 150 MB in one part: a PNG's first bytes, then nothing of use.
     let mut big = std::fs::read(repo("samples/documents/voter-registration-035.png")).unwrap();
@@ -70,6 +81,7 @@ async fn a_large_upload_is_received_to_disk_and_a_file_over_the_limit_is_not_hel
         "{answer}"
     );
     let after = peak_mib(pid);
+    eprintln!("serve's peak memory: {before} MiB, then {after} MiB after a 150 MB upload");
     assert!(
         after < before + 40,
         "serve's peak memory went from {before} MiB to {after} MiB for a 150 MB upload"
@@ -182,4 +194,44 @@ async fn the_service_is_not_ready_when_its_folder_has_no_room_for_the_largest_up
     assert_eq!(status, 503, "{ready}");
     assert_eq!(ready["storage"], "nearly full", "{ready}");
     assert_eq!(ready["database"], "ok", "{ready}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_downloads_of_a_large_original_are_streamed_not_held() {
+    let (s, pid, id) = serving_one_upload("downloads", &[]).await;
+    // The stored original grows to 95 MB (as a large scan would be).
+    let originals = s.storage.path().join("originals/sha256");
+    let stored = std::fs::read_dir(&originals)
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|f| f.unwrap().path())
+        .next()
+        .expect("the stored original");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&stored)
+        .unwrap()
+        .set_len(95_000_000)
+        .unwrap();
+    let before = peak_mib(pid);
+    // Ten clients that take the first piece and then read no more.
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        let mut r = s.raw(&format!("/api/v1/documents/{id}/original")).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.content_length(), Some(95_000_000));
+        let first = r.chunk().await.unwrap().expect("a first piece").len();
+        held.push((r, first));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let during = peak_mib(pid);
+    eprintln!("serve's peak memory: {before} MiB, then {during} MiB with ten downloads held");
+    assert!(
+        during < before + 60,
+        "serve's peak memory went from {before} MiB to {during} MiB for ten downloads of 95 MB"
+    );
+    // One read to the end has every byte.
+    let (r, first) = held.pop().unwrap();
+    let rest = r.bytes().await.unwrap();
+    assert_eq!(first + rest.len(), 95_000_000);
 }

@@ -107,9 +107,10 @@ async fn get_original(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let d = document_row(&app, &id).await?;
-    let bytes = app
+    // Sent as it is read from storage, never held whole.
+    let (size, pieces) = app
         .blobs
-        .get(&d.sha256)
+        .stream(&d.sha256)
         .await
         .map_err(crate::crops::original_error)?;
     audit_view(&app, &caller, "original.view", "document", d.id).await?;
@@ -124,7 +125,9 @@ async fn get_original(
             }
         })
         .collect();
-    let mut res = Response::new(Body::from(bytes));
+    let mut res = Response::new(Body::from_stream(pieces));
+    res.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(size));
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(content_type(&d.format)),
