@@ -67,12 +67,21 @@ impl ApiError {
 
     /// 503 for a failure of ours: logs `cause` (with its chain) and tells
     /// the caller only to try again.
+    /// The answer carries the request's id, which the log line has too, so
+    /// that support can find the cause.
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
-        tracing::error!(error = %cause, "request failed");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the service cannot answer just now: try again in a minute, and tell support if it goes on",
-        )
+        let id = crate::request_id();
+        let shown = id.as_deref().unwrap_or("-");
+        tracing::error!(error = %cause, request_id = shown, "request failed");
+        let detail = match &id {
+            Some(id) => format!("the service cannot answer just now: try again in a minute, and tell support if it goes on (request {id})"),
+            None => "the service cannot answer just now: try again in a minute, and tell support if it goes on".to_string(),
+        };
+        let e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, detail).retry_after(60);
+        match id {
+            Some(id) => e.with("request_id", id),
+            None => e,
+        }
     }
 
     /// The same answer, telling the caller when to try again.

@@ -214,16 +214,54 @@ async fn purge_sessions(app: Arc<App>) {
     }
 }
 
+tokio::task_local! {
+    /// The id of the request being answered (see [`observe`]).
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being answered, when called while answering one.
+pub fn request_id() -> Option<String> {
+    REQUEST_ID.try_with(String::clone).ok()
+}
+
+/// The request's id: the client's `X-Request-Id` when it is a short plain
+/// token (a proxy's, say), else a new one.
+fn request_id_of(req: &Request) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string())
+}
+
+/// Counts and times every answer by route, and gives each request an id:
+/// in its log lines (a span), in error answers, and in `X-Request-Id` on
+/// the answer.
 async fn observe(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    use tracing::Instrument as _;
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| "other".into());
+    let id = request_id_of(&req);
+    let span =
+        tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route);
     let start = Instant::now();
-    let res = next.run(req).await;
+    let mut res = REQUEST_ID
+        .scope(id.clone(), next.run(req).instrument(span))
+        .await;
     app.metrics
         .request(&route, res.status().as_u16(), start.elapsed().as_secs_f64());
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
     res
 }
 

@@ -263,12 +263,31 @@ async fn one_run(
         "migrate failed: see {}",
         tmp.join("migrate.log").display()
     );
+    // An uploader's token, as a scanning desk would have (it may also
+    // follow its batch).
+    let out = Command::new(&exe)
+        .args(["token", "create", "bench", "--role", "uploader"])
+        .env("DATABASE_URL", &db_url)
+        .stderr(Stdio::null())
+        .output()?;
+    anyhow::ensure!(out.status.success(), "a token could not be made");
+    let token = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     let mut kids = Children(vec![cmd(&["serve"], "serve.log")?]);
     for i in 0..workers {
         kids.0.push(cmd(&["worker"], &format!("worker-{i}.log"))?);
     }
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
+    let mut auth = reqwest::header::HeaderMap::new();
+    auth.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse()?,
+    );
+    let client = reqwest::Client::builder().default_headers(auth).build()?;
     let ready = Instant::now();
     loop {
         let serving = client

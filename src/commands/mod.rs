@@ -119,9 +119,16 @@ impl ExtractOpts {
 /// `admin_url` (dropped first if it is left from an earlier run): the
 /// server's connection and the new database's URL.
 pub async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<(sqlx::PgPool, String)> {
+    // The URL may hold a password: the error names the server alone.
+    let server = admin_url
+        .rsplit_once('@')
+        .map_or(admin_url, |(_, host)| host)
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default();
     let admin = sqlx::PgPool::connect(admin_url)
         .await
-        .with_context(|| format!("Failed to reach PostgreSQL at {admin_url}"))?;
+        .with_context(|| format!("Failed to reach PostgreSQL at {server}"))?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {name}"
     )))
@@ -130,6 +137,13 @@ pub async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<(sqlx
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&admin)
         .await?;
-    let base_url = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
-    Ok((admin, format!("{base_url}/{name}")))
+    // The same server and settings (sslmode=...), another database.
+    let (path, query) = admin_url.split_once('?').unwrap_or((admin_url, ""));
+    let base_url = path.rsplit_once('/').map_or(path, |(b, _)| b);
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    Ok((admin, format!("{base_url}/{name}{query}")))
 }

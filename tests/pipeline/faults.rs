@@ -255,3 +255,52 @@ async fn a_corrupt_file_fails_with_its_reason_is_dead_lettered_and_the_batch_goe
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_internal_error_is_answered_plainly_with_the_request_id_in_the_log() {
+    let mut s = Stack::new("reqid", true).await;
+    s.start("serve", &["serve"], &[]);
+    s.wait_serving().await;
+    let get = |path: &str, id: Option<&str>| {
+        let mut r = s.client("caseworker").get(format!("{}{path}", s.base()));
+        if let Some(id) = id {
+            r = r.header("X-Request-Id", id);
+        }
+        r.send()
+    };
+    // A request id the client gives comes back; without one, one is made.
+    let r = get("/healthz", Some("trace-abc-123")).await.unwrap();
+    assert_eq!(r.headers()["x-request-id"], "trace-abc-123");
+    let r = get("/healthz", None).await.unwrap();
+    let made = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(made.len(), 32, "{made}");
+    // A table goes missing under the service: its own fault.
+    sqlx::query("ALTER TABLE batches RENAME TO batches_gone")
+        .execute(&s.pool)
+        .await
+        .unwrap();
+    let r = get("/api/v1/batches", None).await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "60");
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["request_id"], id.as_str());
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.ends_with(&format!("(request {id})")), "{detail}");
+    assert!(
+        !detail.contains("batches"),
+        "the cause is not sent: {detail}"
+    );
+    // The log has the cause under the same id.
+    let start = Instant::now();
+    while !s.log("serve").contains(&id) && start.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let line = s
+        .log("serve")
+        .lines()
+        .find(|l| l.contains(&id) && l.contains("request failed"))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no log line for {id}:\n{}", s.log("serve")));
+    assert!(line.contains("batches"), "{line}");
+}
