@@ -293,31 +293,22 @@ fn move_file(dir: &Path, sha: &str, from: &Path) -> std::io::Result<()> {
     std::fs::File::open(parent)?.sync_all()
 }
 
-/// Writes to a temporary file, syncs it, and renames it into place, so a
-/// crash leaves either the whole original or none.
+/// Writes to a temporary file, then moves it into place ([`move_file`]:
+/// synced, renamed), so a crash leaves either the whole original or none.
 fn write_file(dir: &std::path::Path, sha: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let dest = dir.join(key(sha));
-    if dest.exists() {
+    if dir.join(key(sha)).exists() {
         return Ok(());
     }
-    let parent = dest.parent().expect("a key has a folder");
-    create_private_dir(parent)?;
     let tmp = dir
         .join("tmp")
         .join(format!("{sha}.{}", uuid::Uuid::now_v7()));
-    let written = (|| {
-        let mut f = create_private_file(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, &dest)
-    })();
-    if let Err(e) = written {
-        // A full disk, say: leave no partial file behind.
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::File::open(parent)?.sync_all()
+    let written = create_private_file(&tmp)
+        .and_then(|mut f| f.write_all(bytes))
+        .and_then(|()| move_file(dir, sha, &tmp));
+    // Gone once renamed; otherwise (a full disk, or the same bytes stored
+    // meanwhile) no partial or spare file is left behind.
+    let _ = std::fs::remove_file(&tmp);
+    written
 }
 
 #[cfg(test)]
