@@ -15,6 +15,7 @@
 //! - [`error`]: the one error type, answered as problem details;
 //! - [`upload`]: checking and accepting files (also used by `formflow run`);
 //! - [`door`]: connections: timeouts, their limit, TLS, shutdown;
+//! - [`hosts`]: the names a request may address the service by;
 //! - [`metrics`]: the Prometheus exposition.
 //!
 //! Storage, database, queue and relay are `formflow-service`'s; reading
@@ -24,6 +25,7 @@ pub mod auth;
 pub mod crops;
 pub mod door;
 pub mod error;
+pub mod hosts;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;
@@ -83,6 +85,8 @@ pub struct Settings {
     pub review_lease: Duration,
     /// Memory for decoded pages kept to cut crops from, in megabytes.
     pub page_cache_mb: usize,
+    /// The names requests may address the service by.
+    pub hosts: hosts::Hosts,
 }
 
 impl Default for Settings {
@@ -92,6 +96,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             review_lease: Duration::from_secs(15 * 60),
             page_cache_mb: 256,
+            hosts: hosts::Hosts::Any,
         }
     }
 }
@@ -113,6 +118,8 @@ pub struct App {
     pub auth: AuthSettings,
     /// How long a review lease lasts.
     pub review_lease: Duration,
+    /// The names requests may address the service by.
+    pub hosts: hosts::Hosts,
     /// Woken when the outbox has new messages.
     pub wake: Arc<Notify>,
     /// Counters and histograms.
@@ -150,6 +157,7 @@ impl App {
             limits: settings.limits,
             auth: settings.auth,
             review_lease: settings.review_lease,
+            hosts: settings.hosts,
             wake,
             metrics: Metrics::default(),
             throttle: Throttle::default(),
@@ -182,6 +190,10 @@ pub fn router(app: Arc<App>) -> Router {
             pages::html_errors,
         ))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            hosts::check,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&app),
             observe,

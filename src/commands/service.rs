@@ -126,6 +126,12 @@ pub struct HttpOpts {
     /// FORMFLOW_TLS_KEY), rather than behind a proxy that terminates TLS.
     #[arg(long, env = "FORMFLOW_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
+    /// The address people and services reach formflow at
+    /// (https://forms.example.gov.uk): requests naming another host are
+    /// refused. Unset, formflow on loopback answers to localhost and
+    /// 127.0.0.1 only, and elsewhere to any name.
+    #[arg(long, env = "FORMFLOW_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// The PEM private key of FORMFLOW_TLS_CERT.
     #[arg(long, env = "FORMFLOW_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
@@ -192,8 +198,13 @@ impl HttpOpts {
         })
     }
 
-    fn settings(&self) -> Settings {
-        Settings {
+    fn settings(&self) -> anyhow::Result<Settings> {
+        let hosts = formflow_ingest::hosts::Hosts::new(
+            self.public_url.as_deref(),
+            self.listen.ip().is_loopback(),
+        )
+        .map_err(anyhow::Error::msg)?;
+        Ok(Settings {
             limits: UploadLimits {
                 max_request_bytes: self.max_upload_mb.saturating_mul(1_000_000),
                 max_files: self.max_files.max(1),
@@ -209,7 +220,8 @@ impl HttpOpts {
             },
             review_lease: self.review_lease,
             page_cache_mb: self.page_cache_mb,
-        }
+            hosts,
+        })
     }
 }
 
@@ -390,7 +402,7 @@ pub fn serve(
             blobs,
             broker.clone(),
             Arc::new(Pool::new(engine)),
-            http_opts.settings(),
+            http_opts.settings()?,
             wake,
         );
         let served = http(app, http_opts, stop.clone()).await;
@@ -503,7 +515,7 @@ pub fn run(
             blobs,
             broker.clone(),
             pool,
-            http_opts.settings(),
+            http_opts.settings()?,
             wake,
         );
         let mut batches = Vec::new();

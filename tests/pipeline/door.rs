@@ -177,3 +177,47 @@ async fn serve_terminates_tls_with_the_certificate_it_is_given() {
         s.log("serve")
     );
 }
+
+/// The status line of `GET path` sent with `Host: host`.
+async fn status_for_host(port: u16, path: &str, host: &str) -> Option<String> {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    c.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    answer_or_close(&mut c, Duration::from_secs(5)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_naming_another_host_are_refused() {
+    // On loopback, with no public URL: its own names only (a page elsewhere
+    // that rebinds its name to 127.0.0.1 cannot read it).
+    let mut s = Stack::new("hosts", true).await;
+    s.start("serve", &["serve"], &[]);
+    s.wait_serving().await;
+    let port = s.port;
+    let local = format!("localhost:{port}");
+    let rebound = format!("rebound.evil.example:{port}");
+    let ok = Some("HTTP/1.1 200 OK".to_string());
+    let misdirected = Some("HTTP/1.1 421 Misdirected Request".to_string());
+    assert_eq!(status_for_host(port, "/sign-in", &local).await, ok);
+    assert_eq!(
+        status_for_host(port, "/sign-in", &rebound).await,
+        misdirected
+    );
+    // Probes answer to any name.
+    assert_eq!(status_for_host(port, "/healthz", &rebound).await, ok);
+    s.signal("serve", "TERM");
+    s.wait_exit("serve", Duration::from_secs(30));
+    // With a public URL, its host alone.
+    s.start(
+        "serve-public",
+        &["serve"],
+        &[("FORMFLOW_PUBLIC_URL", "https://forms.example.gov.uk")],
+    );
+    s.wait_serving().await;
+    assert_eq!(
+        status_for_host(port, "/sign-in", "forms.example.gov.uk").await,
+        ok
+    );
+    assert_eq!(status_for_host(port, "/sign-in", &local).await, misdirected);
+}
