@@ -2,8 +2,9 @@
 # Installs what the tests need (system packages, libpdfium, Chromium and
 # chromedriver with axe-core for the browser tests, and running PostgreSQL
 # and RabbitMQ for the pipeline tests), then builds once (release) and runs
-# every test of the workspace. Tesseract must see OMP_THREAD_LIMIT=1 from
-# the start.
+# every test of the workspace, then the chaos drill on 60 documents (it
+# restarts PostgreSQL and RabbitMQ, so it runs after the tests, alone).
+# Tesseract must see OMP_THREAD_LIMIT=1 from the start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -11,3 +12,6 @@ scripts/setup-browser.sh
 scripts/services.sh
 export OMP_THREAD_LIMIT=1
 cargo test --release --workspace "$@"
+if [ "$#" -eq 0 ]; then
+  target/release/formflow drill --documents 60
+fi

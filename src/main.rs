@@ -165,6 +165,28 @@ enum Command {
         #[command(flatten)]
         opts: formflow::commands::PeopleOpts,
     },
+    /// The chaos drill: serve and workers on PostgreSQL and RabbitMQ take
+    /// N uploaded documents while workers are killed and the broker and
+    /// the database restart; reports what was accepted, lost, duplicated
+    /// or stuck. Restarts the machine's PostgreSQL and RabbitMQ: for a
+    /// test machine, never production.
+    Drill {
+        /// Scan files or folders to make the documents from (default:
+        /// samples/documents, samples/stress and samples/batches).
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        opts: formflow::commands::DrillOpts,
+    },
+    /// Erases documents for good: their records, values, history, pages
+    /// and originals (when no other document shares them), leaving an
+    /// audit entry and a `document.purged` event for each. Set
+    /// FORMFLOW_RETENTION_DAYS on serve to erase by age without asking.
+    Purge {
+        #[command(flatten)]
+        opts: formflow::commands::PurgeOpts,
+        #[command(flatten)]
+        store: formflow::commands::StoreOpts,
+    },
     /// Applies the database migrations (serve and worker refuse a database
     /// without them).
     Migrate {
@@ -296,6 +318,8 @@ fn main() -> ExitCode {
         } => formflow::commands::worker(&store, &broker, &worker, &opts),
         Command::Upload { paths, upload } => formflow::commands::upload(&paths, &upload),
         Command::Migrate { store } => formflow::commands::migrate(&store),
+        Command::Drill { paths, opts } => formflow::commands::drill(&paths, &opts),
+        Command::Purge { opts, store } => formflow::commands::purge(&store, &opts),
         Command::User { command, opts } => formflow::commands::user(&command, &opts),
         Command::Token { command, opts } => formflow::commands::token(&command, &opts),
     };

@@ -156,7 +156,9 @@ fn settings_may_come_from_a_config_file_and_the_environment_wins() {
 
 #[test]
 fn secrets_in_the_environment_are_not_printed_by_help() {
-    for cmd in ["serve", "worker", "run", "migrate", "bench"] {
+    for cmd in [
+        "serve", "worker", "run", "migrate", "bench", "drill", "purge",
+    ] {
         let out = Command::new(env!("CARGO_BIN_EXE_formflow"))
             .args([cmd, "--help"])
             .env(

@@ -267,6 +267,30 @@ impl Blobs {
     }
 }
 
+impl Blobs {
+    /// Deletes the original stored under `sha`; one already gone is no
+    /// error. For erasure: the caller has made sure no document uses it.
+    pub async fn delete(&self, sha: &str) -> Result<(), BlobError> {
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(BlobError::Missing(sha.to_string()));
+        }
+        match self {
+            Blobs::Folder(dir) => match tokio::fs::remove_file(dir.join(key(sha))).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(e.into()),
+            },
+            Blobs::Store(store, prefix) => {
+                let path = StorePath::from(format!("{}{}", prefixed(prefix), key(sha)));
+                match store.delete(&path).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+        }
+    }
+}
+
 /// An original's bytes, piece by piece.
 pub type ByteStream =
     std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<bytes::Bytes, BlobError>> + Send>>;

@@ -11,6 +11,8 @@
 //! - [`relay`]: hands outbox messages to the queue, so an upload accepted
 //!   while the broker is down is published once it is back;
 //! - [`sweep`]: returns to the queue the documents of workers that vanished;
+//! - [`purge`]: erasure of documents, asked for or past the retention
+//!   period, from the database and storage;
 //! - [`event`]: the events downstream services receive;
 //! - [`access`]: password hashes, API tokens and session ids.
 //!
@@ -21,6 +23,7 @@ pub mod access;
 pub mod blobs;
 pub mod db;
 pub mod event;
+pub mod purge;
 pub mod queue;
 pub mod relay;
 pub mod sweep;

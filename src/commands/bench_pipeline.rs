@@ -13,10 +13,11 @@
 
 use super::bench::cpu_seconds;
 use super::scan_files;
+use super::stack::{Children, Stack};
 use anyhow::Context as _;
 use formflow_extract::decode::Source;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// Clock ticks a second in `/proc/*/stat`.
@@ -80,17 +81,6 @@ struct Run {
     worker_cpu: f64,
     postgres_cpu: f64,
     rabbit_cpu: f64,
-}
-
-struct Children(Vec<Child>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
 }
 
 /// Runs the pipeline benchmark and prints its figures.
@@ -233,82 +223,15 @@ async fn one_run(
     amqp_url: &str,
 ) -> anyhow::Result<Run> {
     let name = format!("formflow_bench_{}_{workers}", std::process::id());
-    let (admin, db_url) = super::fresh_database(admin_url, &name).await?;
-    let tmp = std::env::temp_dir().join(&name);
-    std::fs::create_dir_all(&tmp)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let exe = std::env::current_exe()?;
-    let cmd = |args: &[&str], log: &str| -> anyhow::Result<Child> {
-        let err = std::fs::File::create(tmp.join(log))?;
-        Ok(Command::new(&exe)
-            .args(args)
-            .env("DATABASE_URL", &db_url)
-            .env("AMQP_URL", amqp_url)
-            .env("FORMFLOW_QUEUE", format!("{name}.jobs"))
-            .env("FORMFLOW_EVENTS_EXCHANGE", format!("{name}.events"))
-            .env("FORMFLOW_STORAGE", tmp.join("originals"))
-            .env("FORMFLOW_LISTEN", format!("127.0.0.1:{port}"))
-            .env("FORMFLOW_THREADS", "1")
-            .env("OMP_THREAD_LIMIT", "1")
-            .env("FORMFLOW_LOG", "formflow_worker=info,warn")
-            .stdout(Stdio::null())
-            .stderr(err)
-            .spawn()?)
-    };
-    let st = cmd(&["migrate"], "migrate.log")?.wait()?;
-    anyhow::ensure!(
-        st.success(),
-        "migrate failed: see {}",
-        tmp.join("migrate.log").display()
-    );
-    // An uploader's token, as a scanning desk would have (it may also
-    // follow its batch).
-    let out = Command::new(&exe)
-        .args(["token", "create", "bench", "--role", "uploader"])
-        .env("DATABASE_URL", &db_url)
-        .stderr(Stdio::null())
-        .output()?;
-    anyhow::ensure!(out.status.success(), "a token could not be made");
-    let token = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    let mut kids = Children(vec![cmd(&["serve"], "serve.log")?]);
-    for i in 0..workers {
-        kids.0.push(cmd(&["worker"], &format!("worker-{i}.log"))?);
+    let stack = Stack::new(admin_url, amqp_url, &name, &[]).await?;
+    let mut kids = Children(vec![stack.spawn(&["serve"], "serve.log")?]);
+    let logs: Vec<String> = (0..workers).map(|i| format!("worker-{i}.log")).collect();
+    for log in &logs {
+        kids.0.push(stack.spawn(&["worker"], log)?);
     }
-    let base = format!("http://127.0.0.1:{port}");
-    let mut auth = reqwest::header::HeaderMap::new();
-    auth.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {token}").parse()?,
-    );
-    let client = reqwest::Client::builder().default_headers(auth).build()?;
-    let ready = Instant::now();
-    loop {
-        let serving = client
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        let taking = (0..workers).all(|i| {
-            std::fs::read_to_string(tmp.join(format!("worker-{i}.log")))
-                .is_ok_and(|l| l.contains("taking jobs"))
-        });
-        if serving && taking {
-            break;
-        }
-        anyhow::ensure!(
-            ready.elapsed() < Duration::from_secs(60),
-            "the pipeline did not start: see the logs in {}",
-            tmp.display()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let base = stack.base();
+    let client = stack.client()?;
+    stack.wait_ready(&client, &logs).await?;
     let mut form = reqwest::multipart::Form::new();
     for f in files {
         let name = f
@@ -364,22 +287,14 @@ async fn one_run(
     }
     let wall = start.elapsed().as_secs_f64();
     let after = cpu(&pids);
-    let pool = sqlx::PgPool::connect(&db_url).await?;
+    let pool = stack.pool().await?;
     let (in_pipeline,): (Option<i64>,) =
         sqlx::query_as("SELECT CAST(SUM(extract_cpu_ms) AS BIGINT) FROM documents")
             .fetch_one(&pool)
             .await?;
     pool.close().await;
     drop(kids);
-    admin.close().await;
-    let admin = sqlx::PgPool::connect(admin_url).await?;
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await;
-    let _ = std::fs::remove_dir_all(&tmp);
-    delete_queues(amqp_url, &name).await;
+    stack.remove().await;
     Ok(Run {
         upload,
         workers,
@@ -391,18 +306,4 @@ async fn one_run(
         postgres_cpu: cpu_between(&before.2, &after.2),
         rabbit_cpu: cpu_between(&before.3, &after.3),
     })
-}
-
-async fn delete_queues(amqp_url: &str, name: &str) {
-    let Ok(conn) = lapin::Connection::connect(amqp_url, Default::default()).await else {
-        return;
-    };
-    if let Ok(ch) = conn.create_channel().await {
-        for q in [format!("{name}.jobs"), format!("{name}.jobs.dead")] {
-            let _ = ch.queue_delete(q.as_str().into(), Default::default()).await;
-        }
-        let _ = ch
-            .exchange_delete(format!("{name}.events").as_str().into(), Default::default())
-            .await;
-    }
 }

@@ -6,9 +6,11 @@
 mod bench;
 mod bench_pages;
 mod bench_pipeline;
+mod drill;
 mod extract;
 mod people;
 mod service;
+mod stack;
 mod summary;
 mod train;
 mod upload;
@@ -16,10 +18,12 @@ mod upload;
 pub use bench::{bench, peak_rss_mib};
 pub use bench_pages::bench_pages;
 pub use bench_pipeline::bench_pipeline;
+pub use drill::{drill, DrillOpts};
 pub use extract::{eval, extract, extract_paths, scan_files};
 pub use people::{token, user, PeopleOpts, TokenCommand, UserCommand};
 pub use service::{
-    migrate, run, serve, worker, BrokerOpts, HttpOpts, RunOpts, StoreOpts, WorkerOpts,
+    migrate, purge, run, serve, worker, BrokerOpts, HttpOpts, PurgeOpts, RunOpts, StoreOpts,
+    WorkerOpts,
 };
 pub use train::{train_glyphs, TrainOpts};
 pub use upload::{upload, UploadOpts};

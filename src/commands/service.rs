@@ -132,6 +132,11 @@ pub struct HttpOpts {
     /// 127.0.0.1 only, and elsewhere to any name.
     #[arg(long, env = "FORMFLOW_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Erase each document (records, history, pages, original) this many
+    /// days after its upload, checked hourly. Unset, nothing is erased
+    /// unless `formflow purge` is run.
+    #[arg(long, env = "FORMFLOW_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub retention_days: Option<u32>,
     /// The PEM private key of FORMFLOW_TLS_CERT.
     #[arg(long, env = "FORMFLOW_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
@@ -180,6 +185,23 @@ impl HttpOpts {
             Arc::clone(wake),
             stop.clone(),
         ))
+    }
+
+    /// Starts the retention loop, when a retention period is set.
+    fn retention(
+        &self,
+        db: &Db,
+        blobs: &Blobs,
+        stop: &watch::Receiver<bool>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let days = self.retention_days?;
+        Some(tokio::spawn(formflow_service::purge::run(
+            db.clone(),
+            blobs.clone(),
+            Duration::from_secs(u64::from(days) * 86_400),
+            Duration::from_secs(3600),
+            stop.clone(),
+        )))
     }
 
     /// How connections are taken: timeouts, their limit, TLS.
@@ -397,6 +419,7 @@ pub fn serve(
             stop.clone(),
         ));
         let sweeper = http_opts.sweeper(&db, &wake, &stop);
+        let retention = http_opts.retention(&db, &blobs, &stop);
         let app = App::new(
             db.clone(),
             blobs,
@@ -408,6 +431,9 @@ pub fn serve(
         let served = http(app, http_opts, stop.clone()).await;
         let _ = relay.await;
         let _ = sweeper.await;
+        if let Some(r) = retention {
+            let _ = r.await;
+        }
         broker.close().await;
         db.close().await;
         served
@@ -441,6 +467,101 @@ pub fn worker(
         db.close().await;
         Ok(())
     })
+}
+
+/// What `formflow purge` erases.
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["document", "older_than"])))]
+pub struct PurgeOpts {
+    /// A document to erase, by id (repeat for more). Its duplicates (the
+    /// same file uploaded again) go with it.
+    #[arg(long = "document", value_name = "ID")]
+    pub document: Vec<Uuid>,
+    /// Erase every document uploaded more than this many days ago, and its
+    /// duplicates.
+    #[arg(long, value_name = "DAYS")]
+    pub older_than: Option<u32>,
+    /// With --older-than: count what would be erased, erase nothing.
+    #[arg(long, requires = "older_than")]
+    pub dry_run: bool,
+}
+
+/// `formflow purge`: erases documents (records, values, history, pages,
+/// events, and each original no other document shares), leaving an audit
+/// entry and a `document.purged` event for each.
+pub fn purge(store: &StoreOpts, opts: &PurgeOpts) -> anyhow::Result<()> {
+    use formflow_service::db::PurgeReason;
+    runtime()?.block_on(async {
+        let db = connect(store, None).await?;
+        db.check_migrated().await?;
+        let blobs = blobs(store, &Path::new(DEFAULT_DATA).join("originals"))?;
+        let by = Actor::system("formflow purge");
+        let report = match opts.older_than {
+            Some(days) => {
+                let cutoff = formflow_service::now()
+                    .checked_sub_signed(chrono::Duration::days(i64::from(days)))
+                    .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+                let r = formflow_service::purge::purge_before(
+                    &db,
+                    &blobs,
+                    cutoff,
+                    PurgeReason::Retention,
+                    &by,
+                    opts.dry_run,
+                )
+                .await?;
+                if opts.dry_run {
+                    println!(
+                        "{} document(s) uploaded more than {days} day(s) ago would be erased, with their duplicates",
+                        r.documents.len()
+                    );
+                    return Ok(());
+                }
+                r
+            }
+            None => {
+                formflow_service::purge::purge_documents(
+                    &db,
+                    &blobs,
+                    &opts.document,
+                    PurgeReason::Request,
+                    &by,
+                )
+                .await?
+            }
+        };
+        println!(
+            "erased {} document(s): {} record(s), {} earlier value(s), {} original(s), {} empty batch(es)",
+            report.documents.len(),
+            report.records,
+            report.history,
+            report.originals,
+            report.batches
+        );
+        for id in &report.documents {
+            println!("  {id}");
+        }
+        db.close().await;
+        let mut problems = Vec::new();
+        if !report.missing.is_empty() {
+            problems.push(format!("no such document: {}", join(&report.missing)));
+        }
+        if !report.busy.is_empty() {
+            problems.push(format!(
+                "still being read, so not erased (try again once it is done): {}",
+                join(&report.busy)
+            ));
+        }
+        anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
+        Ok(())
+    })
+}
+
+fn join(ids: &[Uuid]) -> String {
+    ids.iter()
+        .map(Uuid::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Options of `formflow run`.
@@ -497,6 +618,7 @@ pub fn run(
             stop.clone(),
         ));
         let sweeper = http_opts.sweeper(&db, &wake, &stop);
+        let retention = http_opts.retention(&db, &blobs, &stop);
         // One pool of OCR engines for the worker and the review pages.
         let pool = Arc::new(Pool::new(engine));
         let w = formflow_worker::Worker::new(
@@ -591,6 +713,9 @@ pub fn run(
         let _ = worker.await;
         let _ = relay.await;
         let _ = sweeper.await;
+        if let Some(r) = retention {
+            let _ = r.await;
+        }
         db.close().await;
         Ok(())
     })

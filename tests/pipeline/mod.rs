@@ -269,6 +269,56 @@ async fn a_batch_uploaded_through_the_api_ends_as_records_rows_and_events() {
         3 + batch_mini_docs
     );
 
+    // Erasure on PostgreSQL: the document and its duplicate go, with their
+    // original; downstream services hear of it, with the record id.
+    let voter = docs["voter-registration-035.png"]["id"].as_str().unwrap();
+    let (_, before) = s.get(&format!("/api/v1/documents/{voter}")).await;
+    let record_id = before["records"][0]["id"].clone();
+    let out = s.command(&["purge", "--document", voter]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.starts_with("erased 2 document(s): 1 record(s)"),
+        "{said}"
+    );
+    let (st, _) = s.get(&format!("/api/v1/documents/{voter}")).await;
+    assert_eq!(st, 404);
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM records").await,
+        2 + batch_mini_docs
+    );
+    assert_eq!(
+        s.count(&format!("SELECT COUNT(*) FROM field_values f JOIN records r ON r.id = f.record_id WHERE r.document_id = '{voter}'")).await,
+        0
+    );
+    let sha = formflow_service::blobs::sha256_hex(
+        &std::fs::read(repo("samples/documents/voter-registration-035.png")).unwrap(),
+    );
+    assert!(!s
+        .storage
+        .path()
+        .join(format!("originals/sha256/{}/{sha}", &sha[..2]))
+        .exists());
+    let mut purged = Vec::new();
+    for _ in 0..50 {
+        purged.extend(s.drain(&events_queue).await);
+        if purged.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(purged.len(), 2, "{purged:?}");
+    let first = purged
+        .iter()
+        .find(|e| e.1["document_id"] == voter)
+        .expect("its event");
+    assert_eq!(first.0, "document.purged");
+    assert_eq!(first.1["record_ids"], serde_json::json!([record_id]));
+
     // Metrics cover the whole pipeline.
     let metrics = s.raw("/metrics").await.text().await.unwrap();
     assert!(
@@ -279,8 +329,9 @@ async fn a_batch_uploaded_through_the_api_ends_as_records_rows_and_events() {
         metrics.contains("formflow_uploads_total{outcome=\"accepted\"} 4"),
         "{metrics}"
     );
+    // Read from the documents' rows: the erased one's time went with it.
     assert!(
-        metrics.contains("formflow_extract_seconds_count 4"),
+        metrics.contains("formflow_extract_seconds_count 3"),
         "{metrics}"
     );
     let (st, ready) = s.get("/readyz").await;
@@ -568,6 +619,112 @@ fn formflow_run_processes_scans_on_sqlite_and_remembers_them() {
             .0
     });
     assert_eq!(records_after, 3);
+}
+
+#[test]
+fn formflow_purge_erases_a_document_its_copies_and_its_original() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_string();
+    let db_url = format!("sqlite://{data}/formflow.db");
+    let formflow = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_formflow"))
+            .args(args)
+            .env("FORMFLOW_TODAY", "2026-11-22")
+            .env("DATABASE_URL", &db_url)
+            .env("FORMFLOW_STORAGE", format!("{data}/originals"))
+            .current_dir(dir.path())
+            .output()
+            .expect("formflow runs")
+    };
+    let scan = repo("samples/documents/voter-registration-035.png");
+    let stack = repo("samples/batches/batch-mini.pdf");
+    for args in [
+        vec![scan.to_str().unwrap(), stack.to_str().unwrap()],
+        // The same scan again: a duplicate, which goes with it.
+        vec![scan.to_str().unwrap()],
+    ] {
+        let mut all = vec!["run", "--data", data.as_str()];
+        all.extend(args);
+        let out = formflow(&all);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let query = |sql: &'static str| {
+        rt.block_on(async {
+            let pool = sqlx::SqlitePool::connect(&db_url).await.unwrap();
+            let n: (i64,) = sqlx::query_as(sql).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n.0
+        })
+    };
+    let (id, sha): (uuid::Uuid, String) = rt.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&db_url).await.unwrap();
+        sqlx::query_as("SELECT id, sha256 FROM documents WHERE source = 'voter-registration-035.png' AND duplicate_of IS NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    });
+    let original = dir
+        .path()
+        .join(format!("originals/sha256/{}/{sha}", &sha[..2]));
+    assert!(original.exists());
+    assert_eq!(query("SELECT COUNT(*) FROM records"), 3);
+
+    let out = formflow(&["purge", "--document", &id.to_string()]);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.starts_with("erased 2 document(s): 1 record(s)"),
+        "{said}"
+    );
+    assert!(said.contains(&id.to_string()), "{said}");
+    assert!(!original.exists(), "the original is deleted");
+    assert_eq!(
+        query("SELECT COUNT(*) FROM records"),
+        2,
+        "the stack's two records stay"
+    );
+    assert_eq!(query("SELECT COUNT(*) FROM documents"), 1);
+    assert_eq!(query("SELECT COUNT(*) FROM audit WHERE action = 'document.purge' AND actor = 'formflow purge'"), 2);
+
+    // Again: nothing to erase, said plainly, and a failure for scripts.
+    let out = formflow(&["purge", "--document", &id.to_string()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("no such document: {id}")));
+    // By age: counted first, then erased, with the stack's original.
+    let out = formflow(&["purge", "--older-than", "0", "--dry-run"]);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        said.starts_with("1 document(s) uploaded more than 0 day(s) ago would be erased"),
+        "{said}"
+    );
+    assert_eq!(query("SELECT COUNT(*) FROM records"), 2);
+    let out = formflow(&["purge", "--older-than", "0"]);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        said.starts_with("erased 1 document(s): 2 record(s)"),
+        "{said}"
+    );
+    assert_eq!(
+        query("SELECT COUNT(*) FROM records") + query("SELECT COUNT(*) FROM batches"),
+        0
+    );
+    assert!(walk(&dir.path().join("originals/sha256")).is_empty());
+    // Neither a document nor an age: a usage error.
+    let out = formflow(&["purge"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--document"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

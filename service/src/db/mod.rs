@@ -12,6 +12,9 @@
 mod audit;
 mod outbox;
 mod people;
+mod purge;
+#[cfg(test)]
+mod purge_tests;
 mod read;
 mod review;
 #[cfg(test)]
@@ -24,6 +27,7 @@ mod write;
 pub use audit::{Actor, ActorKind, AuditEntry, AuditEvent, AuditFilter};
 pub use outbox::DrainError;
 pub use people::{NameTaken, Session, Token, User};
+pub use purge::{Purge, PurgeReason, Purged, PurgedEvent};
 pub use read::{
     BatchSummary, BatchView, DocumentView, MetricsSnapshot, RecordFilter, RecordSummary,
     RecordsPage, EXTRACT_BUCKETS,

@@ -11,7 +11,8 @@
 
 use super::audit::{insert_audit, Actor, AuditEntry};
 use super::read::RecordSummary;
-use super::rows::{FieldRow, OutboxKind, RecordRow};
+use super::rows::{FieldRow, RecordRow};
+use super::write::insert_event;
 use super::{on_db, Db, DbResult};
 use crate::event::RecordEvent;
 use chrono::{DateTime, Utc};
@@ -586,13 +587,7 @@ impl Db {
                     version,
                     at,
                 };
-                sqlx::query("INSERT INTO outbox (kind, routing_key, payload, created_at) VALUES ($1, $2, $3, $4)")
-                    .bind(OutboxKind::Event.as_str())
-                    .bind(&event.event)
-                    .bind(Json(&event))
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
+                insert_event!(tx, at, &event.event, &event);
             }
 
             // The document: reviewed once nothing of it waits; held by the

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 /// A document read into one record needing review; its id and the record.
-async fn waiting_document(db: &Db, name: &str) -> (Uuid, Uuid) {
+pub(super) async fn waiting_document(db: &Db, name: &str) -> (Uuid, Uuid) {
     let doc = new_doc(
         name,
         &format!("{:0>64}", name.len() + name.as_bytes()[0] as usize),
@@ -235,7 +235,7 @@ async fn the_queue_lists_waiting_documents_and_leases_keep_caseworkers_apart() {
     ));
 }
 
-fn corrected(value: &str) -> Vec<(String, FieldResult)> {
+pub(super) fn corrected(value: &str) -> Vec<(String, FieldResult)> {
     vec![
         (
             "surname".into(),

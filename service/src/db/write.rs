@@ -3,7 +3,7 @@
 //! in the outbox inside that transaction.
 
 use super::audit::{insert_audit, Actor, AuditEntry};
-use super::rows::{DocStatus, DocumentRow, OutboxKind, Refusal};
+use super::rows::{DocStatus, DocumentRow, Refusal};
 use super::{on_db, Db, DbResult};
 use crate::event::Event;
 use crate::now;
@@ -89,6 +89,23 @@ pub fn document_status(records: &[Record]) -> DocStatus {
         DocStatus::NeedsReview
     }
 }
+
+/// Queues event `$event` (serialisable) with routing key `$key` in the
+/// outbox, inside transaction `$tx`.
+macro_rules! insert_event {
+    ($tx:expr, $at:expr, $key:expr, $event:expr) => {
+        sqlx::query(
+            "INSERT INTO outbox (kind, routing_key, payload, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind($crate::db::OutboxKind::Event.as_str())
+        .bind($key)
+        .bind(sqlx::types::Json($event))
+        .bind($at)
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+pub(crate) use insert_event;
 
 /// Queues a job for document `$id` in the outbox, inside transaction `$tx`.
 macro_rules! insert_job {
@@ -300,13 +317,7 @@ impl Db {
                 .bind(detail)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("INSERT INTO outbox (kind, routing_key, payload, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(OutboxKind::Event.as_str())
-                .bind(event.routing_key())
-                .bind(Json(&event))
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
+            insert_event!(tx, at, event.routing_key(), &event);
             tx.commit().await?;
             Ok(true)
         })
