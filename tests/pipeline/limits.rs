@@ -92,6 +92,67 @@ async fn a_large_upload_is_received_to_disk_and_a_file_over_the_limit_is_not_hel
     assert!(left.is_empty(), "{left:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_whose_headers_never_end_is_refused_without_being_held() {
+    let (s, pid, _) = serving_one_upload("partheader", &[]).await;
+    let before = peak_mib(pid);
+    // One part header of 100 MB: its blank line never comes.
+    let mut body =
+        b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\nX-Pad: "
+            .to_vec();
+    body.resize(100_000_000, b'a');
+    let token = s.tokens["uploader"].clone();
+    let head = format!(
+        "POST /api/v1/batches HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let started = std::time::Instant::now();
+    let c = tokio::net::TcpStream::connect(("127.0.0.1", s.port))
+        .await
+        .unwrap();
+    let (mut rx, mut tx) = c.into_split();
+    // The service answers before the body is all sent, and closes.
+    let sender = tokio::spawn(async move {
+        let _ = tx.write_all(head.as_bytes()).await;
+        let _ = tx.write_all(&body).await;
+    });
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(30), rx.read_to_end(&mut got)).await;
+    let took = started.elapsed();
+    sender.abort();
+    let answer = String::from_utf8_lossy(&got);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer.contains("headers or a form field longer than 1 MB"),
+        "{answer}"
+    );
+    let after = peak_mib(pid);
+    eprintln!("serve's peak memory: {before} MiB, then {after} MiB; answered in {took:?}");
+    assert!(
+        after < before + 20,
+        "serve's peak memory went from {before} MiB to {after} MiB for a 100 MB part header"
+    );
+    // A file among ordinary fields still goes through.
+    let form = reqwest::multipart::Form::new()
+        .text("note", "scanned at the front desk")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(
+                std::fs::read(repo("samples/documents/voter-registration-002.jpg")).unwrap(),
+            )
+            .file_name("small.jpg"),
+        );
+    let r = s
+        .client("uploader")
+        .post(format!("{}/api/v1/batches", s.base()))
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload sent");
+    assert_eq!(r.status(), 202);
+}
+
 /// Sends a request's head and `body` on a raw connection; the answer's
 /// status line and whether it came within `within`.
 async fn raw_request(port: u16, head: &str, body: &[u8], within: Duration) -> String {

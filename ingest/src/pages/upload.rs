@@ -14,7 +14,7 @@ use crate::routes::parse_id;
 use crate::upload::accept;
 use crate::App;
 use askama::Template;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
@@ -106,15 +106,17 @@ async fn submit(
     State(app): State<Arc<App>>,
     caller: Caller,
     headers: axum::http::HeaderMap,
-    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    req: axum::extract::Request,
 ) -> ApiResult<Response> {
     let _slot = crate::routes::batches::upload_gate(&app, &headers)?;
-    let form = form.map_err(|e| {
-        ApiError::new(
-            e.status(),
-            "the upload could not be read: choose the files again",
-        )
-    })?;
+    let form = crate::routes::batches::watched_multipart(req)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                e.status(),
+                "the upload could not be read: choose the files again",
+            )
+        })?;
     let files = match read_files(&app, form, Some(caller.csrf())).await {
         Ok(f) => f,
         Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {

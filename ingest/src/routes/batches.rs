@@ -7,8 +7,9 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::upload::{accept, Incoming, Receiving};
 use crate::App;
+use axum::body::Body;
 use axum::extract::multipart::{MultipartError, MultipartRejection};
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{FromRequest as _, Multipart, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -16,9 +17,11 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use formflow_schemas::DocStatus;
 use formflow_service::db::{BatchView, DocumentRow, RecordSummary, Refusal};
+use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -33,10 +36,10 @@ async fn upload_batch(
     State(app): State<Arc<App>>,
     caller: Caller,
     headers: HeaderMap,
-    form: Result<Multipart, MultipartRejection>,
+    req: Request,
 ) -> ApiResult<Response> {
     let _slot = upload_gate(&app, &headers)?;
-    let form = form.map_err(|e| {
+    let form = watched_multipart(req).await.map_err(|e| {
         ApiError::new(
             e.status(),
             format!(
@@ -83,26 +86,106 @@ pub fn upload_gate<'a>(
     })
 }
 
+/// Body bytes the multipart reader may take without handing back a part or
+/// a piece of one. It holds a part's headers whole until they end (and
+/// reads a skipped form field through): this bounds both. A file's
+/// headers are a few hundred bytes; a piece of a file is at most one read
+/// of the connection, well under this.
+pub const PART_SLACK: usize = 1_000_000;
+
+/// An upload's parts, read from its body through a watch that counts what
+/// the reader takes between the parts and pieces it hands back.
+pub struct WatchedForm {
+    form: Multipart,
+    watch: Watch,
+}
+
+/// What the multipart reader has taken since it last handed something back.
+struct Watch(Arc<AtomicUsize>);
+
+impl Watch {
+    /// The reader handed something back: count afresh.
+    fn progressed(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+
+    /// Whether the reader was stopped for taking more than [`PART_SLACK`].
+    fn overran(&self) -> bool {
+        self.0.load(Ordering::Relaxed) > PART_SLACK
+    }
+}
+
+/// The multipart form of `req`, its body watched ([`WatchedForm`]).
+pub async fn watched_multipart(req: Request) -> Result<WatchedForm, MultipartRejection> {
+    let taken = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&taken);
+    let (parts, body) = req.into_parts();
+    let body = Body::from_stream(body.into_data_stream().map(move |piece| {
+        let piece = piece?;
+        if count.fetch_add(piece.len(), Ordering::Relaxed) + piece.len() > PART_SLACK {
+            return Err(axum::Error::new(std::io::Error::other(
+                "a part's headers or form field ran past the limit",
+            )));
+        }
+        Ok(piece)
+    }));
+    let form = Multipart::from_request(Request::from_parts(parts, body), &()).await?;
+    Ok(WatchedForm {
+        form,
+        watch: Watch(taken),
+    })
+}
+
+/// 413 for a part whose headers (or a form field) never end.
+fn part_too_long() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "a part of the upload has headers or a form field longer than {} MB, so nothing was kept: send each file as its own part, with the usual short headers",
+            PART_SLACK / 1_000_000
+        ),
+    )
+}
+
 /// The files of a multipart upload, each received into the spool as it
 /// arrives (a file over the size limit is refused, and its bytes not
 /// kept). With `csrf`, the form's `csrf` field must match it (the upload
 /// page).
 pub async fn read_files(
     app: &App,
-    mut form: Multipart,
+    watched: WatchedForm,
     csrf: Option<&str>,
 ) -> ApiResult<Vec<Result<Incoming, Refusal>>> {
+    let WatchedForm {
+        mut form,
+        watch: watched,
+    } = watched;
     let mut files = Vec::new();
     let mut csrf_ok = csrf.is_none();
     loop {
-        let field = match idle_limited(app, form.next_field()).await? {
+        let next = idle_limited(app, form.next_field()).await;
+        if watched.overran() {
+            return Err(part_too_long());
+        }
+        let field = match next? {
             Some(f) => f,
             None => break,
         };
+        watched.progressed();
         let Some(name) = field.file_name().map(str::to_string) else {
             if field.name() == Some("csrf") {
-                let given = field.text().await.map_err(|e| multipart_error(e, app))?;
-                csrf_ok = csrf.is_some_and(|c| crate::auth::same(given.as_bytes(), c.as_bytes()));
+                // A token is short: more than a few hundred bytes is not one.
+                let mut given = Vec::new();
+                let mut field = field;
+                while let Some(piece) = idle_limited(app, field.chunk()).await? {
+                    watched.progressed();
+                    if given.len() + piece.len() > 1024 {
+                        given.clear();
+                        break;
+                    }
+                    given.extend_from_slice(&piece);
+                }
+                csrf_ok = csrf.is_some_and(|c| crate::auth::same(&given, c.as_bytes()));
             }
             // Any other plain field is ignored.
             continue;
@@ -112,7 +195,10 @@ pub async fn read_files(
             // sees the answer rather than a broken connection.
             drop(field);
             while let Ok(Some(mut rest)) = form.next_field().await {
-                while let Ok(Some(_)) = rest.chunk().await {}
+                watched.progressed();
+                while let Ok(Some(_)) = rest.chunk().await {
+                    watched.progressed();
+                }
             }
             return Err(ApiError::forbidden(
                 "the form had expired or did not come from formflow, so nothing was uploaded: reload the page and try again",
@@ -133,7 +219,13 @@ pub async fn read_files(
         }
         let mut file = Receiving::start(app, &name).map_err(ApiError::internal)?;
         let mut field = field;
-        while let Some(chunk) = idle_limited(app, field.chunk()).await? {
+        loop {
+            let piece = idle_limited(app, field.chunk()).await;
+            if watched.overran() {
+                return Err(part_too_long());
+            }
+            let Some(chunk) = piece? else { break };
+            watched.progressed();
             file.write(&chunk).await.map_err(ApiError::internal)?;
         }
         files.push(file.finish(app).await.map_err(ApiError::internal)?);
