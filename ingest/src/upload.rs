@@ -240,7 +240,11 @@ pub async fn accept(
                 } else {
                     "queued"
                 },
-                duplicate_of: a.duplicate_of,
+                // Another upload's document: named only to those who may
+                // look at it.
+                duplicate_of: a
+                    .duplicate_of
+                    .filter(|_| crate::auth::sees_documents(by.role)),
             }
         })
         .collect();

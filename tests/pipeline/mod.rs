@@ -260,8 +260,30 @@ async fn a_batch_uploaded_through_the_api_ends_as_records_rows_and_events() {
         .await;
     assert_eq!(status, 202);
     assert_eq!(again["documents"][0]["status"], "duplicate", "{again}");
+    // An uploader is not told the id of another upload's document, which
+    // it may not look at; a caseworker, who may, is.
+    assert!(
+        again["documents"][0].get("duplicate_of").is_none(),
+        "{again}"
+    );
+    let again_batch = again["batch_id"].as_str().unwrap();
+    let as_uploader: Value = s
+        .client("uploader")
+        .get(format!("{}/api/v1/batches/{again_batch}", s.base()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(as_uploader["documents"][0]["status"], "duplicate");
+    assert!(
+        as_uploader["documents"][0].get("duplicate_of").is_none(),
+        "{as_uploader}"
+    );
+    let (_, as_caseworker) = s.get(&format!("/api/v1/batches/{again_batch}")).await;
     assert_eq!(
-        again["documents"][0]["duplicate_of"],
+        as_caseworker["documents"][0]["duplicate_of"],
         docs["voter-registration-035.png"]["id"]
     );
     assert_eq!(

@@ -199,7 +199,7 @@ async fn batch(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format!("there is no batch {id}")))?;
-    let json = batch_json(&app, &view).await?;
+    let json = batch_json(&app, &view, caller.role()).await?;
     let docs: Vec<DocRow> = json["documents"]
         .as_array()
         .into_iter()

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use formflow_schemas::DocStatus;
+use formflow_schemas::{DocStatus, Role};
 use formflow_service::db::{BatchView, DocumentRow, RecordSummary, Refusal};
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
@@ -331,8 +331,9 @@ pub fn summary(d: &DocumentRow, records: Vec<RecordSummary>) -> DocumentSummary 
     }
 }
 
-/// A batch as the API gives it.
-pub async fn batch_json(app: &App, view: &BatchView) -> ApiResult<Value> {
+/// A batch as the API gives it to someone of `role` (a duplicate names the
+/// document it repeats only to those who may look at documents).
+pub async fn batch_json(app: &App, view: &BatchView, role: Role) -> ApiResult<Value> {
     let mut counts: HashMap<&str, usize> = DocStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
     for d in &view.documents {
         *counts.entry(d.status().as_str()).or_default() += 1;
@@ -359,7 +360,11 @@ pub async fn batch_json(app: &App, view: &BatchView) -> ApiResult<Value> {
             } else {
                 records.remove(&key)
             };
-            summary(d, recs.unwrap_or_default())
+            let mut s = summary(d, recs.unwrap_or_default());
+            if !crate::auth::sees_documents(role) {
+                s.duplicate_of = None;
+            }
+            s
         })
         .collect();
     Ok(json!({
@@ -374,7 +379,11 @@ pub async fn batch_json(app: &App, view: &BatchView) -> ApiResult<Value> {
     }))
 }
 
-async fn get_batch(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_batch(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let id = parse_id(&id, "batch")?;
     let view = app
         .db
@@ -382,7 +391,7 @@ async fn get_batch(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiRe
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format!("there is no batch {id}")))?;
-    Ok(Json(batch_json(&app, &view).await?))
+    Ok(Json(batch_json(&app, &view, caller.role()).await?))
 }
 
 #[derive(Deserialize)]
