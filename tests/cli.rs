@@ -199,6 +199,7 @@ fn every_setting_is_listed_in_help_with_its_variable() {
                 "FORMFLOW_MAX_FILES",
                 "FORMFLOW_MAX_PAGES",
                 "FORMFLOW_CONFIG",
+                "FORMFLOW_RETENTION_DAYS",
             ][..],
         ),
         (
@@ -210,6 +211,7 @@ fn every_setting_is_listed_in_help_with_its_variable() {
                 "FORMFLOW_THREADS",
                 "FORMFLOW_MAX_ATTEMPTS",
                 "FORMFLOW_RETRIES",
+                "FORMFLOW_PAGE_TIMEOUT",
             ][..],
         ),
         (

@@ -262,6 +262,11 @@ pub struct WorkerOpts {
     /// document; keep it well under the service's FORMFLOW_STALE_AFTER.
     #[arg(long, env = "FORMFLOW_HEARTBEAT", default_value = "30s", value_parser = parse_duration)]
     pub heartbeat: Duration,
+    /// Longest reading a document may take, a page (a page takes about a
+    /// second); past it the reading is taken to have hung and the document
+    /// is failed with the reason `timeout`.
+    #[arg(long, env = "FORMFLOW_PAGE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub page_timeout: Duration,
 }
 
 impl WorkerOpts {
@@ -271,6 +276,7 @@ impl WorkerOpts {
             max_attempts: self.max_attempts.max(1),
             retries: self.retries,
             heartbeat: self.heartbeat,
+            page_timeout: self.page_timeout,
             ..formflow_worker::Settings::default()
         }
     }

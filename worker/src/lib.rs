@@ -51,6 +51,9 @@ pub struct Settings {
     pub tag: String,
     /// How often a document being read is touched in the database.
     pub heartbeat: Duration,
+    /// Longest a document may take to read, a page: past it (times its
+    /// pages) the reading is taken to have hung, and the document fails.
+    pub page_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -65,6 +68,7 @@ impl Default for Settings {
             max_backoff: Duration::from_secs(30),
             tag: format!("formflow-worker-{}", std::process::id()),
             heartbeat: Duration::from_secs(30),
+            page_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -76,7 +80,7 @@ pub struct Worker {
     broker: Broker,
     reader: Arc<dyn Reader>,
     settings: Settings,
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
 }
 
 /// What reads a file: the OCR pool ([`Pool`]) in service; tests give
@@ -128,7 +132,7 @@ impl Worker {
         reader: Arc<dyn Reader>,
         settings: Settings,
     ) -> Arc<Worker> {
-        let slots = Semaphore::new(settings.concurrency.max(1));
+        let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
         Arc::new(Worker {
             db,
             blobs,
@@ -298,8 +302,21 @@ impl Worker {
             }
         };
         let started = Instant::now();
-        let Some((result, extract_cpu_ms)) = self.extract(doc, bytes).await? else {
-            return self.fail(doc, PANICKED, "panic").await;
+        let (result, extract_cpu_ms) = match self.extract(doc, bytes).await? {
+            Read::Done(x) => x,
+            Read::Panicked => return self.fail(doc, PANICKED, "panic").await,
+            Read::Hung(limit) => {
+                let secs = limit.as_secs_f64();
+                let secs = if secs < 10.0 {
+                    format!("{secs:.1}")
+                } else {
+                    format!("{secs:.0}")
+                };
+                let why = format!(
+                    "reading it took longer than {secs} seconds and was stopped: scan it again or send it to support"
+                );
+                return self.fail(doc, &why, "timeout").await;
+            }
         };
         let extract_ms = Some(started.elapsed().as_millis() as i64);
         let (records, pages, reason) = match result {
@@ -342,32 +359,46 @@ impl Worker {
 
     /// Extracts a file on a blocking thread with the reader, at most
     /// `concurrency` at once, touching the document every heartbeat while
-    /// it runs. Also gives the CPU milliseconds the extracting thread used.
-    /// `None` when the extraction panicked.
-    async fn extract(
-        &self,
-        doc: &DocumentRow,
-        bytes: Vec<u8>,
-    ) -> Result<Option<Extracted>, Passing> {
-        let _slot = self
-            .slots
-            .acquire()
+    /// it runs, for at most the page timeout times its pages. Also gives
+    /// the CPU milliseconds the extracting thread used.
+    ///
+    /// A thread cannot be stopped: a hung one keeps its slot until it
+    /// ends, so a worker whose every thread hung takes no more jobs (and
+    /// says so in its log) until it is restarted.
+    async fn extract(&self, doc: &DocumentRow, bytes: Vec<u8>) -> Result<Read, Passing> {
+        let slot = Arc::clone(&self.slots)
+            .acquire_owned()
             .await
             .map_err(|_| Passing("the worker is closing".into()))?;
         let reader = Arc::clone(&self.reader);
         let source = doc.source.clone();
         let mut task = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             let cpu0 = thread_cpu_ms();
             let out = reader.read(&source, bytes);
             let cpu = thread_cpu_ms().zip(cpu0).map(|(b, a)| b - a);
             (out, cpu)
         });
+        let limit = self
+            .settings
+            .page_timeout
+            .saturating_mul(doc.page_count.max(1) as u32);
+        let deadline = tokio::time::sleep(limit);
+        tokio::pin!(deadline);
         let mut beat =
             tokio::time::interval(self.settings.heartbeat.max(Duration::from_millis(10)));
         beat.tick().await;
         let joined = loop {
             tokio::select! {
                 j = &mut task => break j,
+                _ = &mut deadline => {
+                    let free = self.slots.available_permits();
+                    tracing::error!(document = %doc.id, seconds = limit.as_secs(), free_slots = free, "worker: a reading hung; the document is failed and its thread left to end");
+                    if free == 0 {
+                        tracing::error!("worker: every reading thread has hung: restart this worker");
+                    }
+                    return Ok(Read::Hung(limit));
+                }
                 _ = beat.tick() => {
                     if let Err(e) = self.db.touch(doc.id).await {
                         tracing::warn!(document = %doc.id, error = %e, "worker: could not touch the document");
@@ -376,14 +407,24 @@ impl Worker {
             }
         };
         match joined {
-            Ok(x) => Ok(Some(x)),
+            Ok(x) => Ok(Read::Done(x)),
             Err(e) if e.is_panic() => {
                 tracing::error!(document = %doc.id, "worker: extraction panicked; the document is failed");
-                Ok(None)
+                Ok(Read::Panicked)
             }
             Err(e) => Err(Passing(format!("extraction stopped unexpectedly: {e}"))),
         }
     }
+}
+
+/// How a reading ended.
+enum Read {
+    /// With a result.
+    Done(Extracted),
+    /// In a panic.
+    Panicked,
+    /// Not within this time.
+    Hung(Duration),
 }
 
 /// CPU milliseconds the calling thread has used, from

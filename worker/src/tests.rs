@@ -66,6 +66,7 @@ fn settings() -> Settings {
         backoff: Duration::from_millis(5),
         max_backoff: Duration::from_millis(5),
         heartbeat: Duration::from_millis(40),
+        page_timeout: Duration::from_secs(5),
         ..Settings::default()
     }
 }
@@ -147,6 +148,39 @@ async fn a_job_whose_failures_outlast_the_retries_goes_back_to_the_queue() {
     assert!(matches!(handled, Handled::Later(_)), "{handled:?}");
     assert!(f.broker.dead_letters().is_empty(), "not dead-lettered");
     assert_eq!(f.broker.depth().await.unwrap(), 1, "back in the queue");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reading_that_hangs_fails_its_document_and_keeps_its_slot() {
+    let f = fixture().await;
+    let hangs = Arc::new(Slow(Duration::from_millis(1500), AtomicUsize::new(0)));
+    let w = Worker::new(
+        f.db.clone(),
+        f.blobs.clone(),
+        f.broker.clone(),
+        hangs.clone(),
+        Settings {
+            page_timeout: Duration::from_millis(300),
+            ..settings()
+        },
+    );
+    let t = Instant::now();
+    let handled = f.handle_one(&w).await;
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_millis(1200),
+        "{took:?}"
+    );
+    assert!(
+        matches!(&handled, Handled::Dead(why) if why.starts_with("reading it took longer than 0.3 seconds")),
+        "{handled:?}"
+    );
+    assert_eq!(f.status().await, ("failed".into(), Some("timeout".into())));
+    assert_eq!(f.broker.dead_letters().len(), 1);
+    // The hung thread keeps its slot until it ends.
+    assert_eq!(w.slots.available_permits(), 0);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(w.slots.available_permits(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
