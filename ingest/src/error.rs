@@ -84,6 +84,27 @@ impl ApiError {
         }
     }
 
+    /// 507 when the disk is full: the cause is logged, the caller told in
+    /// plain words that nothing of the upload was kept.
+    pub fn full(cause: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %cause, "no room left to keep uploads");
+        ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "the service has no room left to keep uploads, so nothing of this one was kept: tell support, and send it again once they have made room",
+        )
+        .retry_after(60)
+    }
+
+    /// 507 for a full disk ([`ApiError::full`]), otherwise
+    /// [`ApiError::internal`].
+    pub fn io(cause: std::io::Error) -> ApiError {
+        if formflow_service::blobs::is_full(&cause) {
+            ApiError::full(cause)
+        } else {
+            ApiError::internal(cause)
+        }
+    }
+
     /// The same answer, telling the caller when to try again.
     pub fn retry_after(mut self, seconds: u32) -> ApiError {
         self.retry_after = Some(seconds);

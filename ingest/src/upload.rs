@@ -146,6 +146,26 @@ pub enum UploadError {
     Db(#[from] DbError),
 }
 
+impl UploadError {
+    /// Whether a disk was full.
+    pub fn is_full(&self) -> bool {
+        match self {
+            UploadError::Storage(e) => e.is_full(),
+            UploadError::Db(e) => e.is_full(),
+        }
+    }
+}
+
+impl From<UploadError> for crate::error::ApiError {
+    fn from(e: UploadError) -> crate::error::ApiError {
+        if e.is_full() {
+            crate::error::ApiError::full(e)
+        } else {
+            crate::error::ApiError::internal(e)
+        }
+    }
+}
+
 /// The name a file is kept under: its last path component, without control
 /// characters, at most 255 bytes.
 pub fn clean_name(raw: &str) -> String {

@@ -61,6 +61,16 @@ impl BlobError {
     pub fn is_transient(&self) -> bool {
         !matches!(self, BlobError::Missing(_) | BlobError::Config(..))
     }
+
+    /// Whether the folder's disk (or quota) is full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, BlobError::Io(e) if is_full(e))
+    }
+}
+
+/// Whether an I/O error says the disk (or the user's quota) is full.
+pub fn is_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull || e.kind() == std::io::ErrorKind::QuotaExceeded
 }
 
 /// Where originals are kept.

@@ -131,9 +131,7 @@ async fn submit(
         }
         Err(e) => return Err(e),
     };
-    let answer = accept(&app, files, &caller.actor)
-        .await
-        .map_err(ApiError::internal)?;
+    let answer = accept(&app, files, &caller.actor).await?;
     match answer.batch_id {
         Some(id) => Ok(see_other(&format!("/upload/batches/{id}"))),
         None => {

@@ -49,9 +49,7 @@ async fn upload_batch(
         )
     })?;
     let files = read_files(&app, form, None).await?;
-    let answer = accept(&app, files, &caller.actor)
-        .await
-        .map_err(ApiError::internal)?;
+    let answer = accept(&app, files, &caller.actor).await?;
     if answer.batch_id.is_none() {
         let refused = serde_json::to_value(&answer.refused).unwrap_or_default();
         return Err(
@@ -217,7 +215,7 @@ pub async fn read_files(
                 ),
             ));
         }
-        let mut file = Receiving::start(app, &name).map_err(ApiError::internal)?;
+        let mut file = Receiving::start(app, &name).map_err(ApiError::io)?;
         let mut field = field;
         loop {
             let piece = idle_limited(app, field.chunk()).await;
@@ -226,9 +224,9 @@ pub async fn read_files(
             }
             let Some(chunk) = piece? else { break };
             watched.progressed();
-            file.write(&chunk).await.map_err(ApiError::internal)?;
+            file.write(&chunk).await.map_err(ApiError::io)?;
         }
-        files.push(file.finish(app).await.map_err(ApiError::internal)?);
+        files.push(file.finish(app).await.map_err(ApiError::io)?);
     }
     if !csrf_ok {
         return Err(ApiError::forbidden(

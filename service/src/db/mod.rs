@@ -88,6 +88,15 @@ impl DbError {
     }
 }
 
+impl DbError {
+    /// Whether the database's disk is full (SQLite's SQLITE_FULL,
+    /// PostgreSQL's disk_full).
+    pub fn is_full(&self) -> bool {
+        matches!(self, DbError::Sql(sqlx::Error::Database(d)) if matches!(d.code().as_deref(), Some("13") | Some("53100")))
+            || matches!(self, DbError::Sql(sqlx::Error::Io(e)) if crate::blobs::is_full(e))
+    }
+}
+
 /// PostgreSQL's "try again" classes (connection, resources, shutdown,
 /// serialisation) and SQLite's busy and locked.
 fn is_transient_code(code: Option<&str>) -> bool {

@@ -297,13 +297,18 @@ impl Db {
             .last_used_at
             .is_none_or(|t| at - t > chrono::TimeDelta::minutes(1))
         {
-            on_db!(self, p => {
+            // A note of use: its failure (a full disk) refuses no request.
+            let noted: Result<(), sqlx::Error> = on_db!(self, p => {
                 sqlx::query("UPDATE tokens SET last_used_at = $2 WHERE id = $1")
                     .bind(token.id)
                     .bind(at)
                     .execute(p)
-                    .await?;
+                    .await
+                    .map(|_| ())
             });
+            if let Err(e) = noted {
+                tracing::warn!(error = %e, "a token's last use could not be noted");
+            }
         }
         Ok(Some(token))
     }
