@@ -2,6 +2,7 @@
 //! logic lives in `formflow::commands`.
 
 use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -82,9 +83,10 @@ enum Command {
             long,
             env = "FORMFLOW_BENCH_ADMIN_URL",
             hide_env_values = true,
-            default_value = "postgres://postgres@127.0.0.1:5432/test"
+            default_value = "postgres://postgres@127.0.0.1:5432/test",
+            value_parser = formflow::commands::secret
         )]
-        admin_url: String,
+        admin_url: secrecy::SecretString,
         /// Rounds of the pipeline benchmark (medians are reported); with
         /// --pages, each page is called ten times as often.
         #[arg(long, default_value_t = 3)]
@@ -94,9 +96,10 @@ enum Command {
             long,
             env = "AMQP_URL",
             hide_env_values = true,
-            default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+            default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
+            value_parser = formflow::commands::secret
         )]
-        amqp_url: String,
+        amqp_url: secrecy::SecretString,
     },
     /// The embedded default: ingest, queue, workers and store in one
     /// process (a SQLite file, an in-process queue and a local folder, no
@@ -274,7 +277,7 @@ fn main() -> ExitCode {
             records,
             repeat,
             ..
-        } => formflow::commands::bench_pages(&admin_url, records, repeat * 10),
+        } => formflow::commands::bench_pages(admin_url.expose_secret(), records, repeat * 10),
         Command::Bench {
             paths,
             pipeline: true,
@@ -282,7 +285,12 @@ fn main() -> ExitCode {
             amqp_url,
             repeat,
             ..
-        } => formflow::commands::bench_pipeline(&paths, &admin_url, &amqp_url, repeat),
+        } => formflow::commands::bench_pipeline(
+            &paths,
+            admin_url.expose_secret(),
+            amqp_url.expose_secret(),
+            repeat,
+        ),
         Command::Bench {
             paths,
             no_tesseract,

@@ -235,3 +235,29 @@ fn every_setting_is_listed_in_help_with_its_variable() {
         }
     }
 }
+
+#[test]
+fn secrets_in_settings_are_kept_out_of_debug_output_and_errors() {
+    // Options printed whole (a debug log of the settings) hide the secret.
+    let store = formflow::commands::StoreOpts {
+        database_url: Some(formflow::commands::secret("postgres://clerk:sekret5@db/x").unwrap()),
+        storage: None,
+        db_connections: 8,
+    };
+    let shown = format!("{store:?}");
+    assert!(!shown.contains("sekret5"), "{shown}");
+    // A server that cannot be reached is named without the password.
+    assert_eq!(
+        formflow::commands::server_of("postgres://clerk:sekret6@db.example:5432/x?sslmode=require"),
+        "db.example:5432"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_formflow"))
+        .arg("migrate")
+        .env("DATABASE_URL", "postgres://clerk:sekret7@127.0.0.1:1/x")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("could not be used"), "{err}");
+    assert!(!err.contains("sekret"), "{err}");
+}

@@ -201,9 +201,12 @@ pub fn bench_pages(admin_url: &str, records: usize, repeat: usize) -> anyhow::Re
 
 async fn run(admin_url: &str, records: usize, repeat: usize) -> anyhow::Result<()> {
     let name = format!("formflow_bench_pages_{}", std::process::id());
-    let admin = sqlx::PgPool::connect(admin_url)
-        .await
-        .with_context(|| format!("Failed to reach PostgreSQL at {admin_url}"))?;
+    let admin = sqlx::PgPool::connect(admin_url).await.with_context(|| {
+        format!(
+            "Failed to reach PostgreSQL at {}",
+            super::server_of(admin_url)
+        )
+    })?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {name}"
     )))

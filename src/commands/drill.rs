@@ -19,6 +19,7 @@
 use super::stack::{Children, Stack};
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
+use secrecy::ExposeSecret as _;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::process::Child;
@@ -44,17 +45,19 @@ pub struct DrillOpts {
         long,
         env = "FORMFLOW_BENCH_ADMIN_URL",
         hide_env_values = true,
-        default_value = "postgres://postgres@127.0.0.1:5432/test"
+        default_value = "postgres://postgres@127.0.0.1:5432/test",
+        value_parser = super::secret
     )]
-    pub admin_url: String,
+    pub admin_url: secrecy::SecretString,
     /// RabbitMQ (the drill's queues and exchange are its own).
     #[arg(
         long,
         env = "AMQP_URL",
         hide_env_values = true,
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
+        value_parser = super::secret
     )]
-    pub amqp_url: String,
+    pub amqp_url: secrecy::SecretString,
     /// The shell command that restarts PostgreSQL (run once, mid-drill).
     #[arg(long, default_value = RESTART_POSTGRES)]
     pub restart_database: String,
@@ -145,8 +148,8 @@ async fn run(scans: Vec<(String, Vec<u8>)>, opts: &DrillOpts) -> anyhow::Result<
     // Silent workers are swept back sooner than in production, so that
     // the drill does not wait five minutes for one.
     let stack = Stack::new(
-        &opts.admin_url,
-        &opts.amqp_url,
+        opts.admin_url.expose_secret(),
+        opts.amqp_url.expose_secret(),
         &name,
         &[
             ("FORMFLOW_STALE_AFTER", "60s"),
@@ -165,7 +168,7 @@ async fn run(scans: Vec<(String, Vec<u8>)>, opts: &DrillOpts) -> anyhow::Result<
         opts.kill_every.as_secs(),
         stack.tmp.display()
     );
-    let events = EventTap::bind(&opts.amqp_url, &stack).await?;
+    let events = EventTap::bind(opts.amqp_url.expose_secret(), &stack).await?;
     let started = Instant::now();
     let mut procs = Procs {
         serve: stack.spawn(&["serve"], "serve.log")?,

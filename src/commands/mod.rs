@@ -32,8 +32,16 @@ use anyhow::Context as _;
 use formflow_extract::pipeline::Config;
 use formflow_extract::Engine;
 use formflow_schemas::TemplateSet;
+use secrecy::SecretString;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// Parses a setting that holds a secret (a URL with a password, a token)
+/// into a [`SecretString`]: its `Debug` prints `[REDACTED]`, so options
+/// printed whole never show it; `expose_secret()` where it is used.
+pub fn secret(s: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(s.to_string()))
+}
 
 /// Options every extracting command takes.
 #[derive(Debug, Clone, clap::Args)]
@@ -119,17 +127,21 @@ impl ExtractOpts {
     }
 }
 
+/// The host and port of a database URL, for messages: the URL may hold a
+/// password.
+pub fn server_of(url: &str) -> &str {
+    url.rsplit_once('@')
+        .map_or(url, |(_, host)| host)
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default()
+}
+
 /// A fresh PostgreSQL database called `name` on the server of
 /// `admin_url` (dropped first if it is left from an earlier run): the
 /// server's connection and the new database's URL.
 pub async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<(sqlx::PgPool, String)> {
-    // The URL may hold a password: the error names the server alone.
-    let server = admin_url
-        .rsplit_once('@')
-        .map_or(admin_url, |(_, host)| host)
-        .split(['/', '?'])
-        .next()
-        .unwrap_or_default();
+    let server = server_of(admin_url);
     let admin = sqlx::PgPool::connect(admin_url)
         .await
         .with_context(|| format!("Failed to reach PostgreSQL at {server}"))?;

@@ -10,6 +10,7 @@ use formflow_service::access::{
     hash_password, new_token, random_hex, secret_hash, token_role_allowed,
 };
 use formflow_service::db::{Actor, AuditEntry, Db};
+use secrecy::ExposeSecret as _;
 use serde_json::json;
 use std::io::{BufRead as _, IsTerminal as _, Read as _, Write as _};
 use std::path::PathBuf;
@@ -89,7 +90,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 async fn open(opts: &PeopleOpts) -> anyhow::Result<Db> {
     let url = match &opts.store.database_url {
-        Some(u) => u.clone(),
+        Some(u) => u.expose_secret().to_string(),
         None => {
             formflow_service::blobs::create_private_dir(&opts.data).with_context(|| {
                 format!("Failed to create the data folder {}", opts.data.display())

@@ -11,6 +11,7 @@ use formflow_service::db::Actor;
 use formflow_service::db::DocStatus;
 use formflow_service::queue::Names;
 use formflow_service::{relay, Blobs, Broker, Db};
+use secrecy::{ExposeSecret as _, SecretString};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,8 +25,8 @@ pub struct StoreOpts {
     /// The database: postgres://user@host/db, or sqlite://PATH for a file.
     /// Required by migrate, serve and worker; `run` defaults to a SQLite
     /// file in its data folder.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_parser = super::secret)]
+    pub database_url: Option<SecretString>,
     /// Where originals are kept: a folder, or s3://bucket/prefix (with the
     /// AWS_* variables for credentials, region and endpoint). Default:
     /// formflow-data/originals.
@@ -44,9 +45,10 @@ pub struct BrokerOpts {
         long,
         env = "AMQP_URL",
         hide_env_values = true,
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
+        value_parser = super::secret
     )]
-    pub amqp_url: String,
+    pub amqp_url: SecretString,
     /// The jobs queue (its dead letters go to <name>.dead).
     #[arg(long, env = "FORMFLOW_QUEUE", default_value = "formflow.jobs")]
     pub queue: String,
@@ -62,7 +64,7 @@ pub struct BrokerOpts {
 impl BrokerOpts {
     fn broker(&self) -> Broker {
         Broker::rabbit(
-            &self.amqp_url,
+            self.amqp_url.expose_secret(),
             Names {
                 jobs: self.queue.clone(),
                 events: self.events_exchange.clone(),
@@ -292,7 +294,12 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 async fn connect(store: &StoreOpts, url: Option<&str>) -> anyhow::Result<Db> {
     let url = url
         .map(str::to_string)
-        .or_else(|| store.database_url.clone())
+        .or_else(|| {
+            store
+                .database_url
+                .as_ref()
+                .map(|u| u.expose_secret().to_string())
+        })
         .context(
             "DATABASE_URL is not set: give a postgres:// or sqlite:// URL (or --database-url)",
         )?;
@@ -603,7 +610,12 @@ pub fn run(
         let default_db = format!("sqlite://{}", opts.data.join("formflow.db").display());
         let db = connect(
             store,
-            Some(store.database_url.as_deref().unwrap_or(&default_db)),
+            Some(
+                store
+                    .database_url
+                    .as_ref()
+                    .map_or(default_db.as_str(), |u| u.expose_secret()),
+            ),
         )
         .await?;
         db.migrate().await?;

@@ -24,8 +24,8 @@ pub struct UploadOpts {
     pub timeout: u64,
     /// An API token of an uploader (formflow token create NAME --role
     /// uploader), sent as Authorization: Bearer.
-    #[arg(long, env = "FORMFLOW_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    #[arg(long, env = "FORMFLOW_TOKEN", hide_env_values = true, value_parser = super::secret)]
+    pub token: Option<secrecy::SecretString>,
 }
 
 /// A client that sends the token with every call.
@@ -64,7 +64,11 @@ pub fn upload(paths: &[PathBuf], opts: &UploadOpts) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let client = client(opts.token.as_deref())?;
+        let client = client(
+            opts.token
+                .as_ref()
+                .map(secrecy::ExposeSecret::expose_secret),
+        )?;
         let base = opts.server.trim_end_matches('/');
         // Ask first whether this token may upload at all, so that a refusal
         // is said in words before any file is sent.
