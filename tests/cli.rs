@@ -212,6 +212,7 @@ fn every_setting_is_listed_in_help_with_its_variable() {
                 "FORMFLOW_MAX_ATTEMPTS",
                 "FORMFLOW_RETRIES",
                 "FORMFLOW_PAGE_TIMEOUT",
+                "FORMFLOW_SPLIT_PAGES",
             ][..],
         ),
         (

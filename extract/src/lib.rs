@@ -42,7 +42,7 @@ pub mod validate;
 pub use crop::{field_crop, page_view};
 pub use decode::{Limits, Page};
 pub use error::ExtractError;
-pub use pipeline::{Engine, Worker};
+pub use pipeline::{Engine, PageResult, Worker};
 pub use pool::{Extraction, Pool, PreparedPage};
 pub use register::Pose;
 pub use review::{check_record, check_typed, explain, explain_field, Typed};

@@ -145,6 +145,47 @@ impl Engine {
         Ok(src.page(index)?)
     }
 
+    /// Groups a file's pages, read in any order by any number of workers,
+    /// into documents and checks each: the records [`Worker::extract_file`]
+    /// gives for the whole file. Pages are taken in their file order.
+    pub fn records(&self, source: &str, mut pages: Vec<PageResult>) -> Vec<Record> {
+        pages.sort_by_key(|p| p.number);
+        let ctx = self.context();
+        group(&self.templates, pages)
+            .into_iter()
+            .map(|doc| match doc {
+                Doc::Unclassified(p) => Record {
+                    source: source.to_string(),
+                    form: None,
+                    pages: vec![p.number],
+                    status: Status::Unclassified,
+                    fields: Vec::new(),
+                    error: None,
+                },
+                Doc::Form { template, pages } => document(template, source, pages, &ctx),
+            })
+            .collect()
+    }
+
+    /// A file's extraction from its pages as read ([`Worker::read_page`]),
+    /// in any order: its records and its pages as identified and placed,
+    /// the same as [`Worker::extract_file`] gives reading the file whole.
+    pub fn extraction(&self, source: &str, mut pages: Vec<PageResult>) -> Extraction {
+        pages.sort_by_key(|p| p.number);
+        let prepared = pages
+            .iter()
+            .map(|p| PreparedPage {
+                number: p.number,
+                form: p.form.clone(),
+                pose: p.pose,
+            })
+            .collect();
+        Extraction {
+            records: self.records(source, pages),
+            pages: prepared,
+        }
+    }
+
     /// A worker for the calling thread.
     pub fn worker(self: &Arc<Self>) -> Result<Worker, ExtractError> {
         Ok(Worker {
@@ -154,8 +195,10 @@ impl Engine {
     }
 }
 
-/// One page after identification and reading.
-#[derive(Debug, Clone)]
+/// One page after identification and reading: what a worker that read one
+/// page of a stack hands on (it serialises) for the stack to be joined
+/// ([`Engine::extraction`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PageResult {
     /// Page number within the file, from 1.
     pub number: u32,
@@ -183,18 +226,7 @@ impl Worker {
         bytes: Vec<u8>,
     ) -> Result<Extraction, ExtractError> {
         let pages = self.extract_pages(bytes)?;
-        let prepared = pages
-            .iter()
-            .map(|p| PreparedPage {
-                number: p.number,
-                form: p.form.clone(),
-                pose: p.pose,
-            })
-            .collect();
-        Ok(Extraction {
-            records: self.records(source, pages),
-            pages: prepared,
-        })
+        Ok(self.engine.extraction(source, pages))
     }
 
     /// Every document in the file, as records. Never fails: a file that
@@ -359,23 +391,10 @@ impl Worker {
         })
     }
 
-    /// Groups pages into documents and checks each.
+    /// Groups pages into documents and checks each (see
+    /// [`Engine::records`]).
     pub fn records(&self, source: &str, pages: Vec<PageResult>) -> Vec<Record> {
-        let ctx = self.engine.context();
-        group(&self.engine.templates, pages)
-            .into_iter()
-            .map(|doc| match doc {
-                Doc::Unclassified(p) => Record {
-                    source: source.to_string(),
-                    form: None,
-                    pages: vec![p.number],
-                    status: Status::Unclassified,
-                    fields: Vec::new(),
-                    error: None,
-                },
-                Doc::Form { template, pages } => document(template, source, pages, &ctx),
-            })
-            .collect()
+        self.engine.records(source, pages)
     }
 }
 

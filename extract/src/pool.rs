@@ -7,10 +7,14 @@
 //!   a page read again as a form page) use the same pool;
 //! - [`Extraction`]: what one file gives, its records and its pages as
 //!   identified and placed, from one fallible call ([`Pool::extract`],
-//!   [`Worker::extract_file`]).
+//!   [`Worker::extract_file`]);
+//! - the same work split for a stack spread over many workers: one page
+//!   read alone ([`Pool::read_page`]), and the pages, read anywhere, joined
+//!   into the file's extraction ([`Pool::join`]), which is the same as
+//!   reading the file whole.
 
 use crate::error::ExtractError;
-use crate::pipeline::{Engine, Worker};
+use crate::pipeline::{Engine, PageResult, Worker};
 use crate::register::Pose;
 use formflow_schemas::Record;
 use std::sync::{Arc, Mutex};
@@ -76,5 +80,72 @@ impl Pool {
     /// can start.
     pub fn extract(&self, source: &str, bytes: Vec<u8>) -> Result<Extraction, ExtractError> {
         self.with(|w| w.extract_file(source, bytes))?
+    }
+
+    /// Reads page `number` (from 1) of a file alone: decoded, identified
+    /// and read as [`Worker::extract_file`] reads it in the whole file.
+    /// Fails when that page cannot be decoded (saying why) or no OCR engine
+    /// can start.
+    pub fn read_page(&self, bytes: Vec<u8>, number: u32) -> Result<PageResult, ExtractError> {
+        self.with(|w| {
+            let page = w.decode_page(bytes, number)?;
+            Ok(w.read_page(&page))
+        })?
+    }
+
+    /// A file's extraction from its pages, each read by [`Pool::read_page`]
+    /// anywhere, in any order (see [`Engine::extraction`]).
+    pub fn join(&self, source: &str, pages: Vec<PageResult>) -> Extraction {
+        self.engine.extraction(source, pages)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::test_support::sample;
+    use crate::pipeline::Config;
+    use formflow_schemas::TemplateSet;
+
+    /// A stack read a page at a time, each page passed on as JSON (as the
+    /// service's page jobs store it) and joined out of order, gives exactly
+    /// what reading it whole gives: the same records, fields, beliefs and
+    /// page order.
+    #[test]
+    fn a_stack_read_page_by_page_joins_to_the_whole_reading() {
+        let config = Config {
+            today: chrono::NaiveDate::from_ymd_opt(2026, 6, 1),
+            ..Config::default()
+        };
+        let pool = Pool::new(Arc::new(Engine::new(TemplateSet::builtin(), config)));
+        let bytes = sample("batches/batch-mini.pdf");
+        let whole = pool.extract("batch-mini.pdf", bytes.clone()).unwrap();
+        assert_eq!(whole.pages.len(), 3);
+        assert_eq!(whole.records.len(), 2);
+        let mut pages = Vec::new();
+        for number in [3, 1, 2] {
+            let read = pool.read_page(bytes.clone(), number).unwrap();
+            assert_eq!(read.number, number);
+            let stored = serde_json::to_string(&read).unwrap();
+            let back: PageResult = serde_json::from_str(&stored).unwrap();
+            assert_eq!(back, read, "page {number} survives JSON exactly");
+            pages.push(back);
+        }
+        let joined = pool.join("batch-mini.pdf", pages);
+        assert_eq!(joined.records, whole.records);
+        assert_eq!(joined.pages, whole.pages);
+        // The first document's pages were scanned in reverse.
+        assert_eq!(joined.records[0].pages, vec![2, 1]);
+        match pool.read_page(bytes, 4) {
+            Err(ExtractError::Decode(e)) => assert_eq!(
+                e.to_string(),
+                crate::decode::DecodeError::NoSuchPage {
+                    number: 4,
+                    count: 3
+                }
+                .to_string()
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -1,11 +1,15 @@
 //! What the readers hand to the normalisers: the raw candidates for one
 //! field, before any rule of its type has been applied.
+//!
+//! It serialises, so that a page read by one worker can be joined with its
+//! file's other pages by another (JSON keeps every belief exactly: the
+//! workspace builds `serde_json` with `float_roundtrip`).
 
 /// The candidates for one written character, most likely first.
 ///
 /// Probabilities are 0..1 and need not sum to 1. A space between words in a
 /// free-text field is given as a single candidate `(' ', p)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CharCandidates(pub Vec<(char, f32)>);
 
 impl CharCandidates {
@@ -21,7 +25,8 @@ impl CharCandidates {
 }
 
 /// What a reader saw in one field.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RawValue {
     /// A one-line text box: the characters left to right, spaces included.
     /// `ink` is false when the box held no writing at all.

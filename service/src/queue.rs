@@ -37,11 +37,49 @@ use uuid::Uuid;
 /// attempts they count in the database.
 pub const DELIVERY_LIMIT: i64 = 10;
 
-/// A unit of work: extract one document.
+/// A unit of work on one document.
+///
+/// On the wire, `{"document_id": ...}` for the document's own job, with
+/// `"task": {"page": N}` or `"task": "join"` for the jobs of a stack spread
+/// over workers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
     /// The document.
     pub document_id: Uuid,
+    /// What to do with it.
+    #[serde(default, skip_serializing_if = "Task::is_document")]
+    pub task: Task,
+}
+
+/// What a job asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// Take the document: read it whole, or split it into page jobs (or,
+    /// when its pages are all read, join them).
+    #[default]
+    Document,
+    /// Read this page (from 1) of a document split into page jobs.
+    Page(u32),
+    /// Every page of a split document is read: join them into records.
+    Join,
+}
+
+impl Task {
+    /// Whether this is the document's own job.
+    pub fn is_document(&self) -> bool {
+        *self == Task::Document
+    }
+}
+
+impl Job {
+    /// The document's own job.
+    pub fn document(document_id: Uuid) -> Job {
+        Job {
+            document_id,
+            task: Task::Document,
+        }
+    }
 }
 
 /// Why the queue failed.

@@ -269,6 +269,11 @@ pub struct WorkerOpts {
     /// is failed with the reason `timeout`.
     #[arg(long, env = "FORMFLOW_PAGE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub page_timeout: Duration,
+    /// Pages from which a document (a stack) is split into page jobs that
+    /// every worker shares, its records joined when all its pages are
+    /// read; 0 reads every document whole, on one thread.
+    #[arg(long, env = "FORMFLOW_SPLIT_PAGES", default_value_t = 3)]
+    pub split_pages: u32,
 }
 
 impl WorkerOpts {
@@ -279,6 +284,7 @@ impl WorkerOpts {
             retries: self.retries,
             heartbeat: self.heartbeat,
             page_timeout: self.page_timeout,
+            split_pages: self.split_pages,
             ..formflow_worker::Settings::default()
         }
     }

@@ -8,11 +8,16 @@ use crate::util::repo;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// Workers that read every document whole (these tests are of a document's
+/// own job; a stack's page jobs have theirs below).
+const WHOLE: &[(&str, &str)] = &[("FORMFLOW_SPLIT_PAGES", "0")];
+const WHOLE_1S: &[(&str, &str)] = &[("FORMFLOW_SPLIT_PAGES", "0"), ("FORMFLOW_HEARTBEAT", "1s")];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_job_leaves_the_document_one_outcome() {
     let mut s = Stack::new("kill", true).await;
     s.start("serve", &["serve"], &[]);
-    s.start("worker-a", &["worker"], &[]);
+    s.start("worker-a", &["worker"], WHOLE);
     s.wait_serving().await;
     let (batch, doc) = stack_taken_by(&s, "worker-a").await;
     s.signal("worker-a", "KILL");
@@ -21,7 +26,7 @@ async fn a_worker_killed_mid_job_leaves_the_document_one_outcome() {
     assert_eq!(d["status"], "processing", "killed mid-job: {d}");
     assert_eq!(s.count("SELECT COUNT(*) FROM records").await, 0);
 
-    s.start("worker", &["worker"], &[]);
+    s.start("worker", &["worker"], WHOLE);
     let view = s.wait_batch(&batch, Duration::from_secs(120)).await;
     assert_eq!(view["documents"][0]["status"], "needs_review", "{view}");
     let (_, d) = s.get(&format!("/api/v1/documents/{doc}")).await;
@@ -84,13 +89,13 @@ async fn wait_processing(s: &Stack, doc: &str, worker: &str) {
 async fn a_document_whose_worker_froze_is_swept_back_and_read_by_another() {
     let mut s = Stack::new("frozen", true).await;
     s.start("serve", &["serve"], &[("FORMFLOW_STALE_AFTER", "3s")]);
-    s.start("worker-a", &["worker"], &[("FORMFLOW_HEARTBEAT", "1s")]);
+    s.start("worker-a", &["worker"], WHOLE_1S);
     s.wait_serving().await;
     let (batch, doc) = stack_taken_by(&s, "worker-a").await;
     // Frozen, not dead: its connection stays open, so the broker keeps
     // its job; only the sweeper can see that it has gone quiet.
     s.signal("worker-a", "STOP");
-    s.start("worker", &["worker"], &[("FORMFLOW_HEARTBEAT", "1s")]);
+    s.start("worker", &["worker"], WHOLE_1S);
     let view = s.wait_batch(&batch, Duration::from_secs(120)).await;
     assert_eq!(view["documents"][0]["status"], "needs_review", "{view}");
     let (_, d) = s.get(&format!("/api/v1/documents/{doc}")).await;
@@ -107,6 +112,76 @@ async fn a_document_whose_worker_froze_is_swept_back_and_read_by_another() {
         s.wait_exit("worker-a", Duration::from_secs(60)).success(),
         "{}",
         s.log("worker-a")
+    );
+    the_stack_has_one_outcome(&s).await;
+}
+
+/// Uploads the three-page stack to workers that split it, and waits until
+/// `worker` is reading one of its pages: its batch and document.
+async fn page_taken_by(s: &Stack, worker: &str) -> (String, String) {
+    let (batch, doc) = stack_taken_by(s, worker).await;
+    let start = Instant::now();
+    while s
+        .count("SELECT COUNT(*) FROM page_tasks WHERE touched_at IS NOT NULL AND result IS NULL")
+        .await
+        == 0
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no page taken: {}",
+            s.log(worker)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (batch, doc)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_killed_or_frozen_on_a_page_leave_the_stack_one_outcome() {
+    let mut s = Stack::new("pagefaults", true).await;
+    s.start("serve", &["serve"], &[("FORMFLOW_STALE_AFTER", "3s")]);
+    let split: &[(&str, &str)] = &[("FORMFLOW_SPLIT_PAGES", "3"), ("FORMFLOW_HEARTBEAT", "1s")];
+    s.start("worker-a", &["worker"], split);
+    s.wait_serving().await;
+    // Killed while reading a page: the broker gives the page job to the
+    // next worker.
+    let (batch, doc) = page_taken_by(&s, "worker-a").await;
+    s.signal("worker-a", "KILL");
+    s.wait_exit("worker-a", Duration::from_secs(10));
+    // Frozen while reading a page: its connection stays open, so the
+    // broker keeps the page job; the sweeper sends the page again alone.
+    s.start("worker-b", &["worker"], split);
+    let start = Instant::now();
+    while s
+        .count("SELECT COUNT(*) FROM page_tasks WHERE touched_at IS NOT NULL AND result IS NULL AND attempts = 2")
+        .await
+        == 0
+    {
+        assert!(start.elapsed() < Duration::from_secs(60), "the killed page was not taken again: {}", s.log("worker-b"));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    s.signal("worker-b", "STOP");
+    s.start("worker", &["worker"], split);
+    let view = s.wait_batch(&batch, Duration::from_secs(120)).await;
+    assert_eq!(view["documents"][0]["status"], "needs_review", "{view}");
+    let (_, d) = s.get(&format!("/api/v1/documents/{doc}")).await;
+    assert_eq!(d["attempts"], 1, "the document was taken once: {d}");
+    assert_eq!(d["records"].as_array().map(Vec::len), Some(2), "{d}");
+    let swept = s
+        .count("SELECT COUNT(*) FROM document_events WHERE detail LIKE 'page % back in the queue%'")
+        .await;
+    assert_eq!(swept, 1, "the frozen worker's page swept back once");
+    let split_once = s
+        .count("SELECT COUNT(*) FROM document_events WHERE detail = 'read as 3 page jobs'")
+        .await;
+    assert_eq!(split_once, 1);
+    assert_eq!(s.count("SELECT COUNT(*) FROM page_tasks").await, 0);
+    s.signal("worker-b", "CONT");
+    s.signal("worker-b", "TERM");
+    assert!(
+        s.wait_exit("worker-b", Duration::from_secs(60)).success(),
+        "{}",
+        s.log("worker-b")
     );
     the_stack_has_one_outcome(&s).await;
 }

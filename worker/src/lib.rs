@@ -19,20 +19,31 @@
 //!   [`Settings::heartbeat`], so that the service's sweeper
 //!   ([`formflow_service::Db::sweep`]) returns only the documents of workers
 //!   that vanished;
+//! - a document of [`Settings::split_pages`] pages or more is not read by
+//!   the worker that takes it: that worker splits it into page jobs
+//!   ([`Task::Page`]) that any worker takes, each page read alone and its
+//!   reading saved; the worker saving the last page queues the join
+//!   ([`Task::Join`]), which groups the pages into records exactly as a
+//!   whole reading would and commits the one outcome. A page counts its own
+//!   attempts and has its own heartbeat and timeout; a page that cannot be
+//!   read fails its document, as the file read whole would;
 //! - on stop, no new job is taken and those held are finished.
 //!
 //! The same code serves RabbitMQ (`formflow worker`) and the embedded
 //! in-process queue (`formflow run`).
 
-use formflow_extract::{ExtractError, Extraction, Pool, PreparedPage};
+use formflow_extract::{ExtractError, Extraction, PageResult, Pool, PreparedPage};
 use formflow_schemas::Record;
-use formflow_service::db::{DbError, DocumentRow, Outcome, PageInfo, Started};
-use formflow_service::queue::{Consumer, Delivery, Job};
+use formflow_service::db::{
+    DbError, DocStatus, DocumentRow, Outcome, PageInfo, PageStarted, PageTask, Started,
+};
+use formflow_service::queue::{Consumer, Delivery, Job, Task};
 use formflow_service::{Blobs, Broker, Db};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
+use uuid::Uuid;
 
 /// How a worker behaves.
 #[derive(Debug, Clone)]
@@ -54,6 +65,9 @@ pub struct Settings {
     /// Longest a document may take to read, a page: past it (times its
     /// pages) the reading is taken to have hung, and the document fails.
     pub page_timeout: Duration,
+    /// Pages from which a document is split into page jobs that any worker
+    /// takes (0: never split).
+    pub split_pages: u32,
 }
 
 impl Default for Settings {
@@ -69,6 +83,7 @@ impl Default for Settings {
             tag: format!("formflow-worker-{}", std::process::id()),
             heartbeat: Duration::from_secs(30),
             page_timeout: Duration::from_secs(60),
+            split_pages: 3,
         }
     }
 }
@@ -84,15 +99,27 @@ pub struct Worker {
 }
 
 /// What reads a file: the OCR pool ([`Pool`]) in service; tests give
-/// others (one that panics, say).
+/// others (one that panics, say). Blocking: the worker calls it off async
+/// threads.
 pub trait Reader: Send + Sync + 'static {
-    /// Extracts one file. Blocking: the worker calls it off async threads.
+    /// Extracts one file.
     fn read(&self, source: &str, bytes: Vec<u8>) -> Result<Extraction, ExtractError>;
+    /// Reads page `number` (from 1) of a file alone.
+    fn read_page(&self, bytes: Vec<u8>, number: u32) -> Result<PageResult, ExtractError>;
+    /// A file's extraction from its pages read alone: the same as
+    /// [`Reader::read`] gives.
+    fn join(&self, source: &str, pages: Vec<PageResult>) -> Extraction;
 }
 
 impl Reader for Pool {
     fn read(&self, source: &str, bytes: Vec<u8>) -> Result<Extraction, ExtractError> {
         self.extract(source, bytes)
+    }
+    fn read_page(&self, bytes: Vec<u8>, number: u32) -> Result<PageResult, ExtractError> {
+        Pool::read_page(self, bytes, number)
+    }
+    fn join(&self, source: &str, pages: Vec<PageResult>) -> Extraction {
+        Pool::join(self, source, pages)
     }
 }
 
@@ -114,13 +141,38 @@ pub enum Handled {
 #[derive(Debug)]
 struct Passing(String);
 
+/// What the document whose original is gone says.
+const MISSING: &str = "the original file is missing from storage: upload it again";
+
 /// What the document of a panicked extraction says.
 const PANICKED: &str = "formflow stopped on this file with an internal fault, which is logged for support: scan it again or send it to support";
 
-/// What [`Worker::process`] decided.
+/// What became of a job's work.
 enum Step {
     Done,
     Dead(String),
+}
+
+/// What a job's delivery took hold of, once: the attempt is counted when
+/// it is taken, however many tries its work then takes.
+enum Taken {
+    /// A document, to read whole or split.
+    Document(DocumentRow),
+    /// A page of a split document.
+    Page {
+        doc: DocumentRow,
+        number: u32,
+        attempts: i32,
+    },
+    /// A split document whose pages are all read.
+    Join(DocumentRow),
+}
+
+/// What a blocking reading touches while it runs.
+#[derive(Clone, Copy)]
+enum Beat {
+    Document(Uuid),
+    Page(Uuid, u32),
 }
 
 impl Worker {
@@ -208,18 +260,24 @@ impl Worker {
         let mut wait = self.settings.backoff;
         let mut tries = 0;
         // The attempt is counted once a delivery, however many tries it takes.
-        let mut doc: Option<DocumentRow> = None;
+        let mut taken: Option<Taken> = None;
         let step = loop {
-            let result = match &doc {
-                None => match self.begin(job).await {
-                    Ok(Ok(d)) => {
-                        doc = Some(d);
+            let result = match &taken {
+                None => match self.take(job).await {
+                    Ok(Ok(t)) => {
+                        taken = Some(t);
                         continue;
                     }
                     Ok(Err(step)) => Ok(step),
                     Err(p) => Err(p),
                 },
-                Some(d) => self.work(d).await,
+                Some(Taken::Document(d)) => self.work(d).await,
+                Some(Taken::Page {
+                    doc,
+                    number,
+                    attempts,
+                }) => self.read_page(doc, *number, *attempts).await,
+                Some(Taken::Join(d)) => self.join(d).await,
             };
             match result {
                 Ok(step) => break step,
@@ -264,19 +322,32 @@ impl Worker {
         }
     }
 
-    /// Takes the job's document: `Ok(Err(step))` when there is nothing to
-    /// do with it. `Err` is a failure that may pass.
-    async fn begin(&self, job: Job) -> Result<Result<DocumentRow, Step>, Passing> {
-        Ok(
-            match self.db.start(job.document_id).await.map_err(passing)? {
-                Started::Missing => Err(Step::Dead(format!(
-                    "there is no document {}",
-                    job.document_id
-                ))),
+    /// Takes what the job is about: `Ok(Err(step))` when there is nothing
+    /// to do with it. `Err` is a failure that may pass.
+    async fn take(&self, job: Job) -> Result<Result<Taken, Step>, Passing> {
+        let id = job.document_id;
+        let missing = || Err(Step::Dead(format!("there is no document {id}")));
+        Ok(match job.task {
+            Task::Document => match self.db.start(id).await.map_err(passing)? {
+                Started::Missing => missing(),
                 Started::Done(_) => Err(Step::Done),
-                Started::Go(doc) => Ok(*doc),
+                Started::Go(doc) => Ok(Taken::Document(*doc)),
             },
-        )
+            Task::Page(number) => match self.db.start_page(id, number).await.map_err(passing)? {
+                PageStarted::Missing => missing(),
+                PageStarted::Done(_) | PageStarted::Nothing => Err(Step::Done),
+                PageStarted::Go { doc, attempts } => Ok(Taken::Page {
+                    doc: *doc,
+                    number,
+                    attempts,
+                }),
+            },
+            Task::Join => match self.db.document_row(id).await.map_err(passing)? {
+                None => missing(),
+                Some(doc) if doc.status == DocStatus::Processing.as_str() => Ok(Taken::Join(doc)),
+                Some(_) => Err(Step::Done),
+            },
+        })
     }
 
     /// Does a document's work. `Err` is a failure that may pass.
@@ -288,58 +359,193 @@ impl Worker {
             );
             return self.fail(doc, &why, "attempts").await;
         }
-        let bytes = match self.blobs.get(&doc.sha256).await {
-            Ok(b) => b,
-            Err(e) if e.is_transient() => return Err(Passing(e.to_string())),
-            Err(_) => {
-                return self
-                    .fail(
-                        doc,
-                        "the original file is missing from storage: upload it again",
-                        "missing_original",
-                    )
-                    .await
-            }
+        // A document split before (by this or another worker, whatever
+        // their settings) stays split: its pages are seen to, or joined.
+        let tasks = self.db.page_tasks(doc.id).await.map_err(passing)?;
+        if !tasks.is_empty() {
+            return self.see_to_pages(doc, &tasks).await;
+        }
+        let split = self.settings.split_pages;
+        if split > 0 && doc.page_count > 1 && doc.page_count >= split as i32 {
+            let all: Vec<u32> = (1..=doc.page_count.max(0) as u32).collect();
+            self.db.queue_pages(doc, &all).await.map_err(passing)?;
+            return Ok(Step::Done);
+        }
+        let Some(bytes) = self.original(doc).await? else {
+            return self.fail(doc, MISSING, "missing_original").await;
         };
         let started = Instant::now();
-        let (result, extract_cpu_ms) = match self.extract(doc, bytes).await? {
+        let reader = Arc::clone(&self.reader);
+        let source = doc.source.clone();
+        let limit = self
+            .settings
+            .page_timeout
+            .saturating_mul(doc.page_count.max(1) as u32);
+        let read = self
+            .blocking(doc, Beat::Document(doc.id), limit, move || {
+                reader.read(&source, bytes)
+            })
+            .await?;
+        let (result, extract_cpu_ms) = match read {
             Read::Done(x) => x,
             Read::Panicked => return self.fail(doc, PANICKED, "panic").await,
-            Read::Hung(limit) => {
-                let secs = limit.as_secs_f64();
-                let secs = if secs < 10.0 {
-                    format!("{secs:.1}")
-                } else {
-                    format!("{secs:.0}")
-                };
-                let why = format!(
-                    "reading it took longer than {secs} seconds and was stopped: scan it again or send it to support"
-                );
-                return self.fail(doc, &why, "timeout").await;
-            }
+            Read::Hung(limit) => return self.fail(doc, &hung(limit), "timeout").await,
         };
         let extract_ms = Some(started.elapsed().as_millis() as i64);
-        let (records, pages, reason) = match result {
-            Ok(x) => (x.records, x.pages.iter().map(page_info).collect(), None),
-            // The OCR engine could not start, or another passing fault.
-            Err(e) if e.is_transient() => return Err(Passing(e.to_string())),
-            Err(e) => (
-                vec![Record::failed(doc.source.clone(), e.to_string())],
-                Vec::new(),
-                Some(e.kind()),
-            ),
-        };
+        match result {
+            Ok(x) => self.commit(doc, x, extract_ms, extract_cpu_ms).await,
+            Err(e) => self.unreadable(doc, e).await,
+        }
+    }
+
+    /// Commits a read document's records and pages; the job is
+    /// dead-lettered when a record failed.
+    async fn commit(
+        &self,
+        doc: &DocumentRow,
+        x: Extraction,
+        extract_ms: Option<i64>,
+        extract_cpu_ms: Option<i64>,
+    ) -> Result<Step, Passing> {
+        let pages: Vec<PageInfo> = x.pages.iter().map(page_info).collect();
         let outcome = Outcome {
-            records: &records,
+            records: &x.records,
             pages: &pages,
             extract_ms,
             extract_cpu_ms,
-            reason,
+            reason: None,
         };
         let committed = self.db.finish(doc, &outcome).await.map_err(passing)?;
-        match (committed, records.iter().find_map(|r| r.error.clone())) {
+        match (committed, x.records.iter().find_map(|r| r.error.clone())) {
             (true, Some(error)) => Ok(Step::Dead(error)),
             _ => Ok(Step::Done),
+        }
+    }
+
+    /// A file (or a page of it) the engine could not read: a failure that
+    /// may pass (the OCR engine could not start), or the document's
+    /// failure, saying why.
+    async fn unreadable(&self, doc: &DocumentRow, e: ExtractError) -> Result<Step, Passing> {
+        if e.is_transient() {
+            return Err(Passing(e.to_string()));
+        }
+        self.fail(doc, &e.to_string(), e.kind()).await
+    }
+
+    /// The document's original; `None` when storage does not have it.
+    async fn original(&self, doc: &DocumentRow) -> Result<Option<Vec<u8>>, Passing> {
+        match self.blobs.get(&doc.sha256).await {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.is_transient() => Err(Passing(e.to_string())),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// A split document taken again (its job delivered twice, or put back
+    /// by the embedded runner at start): its pages still to read are
+    /// queued again, or, when all are read, they are joined.
+    async fn see_to_pages(&self, doc: &DocumentRow, tasks: &[PageTask]) -> Result<Step, Passing> {
+        let unread: Vec<u32> = tasks
+            .iter()
+            .filter(|t| t.result.is_none())
+            .map(|t| t.number)
+            .collect();
+        if unread.is_empty() {
+            return self.join_tasks(doc, tasks).await;
+        }
+        self.db.queue_pages(doc, &unread).await.map_err(passing)?;
+        Ok(Step::Done)
+    }
+
+    /// Reads one page of a split document and saves what it gave.
+    async fn read_page(
+        &self,
+        doc: &DocumentRow,
+        number: u32,
+        attempts: i32,
+    ) -> Result<Step, Passing> {
+        if attempts > self.settings.max_attempts {
+            let why = format!(
+                "gave up on page {number} after {} attempts: it stopped every worker that took it; scan it again or send it to support",
+                attempts - 1
+            );
+            return self.fail(doc, &why, "attempts").await;
+        }
+        let Some(bytes) = self.original(doc).await? else {
+            return self.fail(doc, MISSING, "missing_original").await;
+        };
+        let started = Instant::now();
+        let reader = Arc::clone(&self.reader);
+        let read = self
+            .blocking(
+                doc,
+                Beat::Page(doc.id, number),
+                self.settings.page_timeout,
+                move || reader.read_page(bytes, number),
+            )
+            .await?;
+        let (result, cpu_ms) = match read {
+            Read::Done(x) => x,
+            Read::Panicked => return self.fail(doc, PANICKED, "panic").await,
+            Read::Hung(limit) => return self.fail(doc, &hung(limit), "timeout").await,
+        };
+        let page = match result {
+            Ok(p) => p,
+            Err(e) => return self.unreadable(doc, e).await,
+        };
+        let value = serde_json::to_value(&page)
+            .map_err(|e| Passing(format!("a page's reading could not be put into JSON: {e}")))?;
+        let read_ms = Some(started.elapsed().as_millis() as i64);
+        self.db
+            .save_page(doc.id, number, &value, read_ms, cpu_ms)
+            .await
+            .map_err(passing)?;
+        Ok(Step::Done)
+    }
+
+    /// Joins a split document whose pages are all read.
+    async fn join(&self, doc: &DocumentRow) -> Result<Step, Passing> {
+        let tasks = self.db.page_tasks(doc.id).await.map_err(passing)?;
+        if tasks.is_empty() {
+            // Not split (any more): the document's own job sees to it.
+            return Ok(Step::Done);
+        }
+        self.see_to_pages(doc, &tasks).await
+    }
+
+    /// Groups the pages' readings into records and commits the outcome.
+    /// A reading that no longer parses (saved by another version of
+    /// formflow) is read again.
+    async fn join_tasks(&self, doc: &DocumentRow, tasks: &[PageTask]) -> Result<Step, Passing> {
+        let mut pages = Vec::with_capacity(tasks.len());
+        let mut again = Vec::new();
+        for t in tasks {
+            match t.result.clone().map(serde_json::from_value::<PageResult>) {
+                Some(Ok(p)) if p.number == t.number => pages.push(p),
+                _ => again.push(t.number),
+            }
+        }
+        if !again.is_empty() {
+            tracing::warn!(document = %doc.id, pages = again.len(), "worker: saved page readings did not parse; reading them again");
+            self.db.queue_pages(doc, &again).await.map_err(passing)?;
+            return Ok(Step::Done);
+        }
+        let sum = |f: fn(&PageTask) -> Option<i64>| tasks.iter().map(f).sum::<Option<i64>>();
+        let (extract_ms, extract_cpu_ms) = (sum(|t| t.read_ms), sum(|t| t.cpu_ms));
+        let reader = Arc::clone(&self.reader);
+        let source = doc.source.clone();
+        let read = self
+            .blocking(
+                doc,
+                Beat::Document(doc.id),
+                self.settings.page_timeout,
+                move || reader.join(&source, pages),
+            )
+            .await?;
+        match read {
+            Read::Done((x, _)) => self.commit(doc, x, extract_ms, extract_cpu_ms).await,
+            Read::Panicked => self.fail(doc, PANICKED, "panic").await,
+            Read::Hung(limit) => self.fail(doc, &hung(limit), "timeout").await,
         }
     }
 
@@ -357,32 +563,31 @@ impl Worker {
         Ok(Step::Dead(why.to_string()))
     }
 
-    /// Extracts a file on a blocking thread with the reader, at most
-    /// `concurrency` at once, touching the document every heartbeat while
-    /// it runs, for at most the page timeout times its pages. Also gives
-    /// the CPU milliseconds the extracting thread used.
+    /// Runs `f` (a reading) on a blocking thread, at most `concurrency` at
+    /// once, touching what it reads every heartbeat while it runs, for at
+    /// most `limit`. Also gives the CPU milliseconds the thread used.
     ///
     /// A thread cannot be stopped: a hung one keeps its slot until it
     /// ends, so a worker whose every thread hung takes no more jobs (and
     /// says so in its log) until it is restarted.
-    async fn extract(&self, doc: &DocumentRow, bytes: Vec<u8>) -> Result<Read, Passing> {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        doc: &DocumentRow,
+        beat_on: Beat,
+        limit: Duration,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<Read<T>, Passing> {
         let slot = Arc::clone(&self.slots)
             .acquire_owned()
             .await
             .map_err(|_| Passing("the worker is closing".into()))?;
-        let reader = Arc::clone(&self.reader);
-        let source = doc.source.clone();
         let mut task = tokio::task::spawn_blocking(move || {
             let _slot = slot;
             let cpu0 = thread_cpu_ms();
-            let out = reader.read(&source, bytes);
+            let out = f();
             let cpu = thread_cpu_ms().zip(cpu0).map(|(b, a)| b - a);
             (out, cpu)
         });
-        let limit = self
-            .settings
-            .page_timeout
-            .saturating_mul(doc.page_count.max(1) as u32);
         let deadline = tokio::time::sleep(limit);
         tokio::pin!(deadline);
         let mut beat =
@@ -400,7 +605,11 @@ impl Worker {
                     return Ok(Read::Hung(limit));
                 }
                 _ = beat.tick() => {
-                    if let Err(e) = self.db.touch(doc.id).await {
+                    let touched = match beat_on {
+                        Beat::Document(id) => self.db.touch(id).await,
+                        Beat::Page(id, n) => self.db.touch_page(id, n).await,
+                    };
+                    if let Err(e) = touched {
                         tracing::warn!(document = %doc.id, error = %e, "worker: could not touch the document");
                     }
                 }
@@ -418,9 +627,9 @@ impl Worker {
 }
 
 /// How a reading ended.
-enum Read {
-    /// With a result.
-    Done(Extracted),
+enum Read<T> {
+    /// With its result and the CPU milliseconds it took.
+    Done((T, Option<i64>)),
     /// In a panic.
     Panicked,
     /// Not within this time.
@@ -440,8 +649,18 @@ fn thread_cpu_ms() -> Option<i64> {
     Some((f.get(11)? + f.get(12)?) * 10)
 }
 
-/// An extraction's result and the CPU milliseconds it took.
-type Extracted = (Result<Extraction, ExtractError>, Option<i64>);
+/// What the document of a reading stopped after `limit` says.
+fn hung(limit: Duration) -> String {
+    let secs = limit.as_secs_f64();
+    let secs = if secs < 10.0 {
+        format!("{secs:.1}")
+    } else {
+        format!("{secs:.0}")
+    };
+    format!(
+        "reading it took longer than {secs} seconds and was stopped: scan it again or send it to support"
+    )
+}
 
 fn page_info(p: &PreparedPage) -> PageInfo {
     PageInfo {

@@ -20,6 +20,7 @@ mod review;
 #[cfg(test)]
 mod review_tests;
 mod rows;
+mod split;
 #[cfg(test)]
 mod tests;
 mod write;
@@ -37,16 +38,21 @@ pub use review::{
     Reread, ReviewAction,
 };
 pub use rows::*;
+pub use split::{PageStarted, PageTask, Saved};
 pub use write::{document_status, Accepted, NewDocument, Outcome, PageInfo, Started};
 
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use std::str::FromStr as _;
 use std::time::Duration;
 
 static PG_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a PostgreSQL session may sit idle inside a transaction before
+/// the server ends it (see [`Db::connect`]).
+pub const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(30);
 
 /// Why a database call failed.
 #[derive(Debug, thiserror::Error)]
@@ -140,10 +146,19 @@ impl Db {
     /// connection.
     pub async fn connect(url: &str, max_connections: u32, timeout: Duration) -> DbResult<Db> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // A transaction of ours never waits on anything outside the
+            // database for long: one left open and idle is a process frozen
+            // or cut off in the middle of it, holding its row locks (a
+            // document's, say) against the sweeper and every other worker.
+            // The server ends such a session, rolling it back.
+            let opts = PgConnectOptions::from_str(url)?.options([(
+                "idle_in_transaction_session_timeout",
+                format!("{}ms", IDLE_IN_TRANSACTION.as_millis()),
+            )]);
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(timeout)
-                .connect(url)
+                .connect_with(opts)
                 .await?;
             Ok(Db::Postgres(pool))
         } else if url.starts_with("sqlite:") {

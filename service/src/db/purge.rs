@@ -135,6 +135,7 @@ impl Db {
                         .execute(&mut *tx)
                         .await?;
                 }
+                sqlx::query("DELETE FROM page_tasks WHERE document_id = $1").bind(doc).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM pages WHERE document_id = $1").bind(doc).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM records WHERE document_id = $1").bind(doc).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM document_events WHERE document_id = $1").bind(doc).execute(&mut *tx).await?;

@@ -7,6 +7,7 @@ use super::rows::{DocStatus, DocumentRow, Refusal};
 use super::{on_db, Db, DbResult};
 use crate::event::Event;
 use crate::now;
+use crate::queue::{Job, Task};
 use chrono::{DateTime, Utc};
 use formflow_schemas::{Record, Status};
 use serde_json::json;
@@ -107,16 +108,18 @@ macro_rules! insert_event {
 }
 pub(crate) use insert_event;
 
-/// Queues a job for document `$id` in the outbox, inside transaction `$tx`.
+/// Queues job `$job` (a [`crate::queue::Job`]) in the outbox, inside
+/// transaction `$tx`.
 macro_rules! insert_job {
-    ($tx:expr, $at:expr, $id:expr) => {
+    ($tx:expr, $at:expr, $job:expr) => {
         sqlx::query("INSERT INTO outbox (kind, routing_key, payload, created_at) VALUES ('job', '', $1, $2)")
-            .bind(Json(json!({ "document_id": $id })))
+            .bind(sqlx::types::Json($job))
             .bind($at)
             .execute(&mut *$tx)
             .await?
     };
 }
+pub(crate) use insert_job;
 
 impl Db {
     /// Records an upload: the batch, a document for each accepted file
@@ -180,7 +183,7 @@ impl Db {
                     .execute(&mut *tx)
                     .await?;
                 if duplicate_of.is_none() {
-                    insert_job!(tx, at, d.id);
+                    insert_job!(tx, at, Job::document(d.id));
                 }
                 out.push(Accepted { id: d.id, duplicate_of });
             }
@@ -195,7 +198,10 @@ impl Db {
     }
 
     /// A worker takes a document: counts the attempt and marks it
-    /// `processing`, unless it already has its outcome.
+    /// `processing`, unless it already has its outcome. A document already
+    /// split into page jobs counts its attempts a page
+    /// ([`Db::start_page`]): taking it again to see to its pages is no
+    /// attempt at reading it.
     pub async fn start(&self, id: Uuid) -> DbResult<Started> {
         let at = now();
         on_db!(self, p => {
@@ -207,7 +213,8 @@ impl Db {
                 sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
             }
             let row: Option<DocumentRow> = sqlx::query_as(
-                "UPDATE documents SET status = 'processing', attempts = attempts + 1, updated_at = $2 \
+                "UPDATE documents SET status = 'processing', updated_at = $2, \
+                 attempts = attempts + CASE WHEN EXISTS (SELECT 1 FROM page_tasks WHERE document_id = $1) THEN 0 ELSE 1 END \
                  WHERE id = $1 AND status IN ('queued', 'processing') RETURNING *",
             )
             .bind(id)
@@ -262,6 +269,8 @@ impl Db {
                 tx.rollback().await?;
                 return Ok(false);
             }
+            // A split document's pages as read: joined now, or not needed.
+            sqlx::query("DELETE FROM page_tasks WHERE document_id = $1").bind(doc.id).execute(&mut *tx).await?;
             for (i, (r, rid)) in outcome.records.iter().zip(&record_ids).enumerate() {
                 sqlx::query(
                     "INSERT INTO records (id, document_id, ordinal, batch_id, source, form, pages, status, error, created_at, updated_at) \
@@ -341,8 +350,12 @@ impl Db {
     /// since `stale_before` (a worker that vanished or hung) to the queue,
     /// with a new job. The attempt it was on stays counted, so a file that
     /// keeps losing its workers is failed by the worker that takes it after
-    /// the last attempt. Each document is taken by one sweep, however many
-    /// services sweep at once. Returns how many went back.
+    /// the last attempt. A document split into page jobs is judged a page
+    /// at a time: a page taken and silent since `stale_before` gets a new
+    /// page job (a page not yet taken is still in the queue, and may wait
+    /// there as long as the queue is long). Each document or page is taken
+    /// by one sweep, however many services sweep at once. Returns how many
+    /// documents and pages went back.
     pub async fn sweep(&self, stale_before: DateTime<Utc>) -> DbResult<u64> {
         let at = now();
         on_db!(self, p => {
@@ -351,7 +364,8 @@ impl Db {
             // or finish it at any time.
             let ids: Vec<(Uuid,)> = sqlx::query_as(
                 "UPDATE documents SET status = 'queued', updated_at = $2 \
-                 WHERE status = 'processing' AND updated_at < $1 RETURNING id",
+                 WHERE status = 'processing' AND updated_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM page_tasks t WHERE t.document_id = documents.id) RETURNING id",
             )
             .bind(stale_before)
             .bind(at)
@@ -364,10 +378,29 @@ impl Db {
                     .bind("back in the queue: the worker that took it stopped answering")
                     .execute(&mut *tx)
                     .await?;
-                insert_job!(tx, at, id);
+                insert_job!(tx, at, Job::document(*id));
+            }
+            let pages: Vec<(Uuid, i32)> = sqlx::query_as(
+                "UPDATE page_tasks SET touched_at = $2 \
+                 WHERE result IS NULL AND touched_at < $1 \
+                 AND document_id IN (SELECT id FROM documents WHERE status = 'processing') \
+                 RETURNING document_id, number",
+            )
+            .bind(stale_before)
+            .bind(at)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id, number) in &pages {
+                sqlx::query("INSERT INTO document_events (document_id, at, status, detail) VALUES ($1, $2, 'processing', $3)")
+                    .bind(id)
+                    .bind(at)
+                    .bind(format!("page {number} back in the queue: the worker that took it stopped answering"))
+                    .execute(&mut *tx)
+                    .await?;
+                insert_job!(tx, at, Job { document_id: *id, task: Task::Page(*number as u32) });
             }
             tx.commit().await?;
-            Ok(ids.len() as u64)
+            Ok((ids.len() + pages.len()) as u64)
         })
     }
 
@@ -383,7 +416,7 @@ impl Db {
                 .fetch_all(&mut *tx)
                 .await?;
             for (id,) in &ids {
-                insert_job!(tx, at, id);
+                insert_job!(tx, at, Job::document(*id));
             }
             tx.commit().await?;
             Ok(ids.len() as u64)
