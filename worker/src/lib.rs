@@ -35,7 +35,7 @@
 use formflow_extract::{ExtractError, Extraction, PageResult, Pool, PreparedPage};
 use formflow_schemas::Record;
 use formflow_service::db::{
-    DbError, DocStatus, DocumentRow, Outcome, PageInfo, PageStarted, PageTask, Started,
+    DbError, DocStatus, DocumentRow, Outcome, PageInfo, PageStarted, PageTask, Saved, Started,
 };
 use formflow_service::queue::{Consumer, Delivery, Job, Task};
 use formflow_service::{Blobs, Broker, Db};
@@ -96,6 +96,10 @@ pub struct Worker {
     reader: Arc<dyn Reader>,
     settings: Settings,
     slots: Arc<Semaphore>,
+    /// The original the last page job read, for the same stack's next
+    /// pages (one file: its other pages are what this worker takes next;
+    /// let go once its last page is read, or for the next stack's).
+    stack: std::sync::Mutex<Option<(String, Arc<Vec<u8>>)>>,
 }
 
 /// What reads a file: the OCR pool ([`Pool`]) in service; tests give
@@ -192,6 +196,7 @@ impl Worker {
             reader,
             settings,
             slots,
+            stack: std::sync::Mutex::new(None),
         })
     }
 
@@ -441,6 +446,28 @@ impl Worker {
         }
     }
 
+    /// A split document's original, from storage once for all the pages
+    /// of it this worker reads in a row (200 reads of a 16 MB stack from an
+    /// object store would be 3.2 GB).
+    async fn stack_original(&self, doc: &DocumentRow) -> Result<Option<Arc<Vec<u8>>>, Passing> {
+        let kept = self.stack.lock().ok().and_then(|k| {
+            k.as_ref()
+                .filter(|(sha, _)| *sha == doc.sha256)
+                .map(|(_, b)| Arc::clone(b))
+        });
+        if let Some(b) = kept {
+            return Ok(Some(b));
+        }
+        let Some(b) = self.original(doc).await? else {
+            return Ok(None);
+        };
+        let b = Arc::new(b);
+        if let Ok(mut k) = self.stack.lock() {
+            *k = Some((doc.sha256.clone(), Arc::clone(&b)));
+        }
+        Ok(Some(b))
+    }
+
     /// A split document taken again (its job delivered twice, or put back
     /// by the embedded runner at start): its pages still to read are
     /// queued again, or, when all are read, they are joined.
@@ -471,7 +498,7 @@ impl Worker {
             );
             return self.fail(doc, &why, "attempts").await;
         }
-        let Some(bytes) = self.original(doc).await? else {
+        let Some(bytes) = self.stack_original(doc).await? else {
             return self.fail(doc, MISSING, "missing_original").await;
         };
         let started = Instant::now();
@@ -481,7 +508,8 @@ impl Worker {
                 doc,
                 Beat::Page(doc.id, number),
                 self.settings.page_timeout,
-                move || reader.read_page(bytes, number),
+                // The copy is made on the reading thread.
+                move || reader.read_page(bytes.as_ref().clone(), number),
             )
             .await?;
         let (result, cpu_ms) = match read {
@@ -496,10 +524,17 @@ impl Worker {
         let value = serde_json::to_value(&page)
             .map_err(|e| Passing(format!("a page's reading could not be put into JSON: {e}")))?;
         let read_ms = Some(started.elapsed().as_millis() as i64);
-        self.db
+        let saved = self
+            .db
             .save_page(doc.id, number, &value, read_ms, cpu_ms)
             .await
             .map_err(passing)?;
+        if saved != Saved::More {
+            // No page of it is left to read.
+            if let Ok(mut k) = self.stack.lock() {
+                k.take_if(|(sha, _)| *sha == doc.sha256);
+            }
+        }
         Ok(Step::Done)
     }
 
