@@ -587,6 +587,12 @@ struct Report {
     dead_letters: u32,
     outbox_left: i64,
     pages: i64,
+    /// Stacks split into page jobs.
+    split: i64,
+    /// Pages the sweeper sent again.
+    pages_swept: i64,
+    /// Page readings left behind after every outcome.
+    page_tasks_left: i64,
 }
 
 impl Report {
@@ -616,6 +622,20 @@ impl Report {
         )
         .fetch_one(pool)
         .await?;
+        let count = |sql: &'static str| async move {
+            sqlx::query_as::<_, (i64,)>(sql)
+                .fetch_one(pool)
+                .await
+                .map(|(n,)| n)
+        };
+        let split =
+            count("SELECT COUNT(*) FROM document_events WHERE detail LIKE 'read as % page jobs'")
+                .await?;
+        let pages_swept = count(
+            "SELECT COUNT(*) FROM document_events WHERE detail LIKE 'page % back in the queue%'",
+        )
+        .await?;
+        let page_tasks_left = count("SELECT COUNT(*) FROM page_tasks").await?;
         let mut r = Report {
             accepted: accepted.len(),
             outcomes: BTreeMap::new(),
@@ -631,6 +651,9 @@ impl Report {
             dead_letters,
             outbox_left,
             pages: 0,
+            split,
+            pages_swept,
+            page_tasks_left,
         };
         let mut seen = HashSet::new();
         for (id, status, reason, attempts, pages) in rows {
@@ -694,6 +717,10 @@ impl Report {
             .map(|(a, n)| format!("{n} took {a}"))
             .collect();
         println!("  attempts              {}", attempts.join(", "));
+        println!(
+            "  stacks split          {} into page jobs; pages swept back {}",
+            self.split, self.pages_swept
+        );
         println!("  lost                  {}", self.lost);
         println!("  not told to uploader  {}", self.unannounced);
         println!("  stuck                 {}", self.stuck);
@@ -706,6 +733,7 @@ impl Report {
         );
         println!("  dead letters          {}", self.dead_letters);
         println!("  outbox left           {}", self.outbox_left);
+        println!("  page readings left    {}", self.page_tasks_left);
         println!("  workers killed        {}", chaos.kills);
         println!(
             "  processes that exited {} workers, {} serve",
@@ -731,6 +759,7 @@ impl Report {
             && self.no_records == 0
             && self.events_missing == 0
             && self.outbox_left == 0
+            && self.page_tasks_left == 0
             && restarted(chaos.broker_restart)
             && restarted(chaos.database_restart)
     }

@@ -272,7 +272,7 @@ pub struct WorkerOpts {
     /// Pages from which a document (a stack) is split into page jobs that
     /// every worker shares, its records joined when all its pages are
     /// read; 0 reads every document whole, on one thread.
-    #[arg(long, env = "FORMFLOW_SPLIT_PAGES", default_value_t = 3)]
+    #[arg(long, env = "FORMFLOW_SPLIT_PAGES", default_value_t = formflow_worker::SPLIT_PAGES)]
     pub split_pages: u32,
 }
 

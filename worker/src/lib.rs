@@ -83,10 +83,15 @@ impl Default for Settings {
             tag: format!("formflow-worker-{}", std::process::id()),
             heartbeat: Duration::from_secs(30),
             page_timeout: Duration::from_secs(60),
-            split_pages: 3,
+            split_pages: SPLIT_PAGES,
         }
     }
 }
+
+/// Pages from which a document is split into page jobs, unless set
+/// otherwise: a stack of forms (the voter registration form has one page,
+/// the legal aid form two).
+pub const SPLIT_PAGES: u32 = 3;
 
 /// What a worker needs.
 pub struct Worker {
