@@ -2,8 +2,10 @@
 # Installs what the tests need (system packages, libpdfium, Chromium and
 # chromedriver with axe-core for the browser tests, and running PostgreSQL
 # and RabbitMQ for the pipeline tests), then builds once (release) and runs
-# every test of the workspace, then the chaos drill on 60 documents (it
-# restarts PostgreSQL and RabbitMQ, so it runs after the tests, alone).
+# every test of the workspace; then installs the Debian package made from
+# that build and runs it (scripts/test-package.sh), and runs the chaos drill
+# on 60 documents (it restarts PostgreSQL and RabbitMQ, so it runs after the
+# tests, alone).
 # Tesseract must see OMP_THREAD_LIMIT=1 from the start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,5 +15,6 @@ scripts/services.sh
 export OMP_THREAD_LIMIT=1
 cargo test --release --workspace "$@"
 if [ "$#" -eq 0 ]; then
+  scripts/test-package.sh --no-build
   target/release/formflow drill --documents 60
 fi
