@@ -218,6 +218,38 @@ fn load_config() -> Result<(), String> {
     }
 }
 
+/// Sends log lines to standard error at `FORMFLOW_LOG`'s levels (else
+/// `default`): text, or one JSON object a line with
+/// `FORMFLOW_LOG_FORMAT=json` (the event's fields flattened beside
+/// `timestamp`, `level`, `target` and `message`, the enclosing span's
+/// fields under `span`).
+fn init_logs(default: &str) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("FORMFLOW_LOG") {
+        Ok(v) if !v.is_empty() => EnvFilter::try_new(&v)
+            .map_err(|e| format!("FORMFLOW_LOG={v:?} is not a list of log levels: {e}"))?,
+        _ => EnvFilter::new(default),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match std::env::var("FORMFLOW_LOG_FORMAT").as_deref() {
+        Ok("json") => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        Ok("text") | Ok("") | Err(_) => builder.init(),
+        Ok(other) => {
+            return Err(format!(
+                "FORMFLOW_LOG_FORMAT={other:?} is not a log format: use json or text"
+            ))
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     // Tesseract's OpenMP reads OMP_THREAD_LIMIT once, at load: it must be in
     // the environment before the process starts, so start again with it.
@@ -231,19 +263,28 @@ fn main() -> ExitCode {
             eprintln!("formflow: could not restart with OMP_THREAD_LIMIT=1: {err}");
         }
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FORMFLOW_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     if let Err(e) = load_config() {
         eprintln!("formflow: {e}");
         return ExitCode::FAILURE;
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version end well; a usage error is exit code 1.
+            let _ = e.print();
+            return ExitCode::from(u8::from(e.use_stderr()));
+        }
+    };
     let _ = &cli.config;
+    // The long-running processes say what they do; the rest only warn.
+    let quiet = !matches!(
+        cli.command,
+        Command::Serve { .. } | Command::Worker { .. } | Command::Migrate { .. }
+    );
+    if let Err(e) = init_logs(if quiet { "warn" } else { "info" }) {
+        eprintln!("formflow: {e}");
+        return ExitCode::FAILURE;
+    }
     // The handwriting network's matrix products are small, and pages are
     // already read in parallel, one per thread: spreading each product over
     // rayon's threads only spins them (a tenth of extraction's CPU went to
@@ -336,13 +377,11 @@ fn main() -> ExitCode {
             eprintln!("peak memory {p:.0} MiB");
         }
     }
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("formflow: {}", plain_chain(&e));
-            ExitCode::FAILURE
-        }
+    let code = formflow::commands::exit_code(&result);
+    if let Err(e) = &result {
+        eprintln!("formflow: {}", plain_chain(e));
     }
+    ExitCode::from(code)
 }
 
 /// An error and its causes in one line, leaving out a cause whose words

@@ -21,8 +21,15 @@ fn extract_writes_one_json_line_a_document_and_a_failed_line_for_a_bad_file() {
         "samples/documents/voter-registration-035.png",
         "samples/batches/batch-mini.pdf",
     ]);
+    // Some files could not be read: exit code 2, saying how many.
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
-        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).contains("1 of 3 file(s) could not be read"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -46,6 +53,36 @@ fn extract_writes_one_json_line_a_document_and_a_failed_line_for_a_bad_file() {
     assert_eq!(lines[2]["source"], "batch-mini.pdf");
     assert_eq!(lines[2]["pages"], serde_json::json!([2, 1]));
     assert_eq!(lines[3]["pages"], serde_json::json!([3]));
+}
+
+/// The exit codes scripts rely on: 0 all read, 1 a usage or
+/// configuration error (and --help is 0).
+#[test]
+fn exit_codes_say_how_a_command_ended() {
+    let all_read = formflow(&[
+        "extract",
+        "--today",
+        "2026-11-22",
+        "samples/documents/voter-registration-035.png",
+    ]);
+    assert_eq!(all_read.status.code(), Some(0));
+    for usage in [
+        &["extract", "--no-such-option"][..],
+        &["no-such-command"][..],
+        &["extract", "no/such/file.pdf"][..],
+        &["run", "--review-threshold", "lots"][..],
+    ] {
+        let out = formflow(usage);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{usage:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.stderr.is_empty(), "{usage:?} says why");
+    }
+    assert_eq!(formflow(&["--help"]).status.code(), Some(0));
+    assert_eq!(formflow(&["upload", "--help"]).status.code(), Some(0));
 }
 
 #[test]
@@ -100,7 +137,7 @@ fn limits_are_set_from_the_command_line() {
         "2",
         "samples/batches/batch-mini.pdf",
     ]);
-    assert!(out.status.success());
+    assert_eq!(out.status.code(), Some(2), "the file failed");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
     assert_eq!(v["status"], "failed");
     assert_eq!(v["error"], "the PDF has 3 pages; the limit is 2");

@@ -10,6 +10,8 @@
 //!   outcome;
 //! - `templates`: forms are data: a template folder decides what is known;
 //! - `cli`: the `formflow` command's output as downstream tools see it;
+//! - `deploy`: the alert rules and dashboard of `deploy/` against promtool
+//!   and the metrics formflow exports;
 //! - `pipeline`: upload to record through `serve` and `worker` on the real
 //!   PostgreSQL and RabbitMQ (faults and TLS included), and `formflow run` on
 //!   SQLite;
@@ -18,6 +20,7 @@
 
 mod bad_inputs;
 mod cli;
+mod deploy;
 mod pipeline;
 mod review;
 mod samples;

@@ -65,6 +65,8 @@ pub struct Ocr {
     api: TesseractAPI,
     whitelist: String,
     layout: Option<Layout>,
+    /// Time spent in Tesseract since [`Ocr::take_spent`] last asked.
+    spent: std::time::Duration,
 }
 
 impl Ocr {
@@ -95,6 +97,7 @@ impl Ocr {
             api,
             whitelist: String::new(),
             layout: None,
+            spent: std::time::Duration::ZERO,
         })
     }
 
@@ -131,6 +134,25 @@ impl Ocr {
         if w < 4 || h < 4 {
             return Ok(OcrText::default());
         }
+        let started = std::time::Instant::now();
+        let text = self.recognise(img, ppi, layout, whitelist);
+        self.spent += started.elapsed();
+        text
+    }
+
+    /// Time spent in Tesseract since this was last asked.
+    pub fn take_spent(&mut self) -> std::time::Duration {
+        std::mem::take(&mut self.spent)
+    }
+
+    fn recognise(
+        &mut self,
+        img: &GrayImage,
+        ppi: u32,
+        layout: Layout,
+        whitelist: &str,
+    ) -> Result<OcrText, String> {
+        let (w, h) = img.dimensions();
         self.configure(layout, whitelist)?;
         self.api
             .set_image(img.as_raw(), w as i32, h as i32, 1, w as i32)

@@ -191,6 +191,7 @@ impl Engine {
         Ok(Worker {
             engine: Arc::clone(self),
             ocr: Ocr::new().map_err(ExtractError::Ocr)?,
+            timings: Vec::new(),
         })
     }
 }
@@ -210,10 +211,26 @@ pub struct PageResult {
     pub fields: Vec<(String, RawValue)>,
 }
 
+/// Page timings a worker keeps until they are taken: a caller that never
+/// takes them holds no more than this.
+pub const TIMINGS_KEPT: usize = 1024;
+
 /// Extracts files on one thread.
 pub struct Worker {
     engine: Arc<Engine>,
     ocr: Ocr,
+    timings: Vec<PageTiming>,
+}
+
+/// How long a page took to identify and read, for the service's metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageTiming {
+    /// The form it was read as, when recognised.
+    pub form: Option<String>,
+    /// Identifying and reading it (not decoding), in seconds.
+    pub seconds: f64,
+    /// Of which in the OCR engine (Tesseract), in seconds.
+    pub ocr_seconds: f64,
 }
 
 impl Worker {
@@ -249,8 +266,29 @@ impl Worker {
         Ok(out)
     }
 
+    /// The timings of the pages this worker read since this was last
+    /// asked (at most the last [`TIMINGS_KEPT`]).
+    pub fn take_timings(&mut self) -> Vec<PageTiming> {
+        std::mem::take(&mut self.timings)
+    }
+
     /// Identifies and reads one decoded page.
     pub fn read_page(&mut self, page: &Page) -> PageResult {
+        let started = std::time::Instant::now();
+        let _ = self.ocr.take_spent();
+        let read = self.read_page_untimed(page);
+        if self.timings.len() >= TIMINGS_KEPT {
+            self.timings.remove(0);
+        }
+        self.timings.push(PageTiming {
+            form: read.form.as_ref().map(|(f, _)| f.clone()),
+            seconds: started.elapsed().as_secs_f64(),
+            ocr_seconds: self.ocr.take_spent().as_secs_f64(),
+        });
+        read
+    }
+
+    fn read_page_untimed(&mut self, page: &Page) -> PageResult {
         self.locate(page)
             .and_then(|(form, form_page, pose, threshold)| {
                 self.read_fields(page, &form, form_page, pose, threshold)

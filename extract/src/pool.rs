@@ -14,7 +14,7 @@
 //!   reading the file whole.
 
 use crate::error::ExtractError;
-use crate::pipeline::{Engine, PageResult, Worker};
+use crate::pipeline::{Engine, PageResult, PageTiming, Worker};
 use crate::register::Pose;
 use formflow_schemas::Record;
 use std::sync::{Arc, Mutex};
@@ -43,7 +43,11 @@ pub struct Extraction {
 pub struct Pool {
     engine: Arc<Engine>,
     idle: Mutex<Vec<Worker>>,
+    observer: Option<Observer>,
 }
+
+/// Told the timing of every page the pool's workers read.
+pub type Observer = Arc<dyn Fn(&[PageTiming]) + Send + Sync>;
 
 impl Pool {
     /// An empty pool for `engine`: workers are made when first needed.
@@ -51,7 +55,15 @@ impl Pool {
         Pool {
             engine,
             idle: Mutex::new(Vec::new()),
+            observer: None,
         }
+    }
+
+    /// The same pool, telling `observer` how long each page took (for
+    /// metrics), right after the call that read it.
+    pub fn observed(mut self, observer: Observer) -> Pool {
+        self.observer = Some(observer);
+        self
     }
 
     /// The engine the pool's workers use.
@@ -69,6 +81,10 @@ impl Pool {
             None => self.engine.worker()?,
         };
         let out = f(&mut w);
+        let timings = w.take_timings();
+        if let (Some(observe), false) = (&self.observer, timings.is_empty()) {
+            observe(&timings);
+        }
         if let Ok(mut v) = self.idle.lock() {
             v.push(w);
         }
@@ -106,6 +122,32 @@ mod tests {
     use crate::decode::test_support::sample;
     use crate::pipeline::Config;
     use formflow_schemas::TemplateSet;
+
+    /// An observed pool is told each page's time, form and OCR share once,
+    /// right after the call that read it.
+    #[test]
+    fn an_observed_pool_reports_each_page_it_reads() {
+        let seen: Arc<Mutex<Vec<PageTiming>>> = Arc::default();
+        let sink = Arc::clone(&seen);
+        let pool = Pool::new(Arc::new(Engine::new(
+            TemplateSet::builtin(),
+            Config::default(),
+        )))
+        .observed(Arc::new(move |t: &[PageTiming]| {
+            sink.lock().unwrap().extend_from_slice(t)
+        }));
+        let bytes = sample("batches/batch-mini.pdf");
+        pool.extract("batch-mini.pdf", bytes.clone()).unwrap();
+        let whole = std::mem::take(&mut *seen.lock().unwrap());
+        assert_eq!(whole.len(), 3, "{whole:?}");
+        for t in &whole {
+            assert!(t.form.is_some(), "{t:?}");
+            assert!(t.seconds > 0.0 && t.ocr_seconds > 0.0, "{t:?}");
+            assert!(t.ocr_seconds <= t.seconds, "{t:?}");
+        }
+        pool.read_page(bytes, 2).unwrap();
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
 
     /// A stack read a page at a time, each page passed on as JSON (as the
     /// service's page jobs store it) and joined out of order, gives exactly

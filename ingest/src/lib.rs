@@ -62,12 +62,23 @@ pub struct UploadLimits {
     pub body_idle: Duration,
 }
 
+impl UploadLimits {
+    /// The default largest request, in megabytes (10^6 bytes): the one
+    /// source of `FORMFLOW_MAX_UPLOAD_MB`'s default.
+    pub const DEFAULT_MAX_REQUEST_MB: usize = 512;
+    /// The default most files in one request (`FORMFLOW_MAX_FILES`).
+    pub const DEFAULT_MAX_FILES: usize = 1000;
+    /// The default most uploads received at once
+    /// (`FORMFLOW_MAX_CONCURRENT_UPLOADS`).
+    pub const DEFAULT_MAX_CONCURRENT: usize = 4;
+}
+
 impl Default for UploadLimits {
     fn default() -> UploadLimits {
         UploadLimits {
-            max_request_bytes: 512 * 1024 * 1024,
-            max_files: 1000,
-            max_concurrent: 4,
+            max_request_bytes: UploadLimits::DEFAULT_MAX_REQUEST_MB * 1_000_000,
+            max_files: UploadLimits::DEFAULT_MAX_FILES,
+            max_concurrent: UploadLimits::DEFAULT_MAX_CONCURRENT,
             body_idle: Duration::from_secs(30),
         }
     }
@@ -263,14 +274,26 @@ async fn observe(State(app): State<Arc<App>>, req: Request, next: Next) -> Respo
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| "other".into());
     let id = request_id_of(&req);
-    let span =
-        tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route);
+    let method = req.method().clone();
+    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let start = Instant::now();
     let mut res = REQUEST_ID
         .scope(id.clone(), next.run(req).instrument(span))
         .await;
-    app.metrics
-        .request(&route, res.status().as_u16(), start.elapsed().as_secs_f64());
+    let seconds = start.elapsed().as_secs_f64();
+    let status = res.status().as_u16();
+    app.metrics.request(&route, status, seconds);
+    // The access log: the route's pattern, never the path or query, which
+    // can hold ids and search terms.
+    tracing::info!(
+        target: "formflow::access",
+        request_id = %id,
+        method = %method,
+        route = %route,
+        status,
+        seconds,
+        "answered"
+    );
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert("x-request-id", v);
     }

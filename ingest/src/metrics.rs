@@ -1,15 +1,20 @@
-//! `/metrics`, in the Prometheus text format.
+//! `/metrics`, in the Prometheus text format (OpenMetrics), by the
+//! Prometheus conventions: counters end `_total`, durations are histograms
+//! in seconds, units are in the names.
 //!
 //! Counts made in this process (uploads, bytes, HTTP requests and their
 //! durations) live in a `prometheus-client` registry. What every worker
 //! does (documents by status, pages done, failures by reason, extraction
-//! time, queue depth, outbox) is read from the database and the broker at
-//! each scrape, so that one scrape of `serve` covers the whole pipeline.
+//! time, queue depth, outbox, the review backlog and its age) is read from
+//! the database and the broker at each scrape, so that one scrape of
+//! `serve` covers the whole pipeline. Other parts of the same process (the
+//! embedded worker of `formflow run`, the hot folder) add theirs with
+//! [`Metrics::add_source`].
 
 use formflow_service::db::MetricsSnapshot;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _};
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
@@ -20,7 +25,6 @@ use std::sync::{Arc, Mutex};
 type Labels = Vec<(&'static str, String)>;
 
 /// The service's metrics.
-#[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     uploads: Family<Labels, Counter>,
@@ -28,7 +32,11 @@ pub struct Metrics {
     requests: Family<Labels, Counter>,
     durations: Family<Labels, Histogram>,
     pipeline: Arc<Pipeline>,
+    sources: Mutex<Vec<Source>>,
 }
+
+/// Writes more metrics in the text format, without `# EOF`.
+pub type Source = Box<dyn Fn(&mut String) -> std::fmt::Result + Send + Sync>;
 
 /// The pipeline's state as last read, encoded at scrape.
 #[derive(Debug, Default)]
@@ -74,7 +82,14 @@ impl Default for Metrics {
             requests,
             durations,
             pipeline,
+            sources: Mutex::new(Vec::new()),
         }
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
     }
 }
 
@@ -114,11 +129,27 @@ impl Metrics {
         if let Ok(mut s) = self.pipeline.snapshot.lock() {
             *s = Some((snapshot, queue_depth));
         }
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut out = String::new();
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+        let encoded = encode_registry(&mut out, &self.registry).and_then(|()| {
+            if let Ok(sources) = self.sources.lock() {
+                for source in sources.iter() {
+                    source(&mut out)?;
+                }
+            }
+            encode_eof(&mut out)
+        });
+        if encoded.is_err() {
             out.clear();
         }
         out
+    }
+
+    /// Adds metrics kept elsewhere in this process to every scrape.
+    pub fn add_source(&self, source: Source) {
+        if let Ok(mut sources) = self.sources.lock() {
+            sources.push(source);
+        }
     }
 }
 
@@ -151,25 +182,53 @@ impl Collector for PipelineCollector {
             "status",
             &s.documents,
         )?;
-        family(
-            "formflow_failures",
-            "Failed documents, by reason",
-            "reason",
-            &s.failures,
+        let mut e = encoder.encode_descriptor(
+            "formflow_documents_failed",
+            "Documents that failed, by reason (erasing them lowers it)",
+            None,
+            MetricType::Counter,
         )?;
+        for (reason, n) in &s.failures {
+            let labels = [("reason", reason.as_str())];
+            ConstCounter::new((*n).max(0) as u64).encode(e.encode_family(&labels)?)?;
+        }
+        let c = ConstCounter::new(s.pages_done.max(0) as u64);
+        c.encode(encoder.encode_descriptor(
+            "formflow_pages_done",
+            "Pages of documents that have their outcome (erasing them lowers it)",
+            None,
+            MetricType::Counter,
+        )?)?;
         let mut single = |name: &str, help: &str, v: i64| -> Result<(), std::fmt::Error> {
             let g = ConstGauge::new(v);
             g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)
         };
         single(
-            "formflow_pages_done",
-            "Pages of documents that have their outcome",
-            s.pages_done,
-        )?;
-        single(
             "formflow_outbox_pending",
             "Messages committed but not yet published to the broker",
             s.outbox,
+        )?;
+        let now = formflow_service::now();
+        let age = |t: &Option<chrono::DateTime<chrono::Utc>>| {
+            t.map_or(0, |t| (now - t).num_seconds().max(0))
+        };
+        single(
+            "formflow_outbox_oldest_age_seconds",
+            "How long the oldest message waiting in the outbox has waited (0: none waits)",
+            age(&s.outbox_oldest),
+        )?;
+        single(
+            "formflow_review_backlog_documents",
+            "Documents waiting for a person",
+            s.documents
+                .iter()
+                .find(|(status, _)| status == "needs_review")
+                .map_or(0, |(_, n)| *n),
+        )?;
+        single(
+            "formflow_review_backlog_oldest_age_seconds",
+            "How long the document longest waiting for a person has waited since it last changed (0: none waits)",
+            age(&s.review_oldest),
         )?;
         if let Some(d) = depth {
             single(
@@ -187,7 +246,7 @@ impl Collector for PipelineCollector {
         buckets.push((f64::MAX, (s.extract_count - below).max(0) as u64));
         let e = encoder.encode_descriptor(
             "formflow_extract_seconds",
-            "Time to extract a document, across every worker",
+            "Time to extract a whole document, across every worker",
             None,
             MetricType::Histogram,
         )?;
@@ -199,4 +258,38 @@ impl Collector for PipelineCollector {
             None,
         )
     }
+}
+
+/// Serves `GET /metrics` (what `scrape` gives, in the text format) and
+/// `GET /healthz` on `listener` until `stop` completes: a worker's or a
+/// hot folder's own metrics address (`FORMFLOW_METRICS_LISTEN`). Its
+/// metrics hold no personal data, so it asks for no credentials; bind it
+/// where only Prometheus can reach it.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    scrape: Arc<dyn Fn() -> String + Send + Sync>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::http::header;
+    use axum::routing::get;
+    let router = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let scrape = Arc::clone(&scrape);
+                async move {
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        scrape(),
+                    )
+                }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok" }));
+    axum::serve(listener, router)
+        .with_graceful_shutdown(stop)
+        .await
 }

@@ -243,7 +243,13 @@ pub async fn accept(
     let batch_id = Uuid::now_v7();
     let accepted: Vec<Accepted> = app
         .db
-        .accept_batch(batch_id, total, &refused, &docs, by)
+        .accept_batch(
+            batch_id,
+            total,
+            &refused,
+            &docs,
+            &by.clone().via(crate::request_id()),
+        )
         .await?;
     app.wake.notify_one();
     let documents = docs

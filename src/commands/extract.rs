@@ -115,7 +115,14 @@ pub fn extract(paths: &[PathBuf], opts: &ExtractOpts) -> anyhow::Result<()> {
         0usize,
         std::collections::BTreeMap::<usize, Vec<Record>>::new(),
     ));
+    let failed = AtomicUsize::new(0);
     let print = |i: usize, records: Vec<Record>| {
+        if records
+            .iter()
+            .any(|r| r.status == formflow_schemas::Status::Failed)
+        {
+            failed.fetch_add(1, Ordering::SeqCst);
+        }
         let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
         st.1.insert(i, records);
         let stdout = std::io::stdout();
@@ -132,7 +139,15 @@ pub fn extract(paths: &[PathBuf], opts: &ExtractOpts) -> anyhow::Result<()> {
         }
         let _ = out.flush();
     };
-    extract_paths(&engine, &files, opts.threads(), &print)
+    extract_paths(&engine, &files, opts.threads(), &print)?;
+    match failed.into_inner() {
+        0 => Ok(()),
+        n => Err(super::Exit::SomeFailed(format!(
+            "{n} of {} file(s) could not be read (their failed records say why)",
+            files.len()
+        ))
+        .into()),
+    }
 }
 
 /// `formflow eval`: extracts a ground-truth set (or reads predictions) and

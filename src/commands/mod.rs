@@ -36,6 +36,51 @@ use secrecy::SecretString;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// How a command ended, for scripts: its process exit code.
+///
+/// | code | meaning |
+/// |---|---|
+/// | 0 | every file was read (extracted, needs review or unclassified) |
+/// | 1 | a usage or configuration error, or anything else that stopped it |
+/// | 2 | some files failed or were refused (the others were read) |
+/// | 3 | the service could not be reached |
+#[derive(Debug)]
+pub enum Exit {
+    /// Some files failed or were refused: what happened, in words.
+    SomeFailed(String),
+    /// The service could not be reached: why, in words.
+    Unreachable(String),
+}
+
+impl Exit {
+    /// The process exit code.
+    pub fn code(&self) -> u8 {
+        match self {
+            Exit::SomeFailed(_) => 2,
+            Exit::Unreachable(_) => 3,
+        }
+    }
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::SomeFailed(s) | Exit::Unreachable(s) => f.write_str(s),
+        }
+    }
+}
+
+impl std::error::Error for Exit {}
+
+/// The exit code of a command's result: 0, or the [`Exit`] code of its
+/// error (1 for any other).
+pub fn exit_code(result: &anyhow::Result<()>) -> u8 {
+    match result {
+        Ok(()) => 0,
+        Err(e) => e.downcast_ref::<Exit>().map_or(1, Exit::code),
+    }
+}
+
 /// Parses a setting that holds a secret (a URL with a password, a token)
 /// into a [`SecretString`]: its `Debug` prints `[REDACTED]`, so options
 /// printed whole never show it; `expose_secret()` where it is used.

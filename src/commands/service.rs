@@ -80,15 +80,15 @@ pub struct HttpOpts {
     #[arg(long, env = "FORMFLOW_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Largest upload request, in megabytes (413 beyond).
-    #[arg(long, env = "FORMFLOW_MAX_UPLOAD_MB", default_value_t = 512)]
+    #[arg(long, env = "FORMFLOW_MAX_UPLOAD_MB", default_value_t = UploadLimits::DEFAULT_MAX_REQUEST_MB)]
     pub max_upload_mb: usize,
     /// Most files in one upload (413 beyond).
-    #[arg(long, env = "FORMFLOW_MAX_FILES", default_value_t = 1000)]
+    #[arg(long, env = "FORMFLOW_MAX_FILES", default_value_t = UploadLimits::DEFAULT_MAX_FILES)]
     pub max_files: usize,
     /// Most uploads received at once; more are answered 503 with
     /// Retry-After. Files are received to disk and checked two at a time,
     /// whatever their number.
-    #[arg(long, env = "FORMFLOW_MAX_CONCURRENT_UPLOADS", default_value_t = 4)]
+    #[arg(long, env = "FORMFLOW_MAX_CONCURRENT_UPLOADS", default_value_t = UploadLimits::DEFAULT_MAX_CONCURRENT)]
     pub max_concurrent_uploads: usize,
     /// How long opening a document for review holds it for one caseworker
     /// (minutes, or with a unit: 900s, 15m, 1h). Longer lets them pause;
@@ -274,9 +274,42 @@ pub struct WorkerOpts {
     /// read; 0 reads every document whole, on one thread.
     #[arg(long, env = "FORMFLOW_SPLIT_PAGES", default_value_t = formflow_worker::SPLIT_PAGES)]
     pub split_pages: u32,
+    /// Serve this worker's own metrics (jobs, page and OCR times, queue
+    /// waits) at http://ADDRESS/metrics, for Prometheus. No credentials
+    /// are asked: bind it where only Prometheus reaches (127.0.0.1:9464).
+    #[arg(long, env = "FORMFLOW_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl WorkerOpts {
+    /// Serves `metrics` on `--metrics-listen`, if given, until `stop`.
+    async fn serve_metrics(
+        &self,
+        metrics: &Arc<formflow_worker::WorkerMetrics>,
+        stop: &watch::Receiver<bool>,
+    ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+        let Some(addr) = self.metrics_listen else {
+            return Ok(None);
+        };
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("Failed to listen for metrics on {addr}"))?;
+        tracing::info!(
+            "metrics on http://{}/metrics",
+            listener.local_addr().unwrap_or(addr)
+        );
+        let m = Arc::clone(metrics);
+        let stop = stop.clone();
+        Ok(Some(tokio::spawn(async move {
+            let scrape = Arc::new(move || m.encode());
+            if let Err(e) =
+                formflow_ingest::metrics::serve_metrics(listener, scrape, wait_for(stop)).await
+            {
+                tracing::warn!(error = %e, "the metrics address stopped answering");
+            }
+        })))
+    }
+
     fn settings(&self, concurrency: usize) -> formflow_worker::Settings {
         formflow_worker::Settings {
             concurrency,
@@ -329,7 +362,7 @@ async fn connect_migrated(store: &StoreOpts, stop: &watch::Receiver<bool>) -> an
                     .is_some_and(|d| d.is_transient())
                     && !*stop.borrow() =>
             {
-                eprintln!("formflow: waiting for the database: {e}");
+                tracing::warn!(error = %e, "waiting for the database");
                 let mut stop = stop.clone();
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
@@ -366,7 +399,7 @@ fn stop_on_signals() -> watch::Receiver<bool> {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
         }
-        eprintln!("formflow: stopping: finishing what is in hand");
+        tracing::info!("stopping: finishing what is in hand");
         let _ = tx.send(true);
     });
     rx
@@ -388,7 +421,7 @@ pub fn migrate(store: &StoreOpts) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let db = connect(store, None).await?;
         db.migrate().await?;
-        eprintln!("formflow: the {} database is migrated", db.engine());
+        tracing::info!(engine = db.engine(), "the database is migrated");
         Ok(())
     })
 }
@@ -399,8 +432,8 @@ async fn http(app: Arc<App>, opts: &HttpOpts, stop: watch::Receiver<bool>) -> an
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("Failed to listen on {listen}"))?;
-    eprintln!(
-        "formflow: serving on {}://{}",
+    tracing::info!(
+        "serving on {}://{}",
         if door.tls.is_some() { "https" } else { "http" },
         listener.local_addr().unwrap_or(listen)
     );
@@ -473,15 +506,21 @@ pub fn worker(
         let db = connect_migrated(store, &stop).await?;
         let blobs = blobs(store, &Path::new(DEFAULT_DATA).join("originals"))?;
         let broker = broker.broker();
+        let settings = opts.settings(concurrency);
+        let metrics = opts.serve_metrics(&settings.metrics, &stop).await?;
+        let pool = Pool::new(engine).observed(settings.metrics.observer());
         let w = formflow_worker::Worker::new(
             db.clone(),
             blobs,
             broker.clone(),
-            Arc::new(Pool::new(engine)),
-            opts.settings(concurrency),
+            Arc::new(pool),
+            settings,
         );
-        eprintln!("formflow: worker started, {concurrency} at a time");
+        tracing::info!(concurrency, "worker started");
         w.run(stop).await;
+        if let Some(m) = metrics {
+            let _ = m.await;
+        }
         broker.close().await;
         db.close().await;
         Ok(())
@@ -595,6 +634,10 @@ pub struct RunOpts {
     /// Files sent to the pipeline per batch.
     #[arg(long, default_value_t = 50)]
     pub batch_size: usize,
+    /// Print the outcome as one JSON object (each document, each refused
+    /// file, the totals) instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `formflow run`: the whole pipeline in one process, on SQLite, an
@@ -644,13 +687,16 @@ pub fn run(
         let sweeper = http_opts.sweeper(&db, &wake, &stop);
         let retention = http_opts.retention(&db, &blobs, &stop);
         // One pool of OCR engines for the worker and the review pages.
-        let pool = Arc::new(Pool::new(engine));
+        let settings = worker_opts.settings(concurrency);
+        let worker_metrics = Arc::clone(&settings.metrics);
+        let metrics_server = worker_opts.serve_metrics(&worker_metrics, &stop).await?;
+        let pool = Arc::new(Pool::new(engine).observed(worker_metrics.observer()));
         let w = formflow_worker::Worker::new(
             db.clone(),
             blobs.clone(),
             broker.clone(),
             pool.clone(),
-            worker_opts.settings(concurrency),
+            settings,
         );
         let worker = {
             let stop = stop.clone();
@@ -664,6 +710,8 @@ pub fn run(
             http_opts.settings()?,
             wake,
         );
+        app.metrics
+            .add_source(Box::new(move |out| worker_metrics.encode_into(out)));
         let mut batches = Vec::new();
         let mut refused = Vec::new();
         let bar = progress(files.len() as u64, "storing");
@@ -715,15 +763,49 @@ pub fn run(
         }
         bar.finish_and_clear();
         let lines = summary_lines(&db, &batches).await?;
-        print_summary(&lines, &refused);
+        if opts.json {
+            println!("{}", super::summary::summary_json(&lines, &refused));
+        } else {
+            print_summary(&lines, &refused);
+        }
+        let data = std::path::absolute(&opts.data).unwrap_or_else(|_| opts.data.clone());
+        let kept: Vec<&str> = [
+            store.database_url.is_none().then_some("the database formflow.db"),
+            store.storage.is_none().then_some("the scans in originals/"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !kept.is_empty() && !opts.json {
+            println!(
+                "\nformflow keeps what it read in {} ({}).",
+                data.display(),
+                kept.join(", ")
+            );
+        }
+        if !opts.serve && !opts.json {
+            println!(
+                "To review and correct it in the browser: formflow run --serve, then open http://{}/review",
+                http_opts.listen
+            );
+        }
         if opts.serve {
+            // Under --json, standard output holds the JSON alone.
+            let say = |s: String| {
+                if opts.json {
+                    eprintln!("{s}");
+                } else {
+                    println!("{s}");
+                }
+            };
+            say(format!("Review pages: http://{}/review (Ctrl-C stops)", http_opts.listen));
             if let Some(password) = super::people::local_admin(&db).await? {
-                println!(
+                say(format!(
                     "\nSign in at http://{}/sign-in as {} with the password {password}\n(shown this once; formflow user password {} sets another)",
                     http_opts.listen,
                     super::people::LOCAL_ADMIN,
                     super::people::LOCAL_ADMIN
-                );
+                ));
             }
             let stop_signal = stop_on_signals();
             let forward = stop_tx.clone();
@@ -734,6 +816,9 @@ pub fn run(
             http(Arc::clone(&app), http_opts, stop.clone()).await?;
         }
         let _ = stop_tx.send(true);
+        if let Some(m) = metrics_server {
+            let _ = m.await;
+        }
         let _ = worker.await;
         let _ = relay.await;
         let _ = sweeper.await;
@@ -741,7 +826,7 @@ pub fn run(
             let _ = r.await;
         }
         db.close().await;
-        Ok(())
+        super::summary::outcome(&lines, &refused)
     })
 }
 
@@ -792,6 +877,7 @@ async fn summary_lines(db: &Db, batches: &[Uuid]) -> anyhow::Result<Vec<Line>> {
                     })
                     .sum(),
                 error: d.error.clone(),
+                document_id: Some(d.id.to_string()),
             });
         }
     }

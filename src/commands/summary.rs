@@ -17,6 +17,44 @@ pub struct Line {
     pub flagged: usize,
     /// Why it failed.
     pub error: Option<String>,
+    /// The document's id.
+    pub document_id: Option<String>,
+}
+
+/// The summary as one JSON object (for `--json`): each document, each
+/// refused file, and the totals.
+pub fn summary_json(lines: &[Line], refused: &[Refusal]) -> serde_json::Value {
+    let totals: serde_json::Map<String, serde_json::Value> = totals(lines, refused.len())
+        .into_iter()
+        .map(|(k, n)| (k.replace(' ', "_"), n.into()))
+        .collect();
+    serde_json::json!({
+        "documents": lines.iter().map(|l| serde_json::json!({
+            "file": l.file,
+            "document_id": l.document_id,
+            "status": l.status,
+            "forms": l.forms,
+            "flagged": l.flagged,
+            "error": l.error,
+        })).collect::<Vec<_>>(),
+        "refused": refused,
+        "totals": totals,
+    })
+}
+
+/// `Ok` when every file was read; else the [`super::Exit`] that says how
+/// many failed or were refused (exit code 2).
+pub fn outcome(lines: &[Line], refused: &[Refusal]) -> anyhow::Result<()> {
+    let failed = lines.iter().filter(|l| l.status == "failed").count();
+    if failed + refused.len() == 0 {
+        return Ok(());
+    }
+    Err(super::Exit::SomeFailed(format!(
+        "{failed} file(s) failed and {} were refused, of {}",
+        refused.len(),
+        lines.len() + refused.len()
+    ))
+    .into())
 }
 
 /// The totals line's counts: extracted, needs review, unclassified,
@@ -111,6 +149,7 @@ mod tests {
             forms: vec![],
             flagged: 0,
             error: None,
+            document_id: None,
         }
     }
 

@@ -326,7 +326,7 @@ async fn a_corrupt_file_fails_with_its_reason_is_dead_lettered_and_the_batch_goe
     );
     let metrics = s.raw("/metrics").await.text().await.unwrap();
     assert!(
-        metrics.contains("formflow_failures{reason=\"damaged\"} 1"),
+        metrics.contains("formflow_documents_failed_total{reason=\"damaged\"} 1"),
         "{metrics}"
     );
 }

@@ -44,11 +44,53 @@ fn by_file(batch: &Value) -> std::collections::HashMap<String, Value> {
         .collect()
 }
 
+/// Checks a scrape keeps the Prometheus conventions: every family has
+/// help and a type; counters' samples end `_total`, and nothing else's
+/// does; histograms are in seconds.
+fn assert_prometheus_conventions(scrape: &str) {
+    let mut types = std::collections::HashMap::new();
+    for l in scrape.lines() {
+        if let Some(rest) = l.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("# TYPE name kind");
+            types.insert(name.to_string(), kind.to_string());
+            assert!(
+                scrape.contains(&format!("# HELP {name} ")),
+                "{name} has no help"
+            );
+            match kind {
+                "counter" => assert!(!name.ends_with("_total"), "{name}"),
+                "histogram" => assert!(name.ends_with("_seconds"), "{name} is a histogram"),
+                "gauge" => assert!(!name.ends_with("_total"), "{name} is a gauge"),
+                other => panic!("{name}: unexpected type {other}"),
+            }
+        }
+    }
+    for l in scrape.lines().filter(|l| !l.starts_with('#')) {
+        let name = l.split(['{', ' ']).next().unwrap();
+        let family = types
+            .keys()
+            .filter(|f| name.starts_with(f.as_str()))
+            .max_by_key(|f| f.len())
+            .unwrap_or_else(|| panic!("{name} has no # TYPE"));
+        if types[family] == "counter" {
+            assert_eq!(name, format!("{family}_total"), "a counter's sample");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_uploaded_through_the_api_ends_as_records_rows_and_events() {
     let mut s = Stack::new("api", true).await;
-    s.start("serve", &["serve"], &[]);
-    s.start("worker", &["worker"], &[]);
+    let worker_metrics = format!("127.0.0.1:{}", stack::free_port());
+    s.start("serve", &["serve"], &[("FORMFLOW_LOG_FORMAT", "json")]);
+    s.start(
+        "worker",
+        &["worker"],
+        &[
+            ("FORMFLOW_LOG_FORMAT", "json"),
+            ("FORMFLOW_METRICS_LISTEN", &worker_metrics),
+        ],
+    );
     s.wait_serving().await;
     let (_events_conn, events_queue) = s.listen_events().await;
 
@@ -91,6 +133,35 @@ async fn a_batch_uploaded_through_the_api_ends_as_records_rows_and_events() {
     assert_eq!(view["counts"]["extracted"], 1);
     assert_eq!(view["counts"]["needs_review"], 2);
     assert_eq!(view["counts"]["unclassified"], 1);
+
+    // The worker's own metrics: every job it finished, each page's time by
+    // form, the OCR engine's, and the documents' wait in the queue (the
+    // 3-page stack is read as 3 page jobs and a join).
+    let pages: i64 = docs
+        .values()
+        .map(|d| d["page_count"].as_i64().unwrap())
+        .sum();
+    let scraped = reqwest::get(format!("http://{worker_metrics}/metrics"))
+        .await
+        .expect("the worker's metrics answer");
+    assert_eq!(scraped.status(), 200);
+    let scraped = scraped.text().await.unwrap();
+    for line in [
+        "formflow_worker_jobs_total{task=\"document\",outcome=\"done\"} 4".to_string(),
+        "formflow_worker_jobs_total{task=\"page\",outcome=\"done\"} 3".to_string(),
+        "formflow_worker_jobs_total{task=\"join\",outcome=\"done\"} 1".to_string(),
+        "formflow_worker_jobs_in_progress 0".to_string(),
+        format!("formflow_ocr_page_seconds_count{{engine=\"tesseract\"}} {pages}"),
+        "formflow_queue_wait_seconds_count 4".to_string(),
+    ] {
+        assert!(scraped.contains(&line), "{line} in {scraped}");
+    }
+    assert!(
+        scraped.contains("formflow_extract_page_seconds_count{form=\"voter-registration\"}"),
+        "{scraped}"
+    );
+    assert!(scraped.ends_with("# EOF\n"), "{scraped}");
+    assert_prometheus_conventions(&scraped);
 
     // Each document's records are exactly what the engine reads off the file.
     for f in files {
@@ -364,6 +435,22 @@ async fn a_batch_uploaded_through_the_api_ends_as_records_rows_and_events() {
         metrics.contains("formflow_extract_seconds_count 3"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("formflow_review_backlog_documents 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("formflow_outbox_oldest_age_seconds 0"),
+        "{metrics}"
+    );
+    let age = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("formflow_review_backlog_oldest_age_seconds "))
+        .and_then(|v| v.parse::<i64>().ok())
+        .expect("the backlog's age");
+    assert!((0..600).contains(&age), "{metrics}");
+    assert!(metrics.contains("formflow_pages_done_total "), "{metrics}");
+    assert_prometheus_conventions(&metrics);
     let (st, ready) = s.get("/readyz").await;
     assert_eq!(st, 200, "{ready}");
     assert_eq!(
@@ -384,6 +471,41 @@ async fn a_batch_uploaded_through_the_api_ends_as_records_rows_and_events() {
         "{}",
         s.log("serve")
     );
+    // The logs are one JSON object a line. The upload's access line names
+    // its request id, and the worker's lines about the documents that
+    // request brought carry it, with the document and batch.
+    let lines = |label: &str| -> Vec<Value> {
+        s.log(label)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    };
+    let served = lines("serve");
+    let upload = served
+        .iter()
+        .find(|l| {
+            l["target"] == "formflow::access"
+                && l["method"] == "POST"
+                && l["route"] == "/api/v1/batches"
+                && l["status"] == 202
+        })
+        .expect("the upload's access line");
+    assert!(upload["seconds"].as_f64().is_some(), "{upload}");
+    let request_id = upload["request_id"].as_str().expect("a request id");
+    let voter = docs["voter-registration-035.png"]["id"].as_str().unwrap();
+    let about: Vec<Value> = lines("worker")
+        .into_iter()
+        .filter(|l| l["span"]["document_id"] == voter)
+        .collect();
+    assert!(
+        about.iter().any(|l| l["message"] == "worker: job done"),
+        "{about:?}"
+    );
+    for l in &about {
+        assert_eq!(l["span"]["request_id"], request_id, "{l}");
+        assert_eq!(l["span"]["batch_id"], batch.as_str(), "{l}");
+    }
+
     // No personal data in the logs.
     for label in ["worker", "serve"] {
         assert!(
@@ -489,20 +611,26 @@ async fn every_bad_input_gets_its_expected_outcome_through_the_api() {
     assert_eq!(st, 404);
     assert!(v["detail"].is_string());
 
-    // `formflow upload` sends a batch to this service, waits, and sums up.
-    let out = s
-        .command(&[
-            "upload",
-            "samples/documents/voter-registration-035.png",
-            "samples/bad-inputs/random.bin",
-        ])
-        .current_dir(repo(""))
-        .env("FORMFLOW_SERVER", s.base())
-        .env("FORMFLOW_TOKEN", &s.tokens["uploader"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
+    // `formflow upload` sends a batch to this service, waits, and sums up;
+    // a file refused makes its exit code 2.
+    let journal = s.storage.path().join("sent.jsonl");
+    let upload = |args: &[&str]| {
+        let mut c = s.command(&["upload"]);
+        c.args(args)
+            .arg("--journal")
+            .arg(&journal)
+            .current_dir(repo(""))
+            .env("FORMFLOW_SERVER", s.base())
+            .env("FORMFLOW_TOKEN", &s.tokens["uploader"]);
+        c.output().unwrap()
+    };
+    let out = upload(&[
+        "samples/documents/voter-registration-035.png",
+        "samples/bad-inputs/random.bin",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -516,6 +644,97 @@ async fn every_bad_input_gets_its_expected_outcome_through_the_api() {
             "2 file(s): extracted 1 · needs review 0 · unclassified 0 · failed 0 · refused 1"
         ),
         "{table}"
+    );
+
+    // A folder goes in batches under the server's file limit, as JSON.
+    let folder = s.storage.path().join("scans");
+    std::fs::create_dir(&folder).unwrap();
+    for f in [
+        "voter-registration-002.jpg",
+        "legal-aid-cw1-038.tif",
+        "voter-registration-012.tif",
+    ] {
+        std::fs::copy(repo(&format!("samples/documents/{f}")), folder.join(f)).unwrap();
+    }
+    let folder_arg = folder.to_str().unwrap();
+    let out = upload(&[folder_arg, "--json", "--max-files", "2"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(sent["batches"].as_array().map(Vec::len), Some(2), "{sent}");
+    assert_eq!(
+        sent["documents"].as_array().map(Vec::len),
+        Some(3),
+        "{sent}"
+    );
+    assert_eq!(sent["skipped"], serde_json::json!([]), "{sent}");
+    assert_eq!(sent["totals"]["failed"], 0, "{sent}");
+    assert!(
+        sent["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["document_id"].is_string() && d["status"] == "needs_review"),
+        "{sent}"
+    );
+    // Run again after one more file arrived: only that one is sent.
+    std::fs::copy(
+        repo("samples/documents/voter-registration-025.jpg"),
+        folder.join("voter-registration-025.jpg"),
+    )
+    .unwrap();
+    let out = upload(&[folder_arg, "--json", "--max-files", "2"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(
+        again["skipped"].as_array().map(Vec::len),
+        Some(3),
+        "{again}"
+    );
+    assert_eq!(
+        again["batches"].as_array().map(Vec::len),
+        Some(1),
+        "{again}"
+    );
+    assert_eq!(
+        again["documents"].as_array().map(Vec::len),
+        Some(1),
+        "{again}"
+    );
+    assert_eq!(again["documents"][0]["file"], "voter-registration-025.jpg");
+    let duplicates = s
+        .count("SELECT COUNT(*) FROM documents WHERE status = 'duplicate'")
+        .await;
+    assert_eq!(duplicates, 0, "no file was sent twice");
+
+    // A service that cannot be reached is exit code 3, after its retries.
+    let out = upload(&[
+        folder_arg,
+        "--again",
+        "--retries",
+        "1",
+        "--server",
+        "http://127.0.0.1:9",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("could not be reached"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
@@ -552,6 +771,44 @@ async fn uploads_over_the_limits_are_answered_413_in_plain_words() {
         "nothing half-stored"
     );
     assert!(walk(&s.storage.path().join("originals/sha256")).is_empty());
+
+    // `formflow upload`, not told the server's lower limits, halves a batch
+    // the server finds too large; a file over the size limit alone is
+    // refused in the server's words (exit code 2), the rest accepted.
+    let out = s
+        .command(&[
+            "upload",
+            "--no-wait",
+            "--json",
+            "samples/documents/voter-registration-035.png",
+            "samples/documents/voter-registration-002.jpg",
+            "samples/documents/legal-aid-cw1-018.tif",
+            "samples/documents/legal-aid-cw1-003.pdf",
+        ])
+        .arg("--journal")
+        .arg(s.storage.path().join("sent.jsonl"))
+        .current_dir(repo(""))
+        .env("FORMFLOW_SERVER", s.base())
+        .env("FORMFLOW_TOKEN", &s.tokens["uploader"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(sent["batches"].as_array().map(Vec::len), Some(2), "{sent}");
+    assert_eq!(sent["refused"].as_array().map(Vec::len), Some(1), "{sent}");
+    assert!(
+        sent["refused"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("larger than the limit of 1 MB"),
+        "{sent}"
+    );
+    assert_eq!(s.count("SELECT COUNT(*) FROM documents").await, 3);
 }
 
 fn walk(p: &Path) -> Vec<std::path::PathBuf> {
@@ -570,7 +827,7 @@ fn walk(p: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn formflow_run_processes_scans_on_sqlite_and_remembers_them() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
+    let run_with = |args: &[&str], code: i32| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_formflow"))
             .arg("run")
             .args(args)
@@ -582,13 +839,16 @@ fn formflow_run_processes_scans_on_sqlite_and_remembers_them() {
             .current_dir(dir.path())
             .output()
             .expect("formflow runs");
-        assert!(
-            out.status.success(),
+        assert_eq!(
+            out.status.code(),
+            Some(code),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap()
     };
+    // A refused file makes the exit code 2.
+    let run = |args: &[&str]| run_with(args, 2);
     let files = [
         repo("samples/documents/voter-registration-035.png"),
         repo("samples/batches/batch-mini.pdf"),
@@ -649,6 +909,21 @@ fn formflow_run_processes_scans_on_sqlite_and_remembers_them() {
             .0
     });
     assert_eq!(records_after, 3);
+
+    // --json: one object on stdout, and 0 when every file was read.
+    let voter = repo("samples/documents/voter-registration-035.png");
+    let json: Value = serde_json::from_str(&run_with(&[voter.to_str().unwrap(), "--json"], 0))
+        .expect("one JSON object");
+    assert_eq!(
+        json["documents"][0]["file"], "voter-registration-035.png",
+        "{json}"
+    );
+    assert_eq!(
+        json["documents"][0]["status"], "duplicate (extracted)",
+        "{json}"
+    );
+    assert!(json["documents"][0]["document_id"].is_string(), "{json}");
+    assert_eq!(json["refused"], serde_json::json!([]), "{json}");
 }
 
 #[test]

@@ -32,7 +32,7 @@ pub struct Stack {
     pub tokens: std::collections::HashMap<&'static str, String>,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("a free port")
         .local_addr()

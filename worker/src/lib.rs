@@ -27,7 +27,10 @@
 //!   whole reading would and commits the one outcome. A page counts its own
 //!   attempts and has its own heartbeat and timeout; a page that cannot be
 //!   read fails its document, as the file read whole would;
-//! - on stop, no new job is taken and those held are finished.
+//! - on stop, no new job is taken and those held are finished;
+//! - each job's log lines carry its document, page, batch and upload
+//!   request (the `job` span), and the worker counts its jobs, pages and
+//!   queue waits ([`metrics`]).
 //!
 //! The same code serves RabbitMQ (`formflow worker`) and the embedded
 //! in-process queue (`formflow run`).
@@ -44,6 +47,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use uuid::Uuid;
+
+pub mod metrics;
+pub use metrics::WorkerMetrics;
 
 /// How a worker behaves.
 #[derive(Debug, Clone)]
@@ -68,6 +74,8 @@ pub struct Settings {
     /// Pages from which a document is split into page jobs that any worker
     /// takes (0: never split).
     pub split_pages: u32,
+    /// What this worker measures (shared with its OCR pool's observer).
+    pub metrics: Arc<WorkerMetrics>,
 }
 
 impl Default for Settings {
@@ -84,6 +92,7 @@ impl Default for Settings {
             heartbeat: Duration::from_secs(30),
             page_timeout: Duration::from_secs(60),
             split_pages: SPLIT_PAGES,
+            metrics: Arc::default(),
         }
     }
 }
@@ -177,6 +186,15 @@ enum Taken {
     Join(DocumentRow),
 }
 
+impl Taken {
+    /// The document it is about.
+    fn doc(&self) -> &DocumentRow {
+        match self {
+            Taken::Document(d) | Taken::Join(d) | Taken::Page { doc: d, .. } => d,
+        }
+    }
+}
+
 /// What a blocking reading touches while it runs.
 #[derive(Clone, Copy)]
 enum Beat {
@@ -258,8 +276,67 @@ impl Worker {
         tracing::info!("worker: stopped");
     }
 
-    /// Handles one delivery to its end: ack, dead letter or requeue.
-    pub async fn handle(&self, d: Delivery, mut stop: watch::Receiver<bool>) -> Handled {
+    /// Handles one delivery to its end: ack, dead letter or requeue. Its
+    /// log lines carry the job's document, page, batch and the id of the
+    /// upload request that brought the document (a span, `job`).
+    pub async fn handle(&self, d: Delivery, stop: watch::Receiver<bool>) -> Handled {
+        use tracing::field::Empty;
+        use tracing::Instrument as _;
+        let span = match d.job {
+            Some(job) => {
+                let page = match job.task {
+                    Task::Page(n) => Some(n),
+                    Task::Document | Task::Join => None,
+                };
+                let task = match job.task {
+                    Task::Document => "document",
+                    Task::Page(_) => "page",
+                    Task::Join => "join",
+                };
+                tracing::info_span!(
+                    "job",
+                    document_id = %job.document_id,
+                    task,
+                    page,
+                    batch_id = Empty,
+                    request_id = Empty
+                )
+            }
+            None => tracing::info_span!("job", document_id = "-"),
+        };
+        let task = match d.job.map(|j| j.task) {
+            Some(Task::Document) | None => "document",
+            Some(Task::Page(_)) => "page",
+            Some(Task::Join) => "join",
+        };
+        let metrics = &self.settings.metrics;
+        metrics.started();
+        let started = Instant::now();
+        let handled = self.handle_in(d, stop).instrument(span.clone()).await;
+        let seconds = started.elapsed().as_secs_f64();
+        metrics.finished(
+            task,
+            match handled {
+                Handled::Done => "done",
+                Handled::Dead(_) => "dead",
+                Handled::Later(_) => "later",
+                Handled::Requeued => "requeued",
+            },
+        );
+        span.in_scope(|| match &handled {
+            Handled::Done => tracing::info!(seconds, "worker: job done"),
+            Handled::Dead(why) => {
+                tracing::warn!(seconds, reason = %why, "worker: job dead-lettered")
+            }
+            Handled::Later(why) => {
+                tracing::warn!(seconds, error = %why, "worker: job put back for later")
+            }
+            Handled::Requeued => tracing::info!(seconds, "worker: job given back on stop"),
+        });
+        handled
+    }
+
+    async fn handle_in(&self, d: Delivery, mut stop: watch::Receiver<bool>) -> Handled {
         let Some(job) = d.job else {
             let reason = "the message is not a formflow job";
             if let Err(e) = d.dead_letter(&self.broker, reason).await {
@@ -275,6 +352,18 @@ impl Worker {
             let result = match &taken {
                 None => match self.take(job).await {
                     Ok(Ok(t)) => {
+                        let doc = t.doc();
+                        let span = tracing::Span::current();
+                        span.record("batch_id", tracing::field::display(doc.batch_id));
+                        if let Some(r) = &doc.request_id {
+                            span.record("request_id", r.as_str());
+                        }
+                        if let Taken::Document(d) = &t {
+                            if d.attempts == 1 {
+                                let waited = formflow_service::now() - d.created_at;
+                                self.settings.metrics.waited(waited.as_seconds_f64());
+                            }
+                        }
                         taken = Some(t);
                         continue;
                     }

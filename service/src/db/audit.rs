@@ -26,6 +26,8 @@ pub struct Actor {
     pub user_id: Option<Uuid>,
     /// What they may do.
     pub role: Role,
+    /// The HTTP request they act through, when they do (for log lines).
+    pub request_id: Option<String>,
 }
 
 impl Actor {
@@ -36,6 +38,7 @@ impl Actor {
             name: name.to_string(),
             user_id: Some(user_id),
             role,
+            request_id: None,
         }
     }
 
@@ -46,6 +49,7 @@ impl Actor {
             name: name.to_string(),
             user_id: None,
             role,
+            request_id: None,
         }
     }
 
@@ -57,7 +61,14 @@ impl Actor {
             name: name.to_string(),
             user_id: None,
             role: Role::Admin,
+            request_id: None,
         }
+    }
+
+    /// The same actor, acting through the HTTP request `id`.
+    pub fn via(mut self, id: Option<String>) -> Actor {
+        self.request_id = id;
+        self
     }
 }
 

@@ -100,6 +100,10 @@ pub struct MetricsSnapshot {
     pub extract_count: i64,
     /// Messages waiting in the outbox.
     pub outbox: i64,
+    /// When the oldest message waiting in the outbox was committed.
+    pub outbox_oldest: Option<DateTime<Utc>>,
+    /// When the document longest waiting for a person last changed.
+    pub review_oldest: Option<DateTime<Utc>>,
 }
 
 /// Bucket bounds of the extraction-time histogram, in seconds.
@@ -349,7 +353,16 @@ impl Db {
                 extract_buckets.push((*b, n.unwrap_or(0)));
             }
             let (outbox,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox").fetch_one(p).await?;
+            let outbox_oldest: Option<(DateTime<Utc>,)> =
+                sqlx::query_as("SELECT created_at FROM outbox ORDER BY created_at LIMIT 1").fetch_optional(p).await?;
+            let review_oldest: Option<(DateTime<Utc>,)> = sqlx::query_as(
+                "SELECT updated_at FROM documents WHERE status = 'needs_review' ORDER BY updated_at LIMIT 1",
+            )
+            .fetch_optional(p)
+            .await?;
             Ok(MetricsSnapshot {
+                outbox_oldest: outbox_oldest.map(|r| r.0),
+                review_oldest: review_oldest.map(|r| r.0),
                 documents,
                 pages_done: pages_done.unwrap_or(0),
                 failures,

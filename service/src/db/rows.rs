@@ -74,6 +74,8 @@ pub struct DocumentRow {
     pub lease_user_id: Option<Uuid>,
     /// When that hold ends.
     pub lease_until: Option<DateTime<Utc>>,
+    /// The id of the HTTP request that uploaded it, for log lines.
+    pub request_id: Option<String>,
 }
 
 impl DocumentRow {

@@ -155,8 +155,8 @@ impl Db {
                 let duplicate_of = earlier.map(|e| e.0);
                 let status = if duplicate_of.is_some() { DocStatus::Duplicate } else { DocStatus::Queued };
                 sqlx::query(
-                    "INSERT INTO documents (id, batch_id, position, source, sha256, bytes, format, page_count, status, duplicate_of, attempts, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $11)",
+                    "INSERT INTO documents (id, batch_id, position, source, sha256, bytes, format, page_count, status, duplicate_of, attempts, created_at, updated_at, request_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $11, $12)",
                 )
                 .bind(d.id)
                 .bind(batch_id)
@@ -169,6 +169,7 @@ impl Db {
                 .bind(status.as_str())
                 .bind(duplicate_of)
                 .bind(at)
+                .bind(by.request_id.as_deref())
                 .execute(&mut *tx)
                 .await?;
                 let detail = match duplicate_of {
