@@ -13,8 +13,8 @@
 //! - `deploy`: the alert rules and dashboard of `deploy/` against promtool
 //!   and the metrics formflow exports;
 //! - `pipeline`: upload to record through `serve` and `worker` on the real
-//!   PostgreSQL and RabbitMQ (faults and TLS included), and `formflow run` on
-//!   SQLite;
+//!   PostgreSQL and RabbitMQ (faults, TLS, and originals on a real S3
+//!   server included), `formflow upload`, and `formflow run` on SQLite;
 //! - `review`: sign-in, roles and tokens on every route, corrections,
 //!   approvals, rejections, leases, and a caseworker in a real browser.
 

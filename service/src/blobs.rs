@@ -10,6 +10,8 @@
 //! same bytes are stored once however often they are uploaded.
 
 use futures_util::StreamExt as _;
+/// How an S3-compatible store is described to [`Blobs::s3`].
+pub use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, PutPayload};
 use sha2::{Digest as _, Sha256};
@@ -73,6 +75,10 @@ pub fn is_full(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::StorageFull || e.kind() == std::io::ErrorKind::QuotaExceeded
 }
 
+/// Longest an object-store request is tried again before its failure is
+/// returned.
+pub const S3_RETRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Where originals are kept.
 #[derive(Clone, Debug)]
 pub enum Blobs {
@@ -104,14 +110,8 @@ impl Blobs {
                     "the URL names no bucket".into(),
                 ));
             }
-            let store = object_store::aws::AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
-                .build()
-                .map_err(|e| BlobError::Config(setting.into(), e.to_string()))?;
-            Ok(Blobs::Store(
-                Arc::new(store),
-                prefix.trim_matches('/').to_string(),
-            ))
+            Blobs::s3(AmazonS3Builder::from_env().with_bucket_name(bucket), prefix)
+                .map_err(|e| BlobError::Config(setting.into(), e.to_string()))
         } else if setting.contains("://") {
             Err(BlobError::Config(
                 setting.into(),
@@ -122,6 +122,25 @@ impl Blobs {
             create_private_dir(&dir.join("tmp"))?;
             Ok(Blobs::Folder(dir))
         }
+    }
+
+    /// An S3-compatible store as `builder` describes it (bucket,
+    /// endpoint, credentials), originals under `prefix`. A request the
+    /// store fails or does not answer is tried again for at most
+    /// [`S3_RETRY_TIMEOUT`] (object_store's own default is three minutes):
+    /// past that the error is a passing one, which the worker's and the
+    /// upload's own retries see to.
+    pub fn s3(builder: AmazonS3Builder, prefix: &str) -> Result<Blobs, object_store::Error> {
+        let retry = object_store::RetryConfig {
+            max_retries: 3,
+            retry_timeout: S3_RETRY_TIMEOUT,
+            ..object_store::RetryConfig::default()
+        };
+        let store = builder.with_retry(retry).build()?;
+        Ok(Blobs::Store(
+            Arc::new(store),
+            prefix.trim_matches('/').to_string(),
+        ))
     }
 
     /// Stores `bytes` (once: the same bytes again change nothing) and

@@ -6,6 +6,7 @@ mod disk;
 mod door;
 mod faults;
 mod limits;
+mod s3;
 pub mod stack;
 mod tls;
 
