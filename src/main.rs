@@ -152,6 +152,21 @@ enum Command {
         #[command(flatten)]
         upload: formflow::commands::UploadOpts,
     },
+    /// A hot folder: sends each new scan in DIR to a running `formflow
+    /// serve` once it is complete (its size stopped changing), then moves
+    /// it to DIR/done/, or to DIR/refused/ beside a .txt saying why.
+    /// Restarted, it sends nothing twice.
+    Watch {
+        /// The folder the scanner writes to.
+        dir: PathBuf,
+        #[command(flatten)]
+        to: formflow::commands::ServerOpts,
+        #[command(flatten)]
+        watch: formflow::commands::WatchOpts,
+        /// Serve the hot folder's metrics at http://ADDRESS/metrics.
+        #[arg(long, env = "FORMFLOW_METRICS_LISTEN")]
+        metrics_listen: Option<std::net::SocketAddr>,
+    },
     /// Manages the people who sign in to the pages (uploaders, caseworkers,
     /// consumers, admins).
     User {
@@ -279,7 +294,10 @@ fn main() -> ExitCode {
     // The long-running processes say what they do; the rest only warn.
     let quiet = !matches!(
         cli.command,
-        Command::Serve { .. } | Command::Worker { .. } | Command::Migrate { .. }
+        Command::Serve { .. }
+            | Command::Worker { .. }
+            | Command::Migrate { .. }
+            | Command::Watch { .. }
     );
     if let Err(e) = init_logs(if quiet { "warn" } else { "info" }) {
         eprintln!("formflow: {e}");
@@ -366,6 +384,12 @@ fn main() -> ExitCode {
             opts,
         } => formflow::commands::worker(&store, &broker, &worker, &opts),
         Command::Upload { paths, upload } => formflow::commands::upload(&paths, &upload),
+        Command::Watch {
+            dir,
+            to,
+            watch,
+            metrics_listen,
+        } => formflow::commands::watch(&dir, &to, &watch, metrics_listen),
         Command::Migrate { store } => formflow::commands::migrate(&store),
         Command::Drill { paths, opts } => formflow::commands::drill(&paths, &opts),
         Command::Purge { opts, store } => formflow::commands::purge(&store, &opts),

@@ -14,6 +14,7 @@ mod stack;
 mod summary;
 mod train;
 mod upload;
+pub mod watch;
 
 pub use bench::{bench, peak_rss_mib};
 pub use bench_pages::bench_pages;
@@ -26,7 +27,8 @@ pub use service::{
     WorkerOpts,
 };
 pub use train::{train_glyphs, TrainOpts};
-pub use upload::{upload, UploadOpts};
+pub use upload::{upload, ServerOpts, UploadOpts};
+pub use watch::{watch, WatchMetrics, WatchOpts};
 
 use anyhow::Context as _;
 use formflow_extract::pipeline::Config;

@@ -384,7 +384,7 @@ fn blobs(store: &StoreOpts, default: &Path) -> anyhow::Result<Blobs> {
 }
 
 /// A channel that turns true on SIGTERM or SIGINT.
-fn stop_on_signals() -> watch::Receiver<bool> {
+pub(super) fn stop_on_signals() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         let mut term =
@@ -405,7 +405,7 @@ fn stop_on_signals() -> watch::Receiver<bool> {
     rx
 }
 
-async fn wait_for(mut stop: watch::Receiver<bool>) {
+pub(super) async fn wait_for(mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
         if stop.changed().await.is_err() {
             return;
@@ -638,6 +638,14 @@ pub struct RunOpts {
     /// file, the totals) instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// With --serve, also watch this hot folder: each new scan is read once
+    /// complete, then moved to DIR/done/ or DIR/refused/ (see `formflow
+    /// watch`).
+    #[arg(long, env = "FORMFLOW_WATCH", requires = "serve", value_name = "DIR")]
+    pub watch: Option<PathBuf>,
+    /// How the hot folder is watched.
+    #[command(flatten)]
+    pub watch_opts: super::WatchOpts,
 }
 
 /// `formflow run`: the whole pipeline in one process, on SQLite, an
@@ -813,7 +821,25 @@ pub fn run(
                 wait_for(stop_signal).await;
                 let _ = forward.send(true);
             });
+            let hot_folder = opts.watch.clone().map(|dir| {
+                let metrics = Arc::new(super::WatchMetrics::default());
+                let m = Arc::clone(&metrics);
+                app.metrics.add_source(Box::new(move |out| m.encode_into(out)));
+                let target = super::watch::Target::Local(Arc::clone(&app));
+                let (watch_opts, stop) = (opts.watch_opts.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let watched =
+                        super::watch::watch_folder(&dir, &target, &watch_opts, &metrics, stop)
+                            .await;
+                    if let Err(e) = watched {
+                        tracing::error!(error = %e, "the hot folder stopped");
+                    }
+                })
+            });
             http(Arc::clone(&app), http_opts, stop.clone()).await?;
+            if let Some(h) = hot_folder {
+                let _ = h.await;
+            }
         }
         let _ = stop_tx.send(true);
         if let Some(m) = metrics_server {

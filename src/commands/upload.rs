@@ -20,27 +20,39 @@ use formflow_ingest::UploadLimits;
 use formflow_service::db::Refusal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Options of `formflow upload`.
+/// Which service to send to, and as whom.
 #[derive(Debug, Clone, clap::Args)]
-pub struct UploadOpts {
+pub struct ServerOpts {
     /// The service's address.
     #[arg(long, env = "FORMFLOW_SERVER", default_value = "http://127.0.0.1:8080")]
     pub server: String,
+    /// An API token of an uploader (formflow token create NAME --role
+    /// uploader), sent as Authorization: Bearer.
+    #[arg(long, env = "FORMFLOW_TOKEN", hide_env_values = true, value_parser = super::secret)]
+    pub token: Option<secrecy::SecretString>,
+    /// Tries of one request when the server is busy (503) or cannot be
+    /// reached, waiting longer each time (1 s, doubling, at most 60 s).
+    #[arg(long, default_value_t = 8)]
+    pub retries: u32,
+}
+
+/// Options of `formflow upload`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UploadOpts {
+    /// The service.
+    #[command(flatten)]
+    pub to: ServerOpts,
     /// Return once the files are accepted, without waiting for results.
     #[arg(long)]
     pub no_wait: bool,
     /// Give up waiting after this many seconds.
     #[arg(long, default_value_t = 3600)]
     pub timeout: u64,
-    /// An API token of an uploader (formflow token create NAME --role
-    /// uploader), sent as Authorization: Bearer.
-    #[arg(long, env = "FORMFLOW_TOKEN", hide_env_values = true, value_parser = super::secret)]
-    pub token: Option<secrecy::SecretString>,
     /// Largest batch sent in one request, in megabytes: the server's
     /// FORMFLOW_MAX_UPLOAD_MB.
     #[arg(long, env = "FORMFLOW_MAX_UPLOAD_MB", default_value_t = UploadLimits::DEFAULT_MAX_REQUEST_MB)]
@@ -48,10 +60,6 @@ pub struct UploadOpts {
     /// Most files sent in one request: the server's FORMFLOW_MAX_FILES.
     #[arg(long, env = "FORMFLOW_MAX_FILES", default_value_t = UploadLimits::DEFAULT_MAX_FILES)]
     pub max_files: usize,
-    /// Tries of one batch when the server is busy (503) or cannot be
-    /// reached, waiting longer each time (1 s, doubling, at most 60 s).
-    #[arg(long, default_value_t = 8)]
-    pub retries: u32,
     /// The journal of files already sent (one JSON line a file), read to
     /// skip them when the same upload is run again. Default:
     /// $XDG_STATE_HOME/formflow/sent.jsonl (~/.local/state/...).
@@ -67,7 +75,7 @@ pub struct UploadOpts {
 }
 
 /// A client that sends the token with every call.
-fn client(token: Option<&str>) -> anyhow::Result<reqwest::Client> {
+pub(super) fn client(token: Option<&str>) -> anyhow::Result<reqwest::Client> {
     let mut headers = reqwest::header::HeaderMap::new();
     if let Some(t) = token {
         let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", t.trim()))
@@ -102,7 +110,7 @@ const PART_OVERHEAD: u64 = 4096;
 
 /// A file to send, as the journal knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-struct Sent {
+pub(super) struct Sent {
     server: String,
     path: PathBuf,
     bytes: u64,
@@ -110,7 +118,7 @@ struct Sent {
 }
 
 impl Sent {
-    fn of(server: &str, path: &Path) -> anyhow::Result<Sent> {
+    pub(super) fn of(server: &str, path: &Path) -> anyhow::Result<Sent> {
         let meta = std::fs::metadata(path)
             .with_context(|| format!("Failed to read {}", path.display()))?;
         let modified_ns = meta
@@ -133,25 +141,28 @@ struct JournalLine {
     #[serde(flatten)]
     file: Sent,
     batch_id: Option<String>,
+    /// Why the server refused it (the hot folder's files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refused: Option<String>,
 }
 
 /// The journal of files sent: read at the start, appended to (and synced)
 /// after each batch the server answers.
-struct Journal {
+pub(super) struct Journal {
     path: PathBuf,
-    sent: HashSet<Sent>,
+    sent: HashMap<Sent, Option<String>>,
 }
 
 impl Journal {
-    fn open(path: PathBuf) -> anyhow::Result<Journal> {
-        let mut sent = HashSet::new();
+    pub(super) fn open(path: PathBuf) -> anyhow::Result<Journal> {
+        let mut sent = HashMap::new();
         match std::fs::read_to_string(&path) {
             Ok(text) => {
                 // A line cut off by a crash is skipped: its file is sent
                 // again, and the server knows it as a duplicate.
                 for l in text.lines() {
                     if let Ok(j) = serde_json::from_str::<JournalLine>(l) {
-                        sent.insert(j.file);
+                        sent.insert(j.file, j.refused);
                     }
                 }
             }
@@ -164,7 +175,49 @@ impl Journal {
         Ok(Journal { path, sent })
     }
 
+    /// Whether this file was sent.
+    pub(super) fn contains(&self, file: &Sent) -> bool {
+        self.sent.contains_key(file)
+    }
+
+    /// How a file sent before ended.
+    pub(super) fn outcome(&self, file: &Sent) -> super::watch::Outcome {
+        match self.sent.get(file) {
+            Some(Some(why)) => super::watch::Outcome::Refused(why.clone()),
+            _ => super::watch::Outcome::Accepted,
+        }
+    }
+
+    /// Records one file sent and how it ended.
+    pub(super) fn record_outcome(
+        &mut self,
+        file: &Sent,
+        outcome: &super::watch::Outcome,
+    ) -> anyhow::Result<()> {
+        let refused = match outcome {
+            super::watch::Outcome::Refused(why) => Some(why.clone()),
+            super::watch::Outcome::Accepted => None,
+        };
+        self.write(&[JournalLine {
+            file: file.clone(),
+            batch_id: None,
+            refused,
+        }])
+    }
+
     fn record(&mut self, files: &[Sent], batch_id: Option<&str>) -> anyhow::Result<()> {
+        let lines: Vec<JournalLine> = files
+            .iter()
+            .map(|s| JournalLine {
+                file: s.clone(),
+                batch_id: batch_id.map(str::to_string),
+                refused: None,
+            })
+            .collect();
+        self.write(&lines)
+    }
+
+    fn write(&mut self, lines: &[JournalLine]) -> anyhow::Result<()> {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("Failed to create {}", dir.display()))?;
@@ -175,18 +228,15 @@ impl Journal {
             .open(&self.path)
             .with_context(|| format!("Failed to open the journal {}", self.path.display()))?;
         let mut text = String::new();
-        for s in files {
-            let line = JournalLine {
-                file: s.clone(),
-                batch_id: batch_id.map(str::to_string),
-            };
-            text.push_str(&serde_json::to_string(&line)?);
+        for line in lines {
+            text.push_str(&serde_json::to_string(line)?);
             text.push('\n');
         }
         f.write_all(text.as_bytes())
             .and_then(|()| f.sync_data())
             .with_context(|| format!("Failed to write the journal {}", self.path.display()))?;
-        self.sent.extend(files.iter().cloned());
+        self.sent
+            .extend(lines.iter().map(|l| (l.file.clone(), l.refused.clone())));
         Ok(())
     }
 }
@@ -326,6 +376,68 @@ async fn send_batch(
     }
 }
 
+/// Asks whether this token may upload at all, so that a refusal is said
+/// in words before any file is sent; tries again while the service is
+/// busy or cannot be reached.
+pub(super) async fn may_upload(
+    client: &reqwest::Client,
+    base: &str,
+    retries: u32,
+) -> anyhow::Result<()> {
+    let mut wait = Duration::from_secs(1);
+    let mut tries = 0;
+    let may = loop {
+        tries += 1;
+        match client
+            .get(format!("{base}/api/v1/batches?limit=1"))
+            .send()
+            .await
+        {
+            Ok(res) if res.status() != 503 => break res,
+            Ok(_) | Err(_) if tries <= retries => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(60));
+            }
+            Ok(res) => break res,
+            Err(e) => {
+                return Err(Exit::Unreachable(format!(
+                    "formflow at {base} could not be reached after {tries} tries: is `formflow serve` running? ({e})"
+                ))
+                .into())
+            }
+        }
+    };
+    if !may.status().is_success() {
+        return Err(answer_error(may, "upload").await);
+    }
+    Ok(())
+}
+
+/// Sends one file alone, once (no retry): how it ended, or `Err` when the
+/// service is busy or cannot be reached (for the hot folder to try again).
+pub(super) async fn file_outcome(
+    client: &reqwest::Client,
+    base: &str,
+    path: &Path,
+) -> anyhow::Result<super::watch::Outcome> {
+    use super::watch::Outcome;
+    Ok(match send_batch(client, base, &[path], 0).await? {
+        Sending::TooLarge(why) => Outcome::Refused(why),
+        Sending::Answered(v) => {
+            if v["documents"].as_array().is_some_and(|d| !d.is_empty()) {
+                Outcome::Accepted
+            } else {
+                Outcome::Refused(
+                    v["refused"][0]["error"]
+                        .as_str()
+                        .unwrap_or("refused without a reason")
+                        .to_string(),
+                )
+            }
+        }
+    })
+}
+
 /// Sends `paths` (files, or folders searched for scans) and reports.
 pub fn upload(paths: &[PathBuf], opts: &UploadOpts) -> anyhow::Result<()> {
     let files = super::scan_files(paths)?;
@@ -334,46 +446,20 @@ pub fn upload(paths: &[PathBuf], opts: &UploadOpts) -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async {
         let client = client(
-            opts.token
+            opts.to
+                .token
                 .as_ref()
                 .map(secrecy::ExposeSecret::expose_secret),
         )?;
-        let base = opts.server.trim_end_matches('/');
-        // Ask first whether this token may upload at all, so that a refusal
-        // is said in words before any file is sent.
-        let mut wait = Duration::from_secs(1);
-        let mut tries = 0;
-        let may = loop {
-            tries += 1;
-            match client
-                .get(format!("{base}/api/v1/batches?limit=1"))
-                .send()
-                .await
-            {
-                Ok(res) if res.status() != 503 => break res,
-                Ok(_) | Err(_) if tries <= opts.retries => {
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(60));
-                }
-                Ok(res) => break res,
-                Err(e) => {
-                    return Err(Exit::Unreachable(format!(
-                        "formflow at {base} could not be reached after {tries} tries: is `formflow serve` running? ({e})"
-                    ))
-                    .into())
-                }
-            }
-        };
-        if !may.status().is_success() {
-            return Err(answer_error(may, "upload").await);
-        }
+        let base = opts.to.server.trim_end_matches('/');
+        may_upload(&client, base, opts.to.retries).await?;
 
         let mut journal = Journal::open(opts.journal.clone().unwrap_or_else(default_journal))?;
         let mut todo = Vec::new();
         let mut skipped = Vec::new();
         for f in &files {
             let s = Sent::of(base, f)?;
-            if !opts.again && journal.sent.contains(&s) {
+            if !opts.again && journal.contains(&s) {
                 skipped.push(f.display().to_string());
             } else {
                 todo.push((f.clone(), s));
@@ -411,7 +497,7 @@ pub fn upload(paths: &[PathBuf], opts: &UploadOpts) -> anyhow::Result<()> {
         let mut refused: Vec<Refusal> = Vec::new();
         while let Some(batch) = queue.pop_front() {
             let paths: Vec<&Path> = batch.iter().map(|&i| todo[i].0.as_path()).collect();
-            let answer = match send_batch(&client, base, &paths, opts.retries).await? {
+            let answer = match send_batch(&client, base, &paths, opts.to.retries).await? {
                 Sending::Answered(v) => v,
                 Sending::TooLarge(why) if batch.len() > 1 => {
                     // The server's limits are lower than ours: halve it.

@@ -5,6 +5,7 @@
 mod disk;
 mod door;
 mod faults;
+mod hot_folder;
 mod limits;
 mod s3;
 pub mod stack;
