@@ -114,5 +114,7 @@ async fn the_hot_folder_sends_each_complete_scan_once_and_files_it() {
     );
     assert!(Path::new(&dir.join(".formflow-sent.jsonl")).is_file());
     s.signal("watch again", "TERM");
-    assert!(s.wait_exit("watch again", Duration::from_secs(30)).success());
+    assert!(s
+        .wait_exit("watch again", Duration::from_secs(30))
+        .success());
 }
