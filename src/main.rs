@@ -211,6 +211,9 @@ enum Command {
         #[command(flatten)]
         store: formflow::commands::StoreOpts,
     },
+    /// Prints the API's OpenAPI document (the one `serve` gives at
+    /// /api/v1/openapi.json), to make clients from without a service.
+    Openapi,
 }
 
 /// Loads the config file named by --config or FORMFLOW_CONFIG into the
@@ -391,6 +394,7 @@ fn main() -> ExitCode {
             metrics_listen,
         } => formflow::commands::watch(&dir, &to, &watch, metrics_listen),
         Command::Migrate { store } => formflow::commands::migrate(&store),
+        Command::Openapi => formflow::commands::openapi(),
         Command::Drill { paths, opts } => formflow::commands::drill(&paths, &opts),
         Command::Purge { opts, store } => formflow::commands::purge(&store, &opts),
         Command::User { command, opts } => formflow::commands::user(&command, &opts),

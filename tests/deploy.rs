@@ -1,6 +1,9 @@
 //! What `deploy/` gives an operations team holds to the code: the alert
 //! rules pass promtool and their own unit tests, and the rules and the
-//! Grafana dashboard name only metrics formflow exports.
+//! Grafana dashboard name only metrics formflow exports (checked against a
+//! running serve's and worker's scrapes by the pipeline test, through
+//! [`assert_deploy_names_only_scraped`]). And the API's
+//! OpenAPI document, which client makers build from, is valid OpenAPI.
 
 use crate::util::repo;
 use std::collections::BTreeSet;
@@ -57,34 +60,104 @@ fn metric_names(text: &str) -> BTreeSet<String> {
     names
 }
 
-#[test]
-fn the_rules_and_the_dashboard_name_only_metrics_formflow_exports() {
+/// The alert rules and the dashboard.
+fn deploy_files() -> [(&'static str, String); 2] {
     let read = |p: &str| std::fs::read_to_string(repo(p)).expect(p);
-    // Every family formflow registers, by the name it is registered under.
-    let code = read("ingest/src/metrics.rs") + &read("worker/src/metrics.rs");
-    let exported: BTreeSet<String> = metric_names(&code)
-        .into_iter()
-        .filter(|n| code.contains(&format!("\"{n}\"")))
-        .collect();
-    assert!(exported.contains("formflow_queue_depth"), "{exported:?}");
-    assert!(exported.contains("formflow_worker_jobs"), "{exported:?}");
-    let dashboard = read("deploy/grafana/formflow-dashboard.json");
-    let parsed: serde_json::Value =
-        serde_json::from_str(&dashboard).expect("the dashboard is JSON");
-    assert!(parsed["panels"].as_array().is_some_and(|p| p.len() > 10));
-    for (file, text) in [
+    [
         (
             "deploy/prometheus/formflow-rules.yml",
             read("deploy/prometheus/formflow-rules.yml"),
         ),
-        ("deploy/grafana/formflow-dashboard.json", dashboard),
-    ] {
+        (
+            "deploy/grafana/formflow-dashboard.json",
+            read("deploy/grafana/formflow-dashboard.json"),
+        ),
+    ]
+}
+
+#[test]
+fn the_dashboard_is_grafana_json_and_both_files_name_metrics() {
+    let [rules, dashboard] = deploy_files();
+    let parsed: serde_json::Value =
+        serde_json::from_str(&dashboard.1).expect("the dashboard is JSON");
+    assert!(parsed["panels"].as_array().is_some_and(|p| p.len() > 10));
+    for (file, text) in [rules, dashboard] {
+        assert!(!metric_names(&text).is_empty(), "{file} names no metric");
+    }
+}
+
+/// Checks that the alert rules and the dashboard name only metric families
+/// these scrapes have (by their `# TYPE` lines): the pipeline test calls
+/// it with what a running serve's and worker's `/metrics` gave.
+pub(crate) fn assert_deploy_names_only_scraped(scrapes: &[&str]) {
+    let families: BTreeSet<String> = scrapes
+        .iter()
+        .flat_map(|s| s.lines())
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|r| r.split(' ').next())
+        .map(String::from)
+        .collect();
+    assert!(families.contains("formflow_queue_depth"), "{families:?}");
+    assert!(families.contains("formflow_worker_jobs"), "{families:?}");
+    for (file, text) in deploy_files() {
         let used = metric_names(&text);
-        assert!(!used.is_empty(), "{file} names no metric");
-        let unknown: Vec<_> = used.difference(&exported).collect();
+        let unknown: Vec<_> = used.difference(&families).collect();
         assert!(
             unknown.is_empty(),
-            "{file} names metrics formflow does not export: {unknown:?}"
+            "{file} names metrics a running formflow does not export: {unknown:?}"
         );
     }
+}
+
+/// Runs openapi-spec-validator on a document; its verdict and what it said.
+fn validate_openapi(doc: &serde_json::Value) -> (bool, String) {
+    let lib = repo("vendor/openapi-spec-validator");
+    assert!(
+        lib.is_dir(),
+        "{} is missing: run scripts/fetch-openapi-validator.sh",
+        lib.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, serde_json::to_vec(doc).unwrap()).unwrap();
+    let out = Command::new("python3")
+        .args(["-m", "openapi_spec_validator"])
+        .arg(&file)
+        .env("PYTHONPATH", &lib)
+        .output()
+        .expect("python3 runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
+#[test]
+fn the_openapi_document_is_valid_openapi_3_1() {
+    let out = Command::new(env!("CARGO_BIN_EXE_formflow"))
+        .arg("openapi")
+        .output()
+        .expect("formflow runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let (valid, said) = validate_openapi(&doc);
+    assert!(valid, "the document is not valid OpenAPI: {said}");
+    // The check is live: a document with a broken reference and an
+    // operation with no answers is refused.
+    let mut broken = doc.clone();
+    broken["paths"]["/healthz"]["get"]["responses"] = serde_json::json!("none");
+    let (valid, said) = validate_openapi(&broken);
+    assert!(!valid, "a broken document passed: {said}");
+    let mut dangling = doc;
+    dangling["paths"]["/readyz"]["get"]["responses"]["200"] =
+        serde_json::json!({ "$ref": "#/components/responses/Nowhere" });
+    let (valid, said) = validate_openapi(&dangling);
+    assert!(!valid, "a dangling reference passed: {said}");
 }

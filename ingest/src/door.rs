@@ -45,12 +45,21 @@ pub struct Door {
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
+impl Door {
+    /// Time for a request's head, unless set otherwise.
+    pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Connections open at once, unless set otherwise.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+    /// Time open requests get on stop, unless set otherwise.
+    pub const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
+}
+
 impl Default for Door {
     fn default() -> Door {
         Door {
-            header_timeout: Duration::from_secs(10),
-            max_connections: 512,
-            shutdown_deadline: Duration::from_secs(30),
+            header_timeout: Door::DEFAULT_HEADER_TIMEOUT,
+            max_connections: Door::DEFAULT_MAX_CONNECTIONS,
+            shutdown_deadline: Door::DEFAULT_SHUTDOWN_DEADLINE,
             tls: None,
         }
     }

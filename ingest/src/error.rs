@@ -8,7 +8,9 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 /// The media type of error answers.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -74,8 +76,13 @@ impl ApiError {
         let shown = id.as_deref().unwrap_or("-");
         tracing::error!(error = %cause, request_id = shown, "request failed");
         let detail = match &id {
-            Some(id) => format!("the service cannot answer just now: try again in a minute, and tell support if it goes on (request {id})"),
-            None => "the service cannot answer just now: try again in a minute, and tell support if it goes on".to_string(),
+            Some(id) => format!(
+                "the service cannot answer just now: try again in a minute, \
+                 and tell support if it goes on (request {id})"
+            ),
+            None => "the service cannot answer just now: try again in a minute, \
+                     and tell support if it goes on"
+                .to_string(),
         };
         let e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, detail).retry_after(60);
         match id {
@@ -90,7 +97,8 @@ impl ApiError {
         tracing::error!(error = %cause, "no room left to keep uploads");
         ApiError::new(
             StatusCode::INSUFFICIENT_STORAGE,
-            "the service has no room left to keep uploads, so nothing of this one was kept: tell support, and send it again once they have made room",
+            "the service has no room left to keep uploads, so nothing of this one was kept: \
+             tell support, and send it again once they have made room",
         )
         .retry_after(60)
     }
@@ -124,18 +132,42 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+/// An error answer: problem details (RFC 9457). Some answers add members:
+/// `request_id` on a 503 for a fault of the service's own (also in
+/// `X-Request-Id` and in the service's log beside the cause, to quote to
+/// support), `refused` on an upload with no file accepted, `problems` on a
+/// correction that breaks a rule of the form, `current_version` on a stale
+/// change.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct Problem {
+    /// Always `about:blank`: the status says what kind of error it is.
+    #[serde(rename = "type")]
+    #[schema(example = "about:blank")]
+    pub kind: &'static str,
+    /// The status in words.
+    pub title: &'static str,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong and what to do, in plain words.
+    pub detail: String,
+    /// The members some answers add.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub extra: Map<String, Value>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({
-            "type": "about:blank",
-            "title": self.status.canonical_reason().unwrap_or("Error"),
-            "status": self.status.as_u16(),
-            "detail": self.detail,
-        });
-        if let Value::Object(m) = &mut body {
-            m.extend(self.extra);
-        }
-        let mut res = (self.status, body.to_string()).into_response();
+        let body = Problem {
+            kind: "about:blank",
+            title: self.status.canonical_reason().unwrap_or("Error"),
+            status: self.status.as_u16(),
+            detail: self.detail,
+            extra: self.extra,
+        };
+        let body = serde_json::to_string(&body).unwrap_or_default();
+        let mut res = (self.status, body).into_response();
         res.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(s) = self.retry_after {
@@ -155,6 +187,7 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[tokio::test]
     async fn errors_are_problem_details_and_hide_internal_causes() {
@@ -167,7 +200,13 @@ mod tests {
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             v,
-            json!({"type": "about:blank", "title": "Conflict", "status": 409, "detail": "taken", "current_version": 3})
+            json!({
+                "type": "about:blank",
+                "title": "Conflict",
+                "status": 409,
+                "detail": "taken",
+                "current_version": 3
+            })
         );
 
         let res = ApiError::internal("password=hunter2 connection refused").into_response();

@@ -71,6 +71,9 @@ impl UploadLimits {
     /// The default most uploads received at once
     /// (`FORMFLOW_MAX_CONCURRENT_UPLOADS`).
     pub const DEFAULT_MAX_CONCURRENT: usize = 4;
+    /// The default longest wait for an upload's body to go on
+    /// (`FORMFLOW_BODY_IDLE_TIMEOUT`).
+    pub const DEFAULT_BODY_IDLE: Duration = Duration::from_secs(30);
 }
 
 impl Default for UploadLimits {
@@ -79,7 +82,7 @@ impl Default for UploadLimits {
             max_request_bytes: UploadLimits::DEFAULT_MAX_REQUEST_MB * 1_000_000,
             max_files: UploadLimits::DEFAULT_MAX_FILES,
             max_concurrent: UploadLimits::DEFAULT_MAX_CONCURRENT,
-            body_idle: Duration::from_secs(30),
+            body_idle: UploadLimits::DEFAULT_BODY_IDLE,
         }
     }
 }
@@ -100,13 +103,20 @@ pub struct Settings {
     pub hosts: hosts::Hosts,
 }
 
+impl Settings {
+    /// How long opening a document holds it, unless set otherwise.
+    pub const DEFAULT_REVIEW_LEASE: Duration = Duration::from_secs(15 * 60);
+    /// Memory for decoded pages, in megabytes, unless set otherwise.
+    pub const DEFAULT_PAGE_CACHE_MB: usize = 256;
+}
+
 impl Default for Settings {
     fn default() -> Settings {
         Settings {
             limits: UploadLimits::default(),
             auth: AuthSettings::default(),
-            review_lease: Duration::from_secs(15 * 60),
-            page_cache_mb: 256,
+            review_lease: Settings::DEFAULT_REVIEW_LEASE,
+            page_cache_mb: Settings::DEFAULT_PAGE_CACHE_MB,
             hosts: hosts::Hosts::Any,
         }
     }
@@ -189,8 +199,8 @@ impl App {
 /// The service's routes, behind the role table.
 pub fn router(app: Arc<App>) -> Router {
     let body_limit = app.limits.max_request_bytes;
-    routes::router()
-        .merge(pages::router())
+    let (api, _) = routes::router().split_for_parts();
+    api.merge(pages::router())
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&app),
@@ -231,7 +241,10 @@ pub async fn serve(
 async fn purge_sessions(app: Arc<App>) {
     loop {
         if let Err(e) = app.db.purge_sessions().await {
-            tracing::warn!(error = %e, "ended sessions could not be deleted; trying again in an hour");
+            tracing::warn!(
+                error = %e,
+                "ended sessions could not be deleted; trying again in an hour"
+            );
         }
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
@@ -322,7 +335,8 @@ async fn security_headers(req: Request, next: Next) -> Response {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; \
+            "default-src 'self'; script-src 'self'; style-src 'self'; \
+             img-src 'self' data:; font-src 'self'; \
              object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
         ),
     );

@@ -129,20 +129,15 @@ impl Metrics {
         if let Ok(mut s) = self.pipeline.snapshot.lock() {
             *s = Some((snapshot, queue_depth));
         }
-        use prometheus_client::encoding::text::{encode_eof, encode_registry};
-        let mut out = String::new();
-        let encoded = encode_registry(&mut out, &self.registry).and_then(|()| {
+        exposition(|out| {
+            prometheus_client::encoding::text::encode_registry(out, &self.registry)?;
             if let Ok(sources) = self.sources.lock() {
                 for source in sources.iter() {
-                    source(&mut out)?;
+                    source(out)?;
                 }
             }
-            encode_eof(&mut out)
-        });
-        if encoded.is_err() {
-            out.clear();
-        }
-        out
+            Ok(())
+        })
     }
 
     /// Adds metrics kept elsewhere in this process to every scrape.
@@ -227,7 +222,8 @@ impl Collector for PipelineCollector {
         )?;
         single(
             "formflow_review_backlog_oldest_age_seconds",
-            "How long the document longest waiting for a person has waited since it last changed (0: none waits)",
+            "How long the document longest waiting for a person has waited \
+             since it last changed (0: none waits)",
             age(&s.review_oldest),
         )?;
         if let Some(d) = depth {
@@ -260,14 +256,28 @@ impl Collector for PipelineCollector {
     }
 }
 
-/// Serves `GET /metrics` (what `scrape` gives, in the text format) and
+/// A whole text exposition: what `parts` writes, ended by `# EOF`; empty
+/// if a part cannot be encoded (a scrape then fails visibly, rather than
+/// reading half a page).
+pub fn exposition(parts: impl FnOnce(&mut String) -> std::fmt::Result) -> String {
+    let mut out = String::new();
+    if parts(&mut out)
+        .and_then(|()| prometheus_client::encoding::text::encode_eof(&mut out))
+        .is_err()
+    {
+        out.clear();
+    }
+    out
+}
+
+/// Serves `GET /metrics` (what `scrape` writes, in the text format) and
 /// `GET /healthz` on `listener` until `stop` completes: a worker's or a
 /// hot folder's own metrics address (`FORMFLOW_METRICS_LISTEN`). Its
 /// metrics hold no personal data, so it asks for no credentials; bind it
 /// where only Prometheus can reach it.
 pub async fn serve_metrics(
     listener: tokio::net::TcpListener,
-    scrape: Arc<dyn Fn() -> String + Send + Sync>,
+    scrape: Arc<dyn Fn(&mut String) -> std::fmt::Result + Send + Sync>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use axum::http::header;
@@ -283,7 +293,7 @@ pub async fn serve_metrics(
                             header::CONTENT_TYPE,
                             "application/openmetrics-text; version=1.0.0; charset=utf-8",
                         )],
-                        scrape(),
+                        exposition(|out| scrape(out)),
                     )
                 }
             }),

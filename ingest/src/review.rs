@@ -262,11 +262,12 @@ pub async fn act(
             (Vec::new(), HashMap::new(), ReviewAction::Reject { reason })
         }
         ask => {
-            let template = app
-                .engine
-                .templates()
-                .get(form)
-                .ok_or_else(|| ApiError::unprocessable("this record is of no known form, so it cannot be corrected: say which form it is, or reject it"))?;
+            let template = app.engine.templates().get(form).ok_or_else(|| {
+                ApiError::unprocessable(
+                    "this record is of no known form, so it cannot be corrected: \
+                     say which form it is, or reject it",
+                )
+            })?;
             for name in typed.keys().chain(confirmed.iter()) {
                 if template.field(name).is_none() {
                     return Err(ApiError::unprocessable(format!(
@@ -317,7 +318,8 @@ pub fn refused(r: ChangeRefused) -> ApiError {
     match r {
         ChangeRefused::Missing => ApiError::not_found("there is no such record"),
         ChangeRefused::Stale { current } => ApiError::conflict(
-            "somebody changed this record after you opened it, so your change was not saved: reload it to see theirs, then make yours again",
+            "somebody changed this record after you opened it, so your change was not saved: \
+             reload it to see theirs, then make yours again",
         )
         .with("current_version", current),
         ChangeRefused::Leased(l) => ApiError::conflict(format!(
@@ -332,8 +334,12 @@ pub fn refused(r: ChangeRefused) -> ApiError {
             by.map(|b| format!(" by {b}")).unwrap_or_default()
         )),
         ChangeRefused::NotApplicable(status) => ApiError::unprocessable(match status.as_str() {
-            "unclassified" => "this page is of no known form: say which form and page it is, or reject it".to_string(),
-            "failed" => "this file could not be read, so there is nothing to correct or approve: reject it".to_string(),
+            "unclassified" => "this page is of no known form: say which form \
+                               and page it is, or reject it"
+                .to_string(),
+            "failed" => "this file could not be read, so there is nothing to correct \
+                         or approve: reject it"
+                .to_string(),
             s => format!("a record that is {s} cannot be changed this way"),
         }),
     }

@@ -111,13 +111,14 @@ impl Receiving {
 }
 
 /// One accepted file, as the upload answer lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AcceptedFile {
     /// The file's name.
     pub file: String,
     /// Its document.
     pub document_id: Uuid,
     /// `queued`, or `duplicate` when the same bytes were uploaded before.
+    #[schema(value_type = String, pattern = "^(queued|duplicate)$")]
     pub status: &'static str,
     /// For a duplicate, the document first uploaded with these bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -125,7 +126,7 @@ pub struct AcceptedFile {
 }
 
 /// The answer to an upload.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UploadAnswer {
     /// The batch, when any file was accepted.
     pub batch_id: Option<Uuid>,

@@ -3,11 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::ToSchema;
 
 /// Where a document stands. The first four come from extraction; the last
 /// two from a caseworker's review.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = RecordStatus)]
 pub enum Status {
     /// Every field passed: no flags.
     Extracted,
@@ -38,7 +41,9 @@ impl Status {
 }
 
 /// Why a field needs a human eye.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Flag {
     /// The engine is not sure the value is exactly right.
@@ -54,28 +59,32 @@ pub enum Flag {
 }
 
 /// One field's reading.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = Field)]
 pub struct FieldResult {
     /// The normalised value (see `CONTRACT.md`, "Values by field type").
+    #[schema(schema_with = field_value)]
     pub value: Value,
     /// The engine's belief, 0..1, that `value` is exactly right.
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub confidence: f64,
     /// Why the field needs review; empty when it does not.
     pub flags: Vec<Flag>,
     /// For a flagged field, what the engine was unsure of, in one plain
     /// sentence starting in lower case ("the second digit of the month is
-    /// unclear"); `None` (and absent from the JSON) for a field with no
-    /// flag, so that such a field's record is as `CONTRACT.md` shows it.
+    /// unclear"); absent for a field with no flag, so that such a field's
+    /// record is as `CONTRACT.md` shows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
 
 /// One document found in a source file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = FormRecord)]
 pub struct Record {
     /// The file the document came from (its name, not its path).
     pub source: String,
-    /// The template key, or `None` when no known form was recognised.
+    /// The template key, or null when no known form was recognised.
     pub form: Option<String>,
     /// 1-based page numbers within `source`, in the form's page order.
     pub pages: Vec<u32>,
@@ -83,6 +92,7 @@ pub struct Record {
     pub status: Status,
     /// Every field of the form, in the template's order, blank ones too.
     #[serde(with = "ordered_fields", default)]
+    #[schema(value_type = std::collections::HashMap<String, FieldResult>)]
     pub fields: Vec<(String, FieldResult)>,
     /// Why the document failed, in plain words.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -106,6 +116,25 @@ impl Record {
     pub fn field(&self, name: &str) -> Option<&FieldResult> {
         self.fields.iter().find(|(n, _)| n == name).map(|(_, f)| f)
     }
+}
+
+/// The OpenAPI schema of a field's value, which is JSON of one of four
+/// types according to the field's type.
+pub(crate) fn field_value() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([
+            Type::String,
+            Type::Number,
+            Type::Boolean,
+            Type::Null,
+        ]))
+        .description(Some(
+            "A field's value, by field type: text, date (YYYY-MM-DD), ni_number, postcode, \
+             email, phone, money (a string like \"1234.50\") and choice (the option's key) \
+             are strings; integer is a number; checkbox and signature are booleans. Blank is \
+             null, or false for checkbox and signature.",
+        ))
+        .into()
 }
 
 /// Serialises the fields as a JSON object that keeps the template's order.
@@ -184,7 +213,13 @@ mod tests {
         let s = serde_json::to_string(&r).unwrap();
         assert_eq!(
             s,
-            r#"{"source":"scan-0042.pdf","form":"voter-registration","pages":[1],"status":"needs_review","fields":{"surname":{"value":"SMITH","confidence":0.98,"flags":[]},"ni_number":{"value":"QQ123456C","confidence":0.62,"flags":["low_confidence"]}}}"#
+            concat!(
+                r#"{"source":"scan-0042.pdf","form":"voter-registration","pages":[1],"#,
+                r#""status":"needs_review","fields":{"#,
+                r#""surname":{"value":"SMITH","confidence":0.98,"flags":[]},"#,
+                r#""ni_number":{"value":"QQ123456C","confidence":0.62,"flags":["low_confidence"]}"#,
+                r#"}}"#
+            )
         );
         let back: Record = serde_json::from_str(&s).unwrap();
         assert_eq!(back, r);
@@ -201,7 +236,10 @@ mod tests {
         let s = serde_json::to_string(&f).unwrap();
         assert_eq!(
             s,
-            r#"{"value":"1985-03-14","confidence":0.41,"flags":["low_confidence"],"note":"the second digit of the month is unclear"}"#
+            concat!(
+                r#"{"value":"1985-03-14","confidence":0.41,"flags":["low_confidence"],"#,
+                r#""note":"the second digit of the month is unclear"}"#
+            )
         );
         assert_eq!(serde_json::from_str::<FieldResult>(&s).unwrap(), f);
         let old: FieldResult =

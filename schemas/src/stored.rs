@@ -10,11 +10,15 @@ use crate::record::Record;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Where an uploaded file stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = DocumentStatus)]
 pub enum DocStatus {
     /// Stored and waiting for a worker.
     Queued,
@@ -80,7 +84,7 @@ impl DocStatus {
 
 /// A record as the service keeps it: `CONTRACT.md`'s record, its ids, its
 /// version (every save adds one) and who reviewed it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct StoredRecord {
     /// The record's id.
     pub id: Uuid,
@@ -107,7 +111,7 @@ pub struct StoredRecord {
 }
 
 /// One value a field has had.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HistoryEntry {
     /// The record.
     pub record_id: Uuid,
@@ -119,8 +123,10 @@ pub struct HistoryEntry {
     /// or service that changed it.
     pub actor: String,
     /// The value before (none for the first reading).
+    #[schema(schema_with = crate::record::field_value)]
     pub old_value: Option<Value>,
     /// The value after.
+    #[schema(schema_with = crate::record::field_value)]
     pub new_value: Value,
     /// Why, when given (a re-read, a value confirmed as written).
     pub note: Option<String>,

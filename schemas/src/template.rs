@@ -551,7 +551,8 @@ mod tests {
         v["fields"][3]["required_unless"] = serde_json::json!({"no_such_box": true});
         assert_eq!(
             problem(v),
-            "template voter-registration: field ni_number depends on no_such_box, which the form does not have"
+            "template voter-registration: field ni_number depends on no_such_box, \
+             which the form does not have"
         );
     }
 
@@ -583,7 +584,8 @@ mod tests {
         v["fields"][2]["charset"] = serde_json::json!("0123456789");
         assert_eq!(
             problem(v),
-            "template voter-registration: field date_of_birth: a charset must list characters, and only a text field has one"
+            "template voter-registration: field date_of_birth: \
+             a charset must list characters, and only a text field has one"
         );
     }
 

@@ -23,8 +23,8 @@ pub use drill::{drill, DrillOpts};
 pub use extract::{eval, extract, extract_paths, scan_files};
 pub use people::{token, user, PeopleOpts, TokenCommand, UserCommand};
 pub use service::{
-    migrate, purge, run, serve, worker, BrokerOpts, HttpOpts, PurgeOpts, RunOpts, StoreOpts,
-    WorkerOpts,
+    migrate, openapi, purge, run, serve, worker, BrokerOpts, HttpOpts, PurgeOpts, RunOpts,
+    StoreOpts, WorkerOpts,
 };
 pub use train::{train_glyphs, TrainOpts};
 pub use upload::{upload, ServerOpts, UploadOpts};

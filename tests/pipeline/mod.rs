@@ -218,7 +218,11 @@ async fn a_batch_uploaded_through_the_api_ends_as_records_rows_and_events() {
         .fields
         .len() as i64;
     assert_eq!(
-        s.count("SELECT COUNT(*) FROM field_values f JOIN records r ON r.id = f.record_id WHERE r.source = 'voter-registration-035.png'").await,
+        s.count(
+            "SELECT COUNT(*) FROM field_values f JOIN records r ON r.id = f.record_id \
+             WHERE r.source = 'voter-registration-035.png'"
+        )
+        .await,
         voter_fields
     );
     assert_eq!(
@@ -395,7 +399,11 @@ async fn a_batch_uploaded_through_the_api_ends_as_records_rows_and_events() {
         2 + batch_mini_docs
     );
     assert_eq!(
-        s.count(&format!("SELECT COUNT(*) FROM field_values f JOIN records r ON r.id = f.record_id WHERE r.document_id = '{voter}'")).await,
+        s.count(&format!(
+            "SELECT COUNT(*) FROM field_values f JOIN records r ON r.id = f.record_id \
+             WHERE r.document_id = '{voter}'"
+        ))
+        .await,
         0
     );
     let sha = formflow_service::blobs::sha256_hex(
@@ -453,6 +461,7 @@ async fn a_batch_uploaded_through_the_api_ends_as_records_rows_and_events() {
     assert!((0..600).contains(&age), "{metrics}");
     assert!(metrics.contains("formflow_pages_done_total "), "{metrics}");
     assert_prometheus_conventions(&metrics);
+    crate::deploy::assert_deploy_names_only_scraped(&[&metrics, &scraped]);
     let (st, ready) = s.get("/readyz").await;
     assert_eq!(st, 200, "{ready}");
     assert_eq!(
@@ -888,12 +897,26 @@ fn formflow_run_processes_scans_on_sqlite_and_remembers_them() {
     let db_url = format!("sqlite://{}", dir.path().join("formflow.db").display());
     let (records, fields): (i64, i64) = rt.block_on(async {
         let pool = sqlx::SqlitePool::connect(&db_url).await.unwrap();
-        let r: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM records").fetch_one(&pool).await.unwrap();
-        let f: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM field_values f JOIN records r ON r.id = f.record_id WHERE r.source = 'voter-registration-035.png' AND f.value = ?")
-            .bind(serde_json::to_string(&extract("samples/documents/voter-registration-035.png")[0].field("surname").unwrap().value).unwrap())
+        let r: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM records")
             .fetch_one(&pool)
             .await
             .unwrap();
+        let f: (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM field_values f JOIN records r ON r.id = f.record_id \
+             WHERE r.source = 'voter-registration-035.png' AND f.value = ?",
+        )
+        .bind(
+            serde_json::to_string(
+                &extract("samples/documents/voter-registration-035.png")[0]
+                    .field("surname")
+                    .unwrap()
+                    .value,
+            )
+            .unwrap(),
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
         (r.0, f.0)
     });
     assert_eq!(records, 3);
@@ -973,10 +996,13 @@ fn formflow_purge_erases_a_document_its_copies_and_its_original() {
     };
     let (id, sha): (uuid::Uuid, String) = rt.block_on(async {
         let pool = sqlx::SqlitePool::connect(&db_url).await.unwrap();
-        sqlx::query_as("SELECT id, sha256 FROM documents WHERE source = 'voter-registration-035.png' AND duplicate_of IS NULL")
-            .fetch_one(&pool)
-            .await
-            .unwrap()
+        sqlx::query_as(
+            "SELECT id, sha256 FROM documents \
+             WHERE source = 'voter-registration-035.png' AND duplicate_of IS NULL",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
     });
     let original = dir
         .path()
@@ -1003,7 +1029,13 @@ fn formflow_purge_erases_a_document_its_copies_and_its_original() {
         "the stack's two records stay"
     );
     assert_eq!(query("SELECT COUNT(*) FROM documents"), 1);
-    assert_eq!(query("SELECT COUNT(*) FROM audit WHERE action = 'document.purge' AND actor = 'formflow purge'"), 2);
+    assert_eq!(
+        query(
+            "SELECT COUNT(*) FROM audit \
+             WHERE action = 'document.purge' AND actor = 'formflow purge'"
+        ),
+        2
+    );
 
     // Again: nothing to erase, said plainly, and a failure for scripts.
     let out = formflow(&["purge", "--document", &id.to_string()]);

@@ -227,8 +227,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
-const NO_CREDENTIALS: &str =
-    "sign in first, or send an API token in the Authorization header (Authorization: Bearer ff_...)";
+const NO_CREDENTIALS: &str = "sign in first, or send an API token in the Authorization header \
+                              (Authorization: Bearer ff_...)";
 
 /// Most bytes of a URL-encoded form read to find its CSRF token.
 const MAX_FORM_BYTES: usize = 1024 * 1024;
@@ -330,7 +330,8 @@ async fn identify(app: &App, headers: &axum::http::HeaderMap) -> ApiResult<Optio
         let value = auth.to_str().unwrap_or("");
         let Some(token) = value.strip_prefix("Bearer ").map(str::trim) else {
             return Err(ApiError::unauthorized(
-                "the Authorization header must be \"Bearer\" and an API token (formflow token create makes one)",
+                "the Authorization header must be \"Bearer\" and an API token \
+                 (formflow token create makes one)",
             ));
         };
         let found = app
@@ -369,7 +370,8 @@ fn check_origin(headers: &axum::http::HeaderMap) -> ApiResult<()> {
 }
 
 const STALE_FORM: &str =
-    "the form had expired or did not come from formflow, so nothing was changed: go back, reload the page and try again";
+    "the form had expired or did not come from formflow, so nothing was changed: \
+     go back, reload the page and try again";
 
 /// The body of a signed-in change whose CSRF token is right; else the
 /// refusal, with what is left of the body.
@@ -391,7 +393,8 @@ async fn check_csrf(
         .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
     if !is_form {
         let e = ApiError::forbidden(
-            "a signed-in change must carry its CSRF token (the X-CSRF-Token header, or the csrf field of the page's form)",
+            "a signed-in change must carry its CSRF token (the X-CSRF-Token header, \
+             or the csrf field of the page's form)",
         );
         return Err((e, Some(body)));
     }

@@ -39,13 +39,18 @@ impl Default for AuthSettings {
     fn default() -> AuthSettings {
         AuthSettings {
             secure_cookies: true,
-            idle: Duration::from_secs(30 * 60),
-            max: Duration::from_secs(12 * 3600),
+            idle: AuthSettings::DEFAULT_IDLE,
+            max: AuthSettings::DEFAULT_MAX,
         }
     }
 }
 
 impl AuthSettings {
+    /// A session unused this long ends, unless set otherwise.
+    pub const DEFAULT_IDLE: Duration = Duration::from_secs(30 * 60);
+    /// A session ends this long after sign-in, unless set otherwise.
+    pub const DEFAULT_MAX: Duration = Duration::from_secs(12 * 3600);
+
     /// The session cookie's name.
     pub fn cookie_name(&self) -> &'static str {
         if self.secure_cookies {
@@ -198,7 +203,9 @@ pub async fn sign_in(
     if app.throttle.blocked(name) {
         audit_failure(app, name, "throttled", client).await?;
         return Ok(SignIn::Refused(
-            "there have been too many failed sign-ins for this name: wait 15 minutes, or ask an admin to reset the password".into(),
+            "there have been too many failed sign-ins for this name: wait 15 minutes, \
+             or ask an admin to reset the password"
+                .into(),
         ));
     }
     let found = app

@@ -197,22 +197,19 @@ async fn batch(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format!("there is no batch {id}")))?;
-    let json = batch_json(&app, &view, caller.role()).await?;
-    let docs: Vec<DocRow> = json["documents"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let batch = batch_json(&app, &view, caller.role()).await?;
+    let docs: Vec<DocRow> = batch
+        .documents
+        .iter()
         .map(|d| {
-            let status =
-                DocStatus::parse(d["status"].as_str().unwrap_or("")).unwrap_or(DocStatus::Queued);
-            let (words, tag) = status_tag(status);
-            let records = d["records"].as_array().cloned().unwrap_or_default();
-            let found: Vec<String> = records
+            let (words, tag) = status_tag(d.status);
+            let found: Vec<String> = d
+                .records
                 .iter()
-                .map(|r| super::queue::form_title(&app, r["form"].as_str()))
+                .map(|r| super::queue::form_title(&app, r.form.as_deref()))
                 .collect();
             DocRow {
-                source: d["source"].as_str().unwrap_or("").to_string(),
+                source: d.source.clone(),
                 status: words.to_string(),
                 tag,
                 found: if found.is_empty() {
@@ -220,8 +217,8 @@ async fn batch(
                 } else {
                     found.join(", ")
                 },
-                flagged: records.iter().filter_map(|r| r["flagged"].as_i64()).sum(),
-                error: d["error"].as_str().unwrap_or("").to_string(),
+                flagged: d.records.iter().map(|r| r.flagged).sum(),
+                error: d.error.clone().unwrap_or_default(),
             }
         })
         .collect();
@@ -236,7 +233,7 @@ async fn batch(
         when: when(view.batch.created_at),
         by: view.batch.uploaded_by.clone().unwrap_or_default(),
         files: i64::from(view.batch.files),
-        done: json["done"].as_bool().unwrap_or(false),
+        done: batch.done,
         read,
         docs,
         refused: view.batch.refused.0.clone(),

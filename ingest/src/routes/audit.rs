@@ -5,28 +5,54 @@
 use crate::error::{ApiError, ApiResult};
 use crate::App;
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
-use formflow_service::db::AuditFilter;
-use serde_json::{json, Value};
+use axum::Json;
+use formflow_service::db::{AuditEvent, AuditFilter};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The routes.
-pub fn router() -> Router<Arc<App>> {
-    Router::new().route("/api/v1/audit", get(audit))
+pub fn router() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new().routes(routes!(audit))
+}
+
+/// The audit log's query parameters (read by [`filter`]).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct AuditQuery {
+    /// Carry on after this entry (the previous answer's `next_cursor`).
+    after: Option<i64>,
+    /// Only entries by this person or token.
+    actor: Option<String>,
+    /// Only this action (`sign_in`, `record.approve`, ...).
+    action: Option<String>,
+    /// Only entries about this id.
+    subject: Option<String>,
+    /// `oldest` first (the default) or `newest` first.
+    #[param(pattern = "^(oldest|newest)$")]
+    order: Option<String>,
+    /// The most entries to give: 1 to 1000 (100 if not given).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+}
+
+/// One page of the audit log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    /// The entries.
+    pub entries: Vec<AuditEvent>,
+    /// Where the next page starts (as `after`); null at the end.
+    pub next_cursor: Option<i64>,
 }
 
 /// The filter a query asks for.
 pub fn filter(q: &HashMap<String, String>) -> ApiResult<AuditFilter> {
     let bad = ApiError::unprocessable;
-    for k in q.keys() {
-        if !["after", "actor", "action", "subject", "order", "limit"].contains(&k.as_str()) {
-            return Err(bad(format!(
-                "unknown parameter {k:?}: use after, actor, action, subject, order or limit"
-            )));
-        }
-    }
+    super::only_params::<AuditQuery>(q)?;
     let mut f = AuditFilter {
         actor: q.get("actor").cloned().filter(|s| !s.is_empty()),
         action: q.get("action").cloned().filter(|s| !s.is_empty()),
@@ -55,10 +81,29 @@ pub fn filter(q: &HashMap<String, String>) -> ApiResult<AuditFilter> {
     Ok(f)
 }
 
+/// The audit log
+///
+/// The audit log: who did what and when: sign-ins and failures, uploads,
+/// every look by a person at values or originals, corrections, approvals,
+/// rejections, people and token changes. Ids and kinds of action, never
+/// field values. Oldest first from `after`, or newest first with
+/// `order=newest`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    operation_id = "auditLog",
+    tag = "operations",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "Entries.", body = AuditPage),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+)]
 async fn audit(
     State(app): State<Arc<App>>,
     Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AuditPage>> {
     let f = filter(&q)?;
     let entries = app.db.audit_log(&f).await.map_err(ApiError::internal)?;
     let next = if entries.len() == f.limit as usize {
@@ -66,5 +111,8 @@ async fn audit(
     } else {
         None
     };
-    Ok(Json(json!({ "entries": entries, "next_cursor": next })))
+    Ok(Json(AuditPage {
+        entries,
+        next_cursor: next,
+    }))
 }

@@ -4,34 +4,84 @@
 
 use super::parse_id;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
-use crate::upload::{accept, Incoming, Receiving};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::upload::{accept, Incoming, Receiving, UploadAnswer};
 use crate::App;
 use axum::body::Body;
 use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::{FromRequest as _, Multipart, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use formflow_schemas::{DocStatus, Role};
 use formflow_service::db::{BatchView, DocumentRow, RecordSummary, Refusal};
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// The routes.
-pub fn router() -> Router<Arc<App>> {
-    Router::new()
-        .route("/api/v1/batches", post(upload_batch).get(list_batches))
-        .route("/api/v1/batches/{id}", get(get_batch))
+pub fn router() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(upload_batch, list_batches))
+        .routes(routes!(get_batch))
 }
 
+/// The upload's body as OpenAPI describes it: any number of file parts.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct Files {
+    /// The files, one part each, under any part name; each part's filename
+    /// is kept as the document's `source`.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    file: Vec<Vec<u8>>,
+}
+
+/// The upload was refused whole: nothing was kept.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+struct UploadRefused {
+    /// The error answer.
+    #[serde(flatten)]
+    problem: Problem,
+    /// Each file, with why it was refused.
+    refused: Vec<Refusal>,
+}
+
+/// Upload a batch of scans
+///
+/// Uploads a batch of scans: any number of PDF, TIFF, PNG or JPEG files as
+/// `multipart/form-data`, one part per file. Each file is checked (type,
+/// size, pages) and kept, or refused with why; the accepted ones are
+/// queued for reading. The same bytes uploaded again are not read twice:
+/// their document is a `duplicate` of the first. Limits on files, bytes
+/// and pages are the service's settings.
+#[utoipa::path(
+    post,
+    path = "/api/v1/batches",
+    operation_id = "uploadBatch",
+    tag = "batches",
+    request_body(content = Files, content_type = "multipart/form-data"),
+    responses(
+        (status = 202, description = "Accepted: some files (perhaps all) are queued; any \
+            refused are listed with why.", body = UploadAnswer),
+        (status = 400, description = "The body is not multipart/form-data.", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 413, description = "The request is larger than the service takes, or has \
+            more files: split it.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No file was accepted: `refused` lists each with why.",
+            body = UploadRefused, content_type = "application/problem+json"),
+        (status = 503, response = crate::openapi::Unavailable),
+        (status = 507, description = "The service has no room to keep uploads: nothing of \
+            this one was kept.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn upload_batch(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -43,7 +93,8 @@ async fn upload_batch(
         ApiError::new(
             e.status(),
             format!(
-                "send the files as multipart/form-data, one part per file (for example curl -F file=@scan.pdf): {}",
+                "send the files as multipart/form-data, one part per file \
+                 (for example curl -F file=@scan.pdf): {}",
                 e.body_text()
             ),
         )
@@ -78,7 +129,8 @@ pub fn upload_gate<'a>(
     app.uploads.try_acquire().map_err(|_| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "the service is receiving as many uploads as it can at once: send this one again in a few seconds",
+            "the service is receiving as many uploads as it can at once: \
+             send this one again in a few seconds",
         )
         .retry_after(5)
     })
@@ -139,7 +191,8 @@ fn part_too_long() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         format!(
-            "a part of the upload has headers or a form field longer than {} MB, so nothing was kept: send each file as its own part, with the usual short headers",
+            "a part of the upload has headers or a form field longer than {} MB, \
+             so nothing was kept: send each file as its own part, with the usual short headers",
             PART_SLACK / 1_000_000
         ),
     )
@@ -199,7 +252,8 @@ pub async fn read_files(
                 }
             }
             return Err(ApiError::forbidden(
-                "the form had expired or did not come from formflow, so nothing was uploaded: reload the page and try again",
+                "the form had expired or did not come from formflow, so nothing was uploaded: \
+                 reload the page and try again",
             ));
         }
         if name.is_empty() {
@@ -235,7 +289,8 @@ pub async fn read_files(
     }
     if files.is_empty() {
         return Err(ApiError::unprocessable(
-            "the upload holds no file: send multipart/form-data with one part per file (for example curl -F file=@scan.pdf)",
+            "the upload holds no file: send multipart/form-data with one part per file \
+             (for example curl -F file=@scan.pdf)",
         ));
     }
     Ok(files)
@@ -252,7 +307,8 @@ async fn idle_limited<T>(
         Err(_) => Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             format!(
-                "the upload stopped arriving for {} seconds, so nothing of it was kept: send it again",
+                "the upload stopped arriving for {} seconds, \
+                 so nothing of it was kept: send it again",
                 app.limits.body_idle.as_secs()
             ),
         )),
@@ -287,7 +343,7 @@ fn multipart_error(e: MultipartError, app: &App) -> ApiError {
 
 /// A document as uploaders see it: where it stands, what was found in it,
 /// never a value.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DocumentSummary {
     /// Its id.
     pub id: Uuid,
@@ -329,12 +385,42 @@ pub fn summary(d: &DocumentRow, records: Vec<RecordSummary>) -> DocumentSummary 
     }
 }
 
+/// Documents by status: a count for every status, zero or not.
+pub type Counts = BTreeMap<DocStatus, i64>;
+
+/// A batch: the files of one upload.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Batch {
+    /// The batch id.
+    pub id: Uuid,
+    /// When it was uploaded.
+    pub created_at: DateTime<Utc>,
+    /// The person or token that sent it.
+    pub uploaded_by: Option<String>,
+    /// Files sent, accepted or not.
+    pub files: i32,
+    /// True when no document is still queued or processing.
+    pub done: bool,
+    /// Documents by status.
+    #[schema(value_type = BTreeMap<DocStatus, i64>)]
+    pub counts: Counts,
+    /// The accepted files' documents, in the order sent.
+    pub documents: Vec<DocumentSummary>,
+    /// Files refused at upload, with why.
+    pub refused: Vec<Refusal>,
+}
+
+/// Every status at zero.
+fn zero_counts() -> Counts {
+    DocStatus::ALL.iter().map(|s| (*s, 0)).collect()
+}
+
 /// A batch as the API gives it to someone of `role` (a duplicate names the
 /// document it repeats only to those who may look at documents).
-pub async fn batch_json(app: &App, view: &BatchView, role: Role) -> ApiResult<Value> {
-    let mut counts: HashMap<&str, usize> = DocStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+pub async fn batch_json(app: &App, view: &BatchView, role: Role) -> ApiResult<Batch> {
+    let mut counts = zero_counts();
     for d in &view.documents {
-        *counts.entry(d.status().as_str()).or_default() += 1;
+        *counts.entry(d.status()).or_default() += 1;
     }
     // A duplicate's records are those of the document it repeats.
     let sources: Vec<Uuid> = view
@@ -365,23 +451,39 @@ pub async fn batch_json(app: &App, view: &BatchView, role: Role) -> ApiResult<Va
             s
         })
         .collect();
-    Ok(json!({
-        "id": view.batch.id,
-        "created_at": view.batch.created_at,
-        "uploaded_by": view.batch.uploaded_by,
-        "files": view.batch.files,
-        "done": done,
-        "counts": counts,
-        "documents": documents,
-        "refused": view.batch.refused.0,
-    }))
+    Ok(Batch {
+        id: view.batch.id,
+        created_at: view.batch.created_at,
+        uploaded_by: view.batch.uploaded_by.clone(),
+        files: view.batch.files,
+        done,
+        counts,
+        documents,
+        refused: view.batch.refused.0.clone(),
+    })
 }
 
+/// A batch and its documents
+///
+/// One batch's progress: each document's status and the forms found in
+/// it, never a value.
+#[utoipa::path(
+    get,
+    path = "/api/v1/batches/{id}",
+    operation_id = "getBatch",
+    tag = "batches",
+    params(("id" = Uuid, Path, description = "The batch id.")),
+    responses(
+        (status = 200, description = "The batch.", body = Batch),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+)]
 async fn get_batch(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Batch>> {
     let id = parse_id(&id, "batch")?;
     let view = app
         .db
@@ -392,16 +494,61 @@ async fn get_batch(
     Ok(Json(batch_json(&app, &view, caller.role()).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// How many, newest first: 1 to 500 (50 if not given).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
+/// A batch in brief.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchBrief {
+    /// The batch id.
+    pub id: Uuid,
+    /// When it was uploaded.
+    pub created_at: DateTime<Utc>,
+    /// The person or token that sent it.
+    pub uploaded_by: Option<String>,
+    /// Files sent, accepted or not.
+    pub files: i32,
+    /// Files refused at upload.
+    pub refused: usize,
+    /// True when no document is still queued or processing.
+    pub done: bool,
+    /// Documents by status.
+    #[schema(value_type = BTreeMap<DocStatus, i64>)]
+    pub counts: Counts,
+}
+
+/// Recent batches.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchList {
+    /// Newest first.
+    pub batches: Vec<BatchBrief>,
+}
+
+/// Recent batches
+///
+/// The most recent batches, newest first, each counted by status.
+#[utoipa::path(
+    get,
+    path = "/api/v1/batches",
+    operation_id = "listBatches",
+    tag = "batches",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The batches.", body = BatchList),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+)]
 async fn list_batches(
     State(app): State<Arc<App>>,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BatchList>> {
     let Query(q) = q.map_err(|e| {
         ApiError::unprocessable(format!(
             "{}: the only parameter is limit (1 to 500)",
@@ -419,27 +566,27 @@ async fn list_batches(
         .recent_batches(limit)
         .await
         .map_err(ApiError::internal)?;
-    let out: Vec<Value> = batches
+    let batches = batches
         .iter()
         .map(|b| {
-            let counts: HashMap<&str, i64> =
-                b.counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+            let mut counts = zero_counts();
+            counts.extend(b.counts.iter().copied());
             let waiting: i64 = b
                 .counts
                 .iter()
                 .filter(|(s, _)| !s.is_final())
                 .map(|(_, n)| n)
                 .sum();
-            json!({
-                "id": b.batch.id,
-                "created_at": b.batch.created_at,
-                "uploaded_by": b.batch.uploaded_by,
-                "files": b.batch.files,
-                "refused": b.batch.refused.0.len(),
-                "done": waiting == 0,
-                "counts": counts,
-            })
+            BatchBrief {
+                id: b.batch.id,
+                created_at: b.batch.created_at,
+                uploaded_by: b.batch.uploaded_by.clone(),
+                files: b.batch.files,
+                refused: b.batch.refused.0.len(),
+                done: waiting == 0,
+                counts,
+            }
         })
         .collect();
-    Ok(Json(json!({ "batches": out })))
+    Ok(Json(BatchList { batches }))
 }

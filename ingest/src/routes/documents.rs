@@ -6,26 +6,74 @@
 use super::parse_id;
 use crate::auth::Caller;
 use crate::crops::{png, pose_of, DRAW_DPI};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::App;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use chrono::{DateTime, Utc};
 use formflow_extract::crop::page_view;
-use formflow_service::db::{ActorKind, AuditEntry, DocumentRow};
-use serde_json::{json, Value};
+use formflow_schemas::{DocStatus, HistoryEntry, StoredRecord};
+use formflow_service::db::{ActorKind, AuditEntry, DocumentRow, EventRow};
+use serde::Serialize;
 use std::sync::Arc;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// The routes.
-pub fn router() -> Router<Arc<App>> {
-    Router::new()
-        .route("/api/v1/documents/{id}", get(get_document))
-        .route("/api/v1/documents/{id}/original", get(get_original))
-        .route("/api/v1/documents/{id}/pages/{n}", get(get_page))
+pub fn router() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(get_document))
+        .routes(routes!(get_original))
+        .routes(routes!(get_page))
+}
+
+/// One uploaded file, with the records found in it and its history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Document {
+    /// The document id.
+    pub id: Uuid,
+    /// The batch it came in.
+    pub batch_id: Uuid,
+    /// The file's name as uploaded.
+    pub source: String,
+    /// SHA-256 of the file's bytes, in hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub sha256: String,
+    /// The file's size in bytes.
+    #[schema(minimum = 0)]
+    pub bytes: i64,
+    /// The file's format: PDF, TIFF, PNG or JPEG.
+    #[schema(pattern = "^(PDF|TIFF|PNG|JPEG)$")]
+    pub format: String,
+    /// Pages in the file.
+    #[schema(minimum = 0)]
+    pub page_count: i32,
+    /// Where it stands.
+    pub status: DocStatus,
+    /// Why it failed, in plain words.
+    pub error: Option<String>,
+    /// Why it failed, as a short key.
+    pub reason: Option<String>,
+    /// How many times a worker has taken it.
+    #[schema(minimum = 0)]
+    pub attempts: i32,
+    /// For a duplicate, the document first uploaded with these bytes.
+    pub duplicate_of: Option<Uuid>,
+    /// When it was uploaded.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// The records found in it, in file order.
+    pub records: Vec<StoredRecord>,
+    /// What happened to it, oldest first.
+    pub events: Vec<EventRow>,
+    /// Every value its fields have had.
+    pub history: Vec<HistoryEntry>,
 }
 
 /// Writes an audit entry when a person (not a service) looks at values or
@@ -56,11 +104,28 @@ pub async fn document_row(app: &App, raw: &str) -> ApiResult<DocumentRow> {
         .ok_or_else(|| ApiError::not_found(format!("there is no document {id}")))
 }
 
+/// A document with its records and history
+///
+/// A document with its records and history: where one uploaded file
+/// stands, the records found in it, what happened to it, and every value
+/// its fields have had.
+#[utoipa::path(
+    get,
+    path = "/api/v1/documents/{id}",
+    operation_id = "getDocument",
+    tag = "documents",
+    params(("id" = Uuid, Path, description = "The document id.")),
+    responses(
+        (status = 200, description = "The document.", body = Document),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+)]
 async fn get_document(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Document>> {
     let id = parse_id(&id, "document")?;
     let view = app
         .db
@@ -70,25 +135,25 @@ async fn get_document(
         .ok_or_else(|| ApiError::not_found(format!("there is no document {id}")))?;
     audit_view(&app, &caller, "document.view", "document", id).await?;
     let d = &view.document;
-    Ok(Json(json!({
-        "id": d.id,
-        "batch_id": d.batch_id,
-        "source": d.source,
-        "sha256": d.sha256,
-        "bytes": d.bytes,
-        "format": d.format,
-        "page_count": d.page_count,
-        "status": d.status(),
-        "error": d.error,
-        "reason": d.reason,
-        "attempts": d.attempts,
-        "duplicate_of": d.duplicate_of,
-        "created_at": d.created_at,
-        "updated_at": d.updated_at,
-        "records": view.records,
-        "events": view.events,
-        "history": view.history,
-    })))
+    Ok(Json(Document {
+        id: d.id,
+        batch_id: d.batch_id,
+        source: d.source.clone(),
+        sha256: d.sha256.clone(),
+        bytes: d.bytes,
+        format: d.format.clone(),
+        page_count: d.page_count,
+        status: d.status(),
+        error: d.error.clone(),
+        reason: d.reason.clone(),
+        attempts: d.attempts,
+        duplicate_of: d.duplicate_of,
+        created_at: d.created_at,
+        updated_at: d.updated_at,
+        records: view.records,
+        events: view.events,
+        history: view.history,
+    }))
 }
 
 fn content_type(format: &str) -> &'static str {
@@ -101,6 +166,36 @@ fn content_type(format: &str) -> &'static str {
     }
 }
 
+/// The original file
+///
+/// The original file: the bytes as uploaded, as an attachment named after
+/// the uploaded file, streamed from storage.
+#[utoipa::path(
+    get,
+    path = "/api/v1/documents/{id}/original",
+    operation_id = "getOriginal",
+    tag = "documents",
+    params(("id" = Uuid, Path, description = "The document id.")),
+    responses(
+        (
+            status = 200,
+            description = "The original file.",
+            headers((
+                "Content-Disposition" = String,
+                description = "`attachment; filename=\"...\"` with the uploaded file's name."
+            )),
+            content(
+                (crate::openapi::Bytes = "application/pdf"),
+                (crate::openapi::Bytes = "image/tiff"),
+                (crate::openapi::Bytes = "image/png"),
+                (crate::openapi::Bytes = "image/jpeg"),
+            ),
+        ),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 410, response = crate::openapi::Gone),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+)]
 async fn get_original(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -184,6 +279,36 @@ pub async fn page_png(app: &App, d: &DocumentRow, n: &str) -> ApiResult<Vec<u8>>
     png(&img)
 }
 
+/// One page as a PNG image
+///
+/// One page as a PNG image: page `n` (from 1) of the document. When it is
+/// a page of a known form, it is turned upright, deskewed and cut to the
+/// form's page, at 150 dpi; otherwise it is the page as scanned.
+#[utoipa::path(
+    get,
+    path = "/api/v1/documents/{id}/pages/{n}",
+    operation_id = "getPage",
+    tag = "documents",
+    params(
+        ("id" = Uuid, Path, description = "The document id."),
+        (
+            "n" = u32,
+            Path,
+            minimum = 1,
+            description = "The page number, from 1 to the document's `page_count`."
+        ),
+    ),
+    responses(
+        (status = 200, description = "The page.", body = crate::openapi::Bytes,
+            content_type = "image/png"),
+        (status = 404, description = "There is no such document, or no such page in it.",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 410, response = crate::openapi::Gone),
+        (status = 422, description = "The page could not be drawn.", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+)]
 async fn get_page(
     State(app): State<Arc<App>>,
     caller: Caller,

@@ -14,21 +14,22 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use chrono::{DateTime, Utc};
 use formflow_schemas::{Status, StoredRecord, Template};
 use formflow_service::db::{AuditEntry, RecordFilter};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Records fetched for each chunk of the stream.
 const CHUNK: u32 = 500;
 
 /// The routes.
-pub fn router() -> Router<Arc<App>> {
-    Router::new().route("/api/v1/exports/{file}", get(export))
+pub fn router() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new().routes(routes!(export))
 }
 
 /// The header row: the record's ids and status, then every field.
@@ -107,6 +108,46 @@ fn csv_bytes(rows: impl IntoIterator<Item = Vec<String>>) -> Vec<u8> {
     w.into_inner().unwrap_or_default()
 }
 
+/// An export's query parameters.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct ExportQuery {
+    /// Record statuses to include, comma-separated (`extracted,approved` if
+    /// not given).
+    status: Option<String>,
+    /// Only records changed at or after this time.
+    since: Option<DateTime<Utc>>,
+}
+
+/// Export a form's records as CSV
+///
+/// Export a form's records as CSV: one row a record, one column a field in
+/// the template's order, after the record's ids, status and review;
+/// streamed. `file` is the form's key and `.csv`, e.g.
+/// `voter-registration.csv`. Cells a spreadsheet would run as formulas are
+/// prefixed with `'`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/exports/{file}",
+    operation_id = "exportRecords",
+    tag = "records",
+    params(
+        (
+            "file" = String,
+            Path,
+            pattern = "^[A-Za-z0-9_-]+\\.csv$",
+            description = "The form key and `.csv`."
+        ),
+        ExportQuery,
+    ),
+    responses(
+        (status = 200, description = "The CSV.", body = String, content_type = "text/csv"),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+)]
 async fn export(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -122,13 +163,7 @@ async fn export(
         .get(form)
         .cloned()
         .ok_or_else(|| ApiError::not_found(format!("there is no form {form:?}")))?;
-    for k in q.keys() {
-        if !["status", "since"].contains(&k.as_str()) {
-            return Err(ApiError::unprocessable(format!(
-                "unknown parameter {k:?}: use status and since"
-            )));
-        }
-    }
+    super::only_params::<ExportQuery>(&q)?;
     let mut statuses = Vec::new();
     for one in q
         .get("status")
@@ -137,7 +172,10 @@ async fn export(
         .map(str::trim)
     {
         let s: Status = serde_json::from_value(Value::String(one.to_string())).map_err(|_| {
-            ApiError::unprocessable(format!("status {one:?} is not a record status (extracted, needs_review, approved, rejected, ...)"))
+            ApiError::unprocessable(format!(
+                "status {one:?} is not a record status \
+                 (extracted, needs_review, approved, rejected, ...)"
+            ))
         })?;
         statuses.push(s);
     }

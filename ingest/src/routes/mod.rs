@@ -10,13 +10,16 @@ pub mod records;
 
 use crate::error::{ApiError, ApiResult};
 use crate::App;
-use axum::Router;
+use std::collections::HashMap;
 use std::sync::Arc;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
-/// The API's routes.
-pub fn router() -> Router<Arc<App>> {
-    Router::new()
+/// The API's routes, each with its description for the OpenAPI document
+/// ([`crate::openapi`]).
+pub fn router() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
         .merge(batches::router())
         .merge(documents::router())
         .merge(records::router())
@@ -37,4 +40,25 @@ pub fn parse_id(raw: &str, what: &str) -> ApiResult<Uuid> {
             "there is no {what} {raw:?}: ids look like 0193a1b2-..."
         ))
     })
+}
+
+/// Refuses a query parameter that `P` (the parameters the OpenAPI document
+/// gives for the route) does not describe, naming those it does; so that a
+/// parameter the handler reads is one the document describes.
+pub fn only_params<P: IntoParams>(q: &HashMap<String, String>) -> ApiResult<()> {
+    let names: Vec<String> = P::into_params(|| None)
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    let Some(unknown) = q.keys().find(|k| !names.contains(k)) else {
+        return Ok(());
+    };
+    let known = match names.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => "none".to_string(),
+    };
+    Err(ApiError::unprocessable(format!(
+        "unknown parameter {unknown:?}: use {known}"
+    )))
 }

@@ -141,7 +141,8 @@ impl AuditEntry {
 }
 
 /// An entry as read back.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = AuditEntry)]
 pub struct AuditEvent {
     /// Its place in the log.
     pub id: i64,
@@ -157,8 +158,9 @@ pub struct AuditEvent {
     pub subject_kind: Option<String>,
     /// To which.
     pub subject_id: Option<String>,
-    /// The rest.
+    /// The rest: counts, keys and ids, never personal data.
     #[sqlx(json)]
+    #[schema(value_type = Object)]
     pub detail: Value,
 }
 
@@ -218,7 +220,8 @@ impl Db {
         let limit = i64::from(f.limit.clamp(1, 1000));
         on_db!(self, p => {
             let mut q = sqlx::QueryBuilder::new(
-                "SELECT id, at, actor_kind, actor, action, subject_kind, subject_id, detail FROM audit WHERE 1 = 1",
+                "SELECT id, at, actor_kind, actor, action, subject_kind, subject_id, detail \
+                 FROM audit WHERE 1 = 1",
             );
             if let Some(after) = f.after {
                 q.push(if f.newest_first { " AND id < " } else { " AND id > " }).push_bind(after);

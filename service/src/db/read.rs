@@ -58,7 +58,7 @@ pub struct RecordsPage {
 }
 
 /// A record without its values: what uploaders and the queue see.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct RecordSummary {
     /// The record.
     pub id: Uuid,
@@ -113,17 +113,26 @@ impl Db {
     /// A batch and its documents.
     pub async fn batch(&self, id: Uuid) -> DbResult<Option<BatchView>> {
         on_db!(self, p => {
-            let batch: Option<BatchRow> = sqlx::query_as("SELECT * FROM batches WHERE id = $1").bind(id).fetch_optional(p).await?;
+            let batch: Option<BatchRow> = sqlx::query_as("SELECT * FROM batches WHERE id = $1")
+                .bind(id)
+                .fetch_optional(p)
+                .await?;
             let Some(batch) = batch else { return Ok(None) };
             let documents: Vec<DocumentRow> =
-                sqlx::query_as("SELECT * FROM documents WHERE batch_id = $1 ORDER BY position").bind(id).fetch_all(p).await?;
+                sqlx::query_as("SELECT * FROM documents WHERE batch_id = $1 ORDER BY position")
+                    .bind(id)
+                    .fetch_all(p)
+                    .await?;
             Ok(Some(BatchView { batch, documents }))
         })
     }
 
     /// A document row alone.
     pub async fn document_row(&self, id: Uuid) -> DbResult<Option<DocumentRow>> {
-        on_db!(self, p => Ok(sqlx::query_as("SELECT * FROM documents WHERE id = $1").bind(id).fetch_optional(p).await?))
+        on_db!(self, p => Ok(sqlx::query_as("SELECT * FROM documents WHERE id = $1")
+            .bind(id)
+            .fetch_optional(p)
+            .await?))
     }
 
     /// A document with its records, events and field history.
@@ -135,12 +144,17 @@ impl Db {
         let source_id = document.duplicate_of.unwrap_or(id);
         on_db!(self, p => {
             let rows: Vec<RecordRow> =
-                sqlx::query_as("SELECT * FROM records WHERE document_id = $1 ORDER BY ordinal").bind(source_id).fetch_all(p).await?;
+                sqlx::query_as("SELECT * FROM records WHERE document_id = $1 ORDER BY ordinal")
+                    .bind(source_id)
+                    .fetch_all(p)
+                    .await?;
             let records = self.with_fields(rows).await?;
-            let events: Vec<EventRow> = sqlx::query_as("SELECT at, status, detail FROM document_events WHERE document_id = $1 ORDER BY id")
-                .bind(id)
-                .fetch_all(p)
-                .await?;
+            let events: Vec<EventRow> = sqlx::query_as(
+                "SELECT at, status, detail FROM document_events WHERE document_id = $1 ORDER BY id",
+            )
+            .bind(id)
+            .fetch_all(p)
+            .await?;
             // By record id, through the history's own index: joined to
             // records and ordered by id, the planner walked all history.
             let ids: Vec<Uuid> = records.iter().map(|r| r.id).collect();
@@ -174,7 +188,13 @@ impl Db {
                 q.push(" AND updated_at >= ").push_bind(since);
             }
             if let Some((at, id)) = f.after {
-                q.push(" AND (updated_at > ").push_bind(at).push(" OR (updated_at = ").push_bind(at).push(" AND id > ").push_bind(id).push("))");
+                q.push(" AND (updated_at > ")
+                    .push_bind(at)
+                    .push(" OR (updated_at = ")
+                    .push_bind(at)
+                    .push(" AND id > ")
+                    .push_bind(id)
+                    .push("))");
             }
             q.push(" ORDER BY updated_at, id LIMIT ").push_bind(i64::from(limit) + 1);
             q.build_query_as().fetch_all(p).await?
@@ -231,7 +251,8 @@ impl Db {
         let rows: Vec<Row> = on_db!(self, p => {
             let mut q = sqlx::QueryBuilder::new(
                 "SELECT r.document_id, r.id, r.form, r.status, r.pages, \
-                 (SELECT COUNT(*) FROM field_values f WHERE f.record_id = r.id AND f.flags <> '[]') \
+                 (SELECT COUNT(*) FROM field_values f \
+                 WHERE f.record_id = r.id AND f.flags <> '[]') \
                  FROM records r WHERE r.document_id IN (",
             );
             let mut sep = q.separated(", ");
@@ -265,13 +286,16 @@ impl Db {
     pub async fn recent_batches(&self, limit: u32) -> DbResult<Vec<BatchSummary>> {
         let limit = i64::from(limit.clamp(1, 500));
         let (batches, counts) = on_db!(self, p => {
-            let batches: Vec<BatchRow> = sqlx::query_as("SELECT * FROM batches ORDER BY created_at DESC, id DESC LIMIT $1")
-                .bind(limit)
-                .fetch_all(p)
-                .await?;
+            let batches: Vec<BatchRow> = sqlx::query_as(
+                "SELECT * FROM batches ORDER BY created_at DESC, id DESC LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(p)
+            .await?;
             let counts: Vec<(Uuid, String, i64)> = sqlx::query_as(
                 "SELECT batch_id, status, COUNT(*) FROM documents WHERE batch_id IN \
-                 (SELECT id FROM batches ORDER BY created_at DESC, id DESC LIMIT $1) GROUP BY batch_id, status",
+                 (SELECT id FROM batches ORDER BY created_at DESC, id DESC LIMIT $1) \
+                 GROUP BY batch_id, status",
             )
             .bind(limit)
             .fetch_all(p)
@@ -298,7 +322,8 @@ impl Db {
         }
         let rows: Vec<HistoryRow> = on_db!(self, p => {
             let mut q = sqlx::QueryBuilder::new(
-                "SELECT id, record_id, name, at, actor, old_value, new_value, note FROM field_history WHERE record_id IN (",
+                "SELECT id, record_id, name, at, actor, old_value, new_value, note \
+                 FROM field_history WHERE record_id IN (",
             );
             let mut sep = q.separated(", ");
             for r in records {
@@ -327,20 +352,30 @@ impl Db {
     /// The counts `/metrics` reports.
     pub async fn metrics(&self) -> DbResult<MetricsSnapshot> {
         on_db!(self, p => {
-            let documents: Vec<(String, i64)> = sqlx::query_as("SELECT status, COUNT(*) FROM documents GROUP BY status").fetch_all(p).await?;
+            let documents: Vec<(String, i64)> =
+                sqlx::query_as("SELECT status, COUNT(*) FROM documents GROUP BY status")
+                    .fetch_all(p)
+                    .await?;
             let (pages_done,): (Option<i64>,) = sqlx::query_as(
-                "SELECT CAST(SUM(page_count) AS BIGINT) FROM documents WHERE status IN ('extracted', 'needs_review', 'unclassified', 'failed')",
+                "SELECT CAST(SUM(page_count) AS BIGINT) FROM documents WHERE status IN \
+                 ('extracted', 'needs_review', 'unclassified', 'failed')",
             )
             .fetch_one(p)
             .await?;
             let failures: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT COALESCE(reason, 'unknown'), COUNT(*) FROM documents WHERE status = 'failed' GROUP BY COALESCE(reason, 'unknown')",
+                "SELECT COALESCE(reason, 'unknown'), COUNT(*) FROM documents \
+                 WHERE status = 'failed' GROUP BY COALESCE(reason, 'unknown')",
             )
             .fetch_all(p)
             .await?;
-            let mut q = sqlx::QueryBuilder::new("SELECT COUNT(extract_ms), CAST(COALESCE(SUM(extract_ms), 0) AS BIGINT)");
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT COUNT(extract_ms), CAST(COALESCE(SUM(extract_ms), 0) AS BIGINT)",
+            );
             for b in EXTRACT_BUCKETS {
-                q.push(format!(", SUM(CASE WHEN extract_ms <= {} THEN 1 ELSE 0 END)", (b * 1000.0) as i64));
+                q.push(format!(
+                    ", SUM(CASE WHEN extract_ms <= {} THEN 1 ELSE 0 END)",
+                    (b * 1000.0) as i64
+                ));
             }
             q.push(" FROM documents WHERE extract_ms IS NOT NULL");
             let row = q.build().fetch_one(p).await?;
@@ -352,11 +387,15 @@ impl Db {
                 let n: Option<i64> = row.try_get(i + 2)?;
                 extract_buckets.push((*b, n.unwrap_or(0)));
             }
-            let (outbox,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox").fetch_one(p).await?;
+            let (outbox,): (i64,) =
+                sqlx::query_as("SELECT COUNT(*) FROM outbox").fetch_one(p).await?;
             let outbox_oldest: Option<(DateTime<Utc>,)> =
-                sqlx::query_as("SELECT created_at FROM outbox ORDER BY created_at LIMIT 1").fetch_optional(p).await?;
+                sqlx::query_as("SELECT created_at FROM outbox ORDER BY created_at LIMIT 1")
+                    .fetch_optional(p)
+                    .await?;
             let review_oldest: Option<(DateTime<Utc>,)> = sqlx::query_as(
-                "SELECT updated_at FROM documents WHERE status = 'needs_review' ORDER BY updated_at LIMIT 1",
+                "SELECT updated_at FROM documents WHERE status = 'needs_review' \
+                 ORDER BY updated_at LIMIT 1",
             )
             .fetch_optional(p)
             .await?;
@@ -378,10 +417,13 @@ impl Db {
     /// and `upload` to wait on).
     pub async fn unfinished(&self, batch: Uuid) -> DbResult<i64> {
         on_db!(self, p => {
-            let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM documents WHERE batch_id = $1 AND status IN ('queued', 'processing')")
-                .bind(batch)
-                .fetch_one(p)
-                .await?;
+            let (n,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM documents \
+                 WHERE batch_id = $1 AND status IN ('queued', 'processing')",
+            )
+            .bind(batch)
+            .fetch_one(p)
+            .await?;
             Ok(n)
         })
     }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 pub use formflow_schemas::DocStatus;
 
 /// A file refused at upload, and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Refusal {
     /// The file's name as sent.
     pub file: String,
@@ -219,12 +219,14 @@ impl HistoryRow {
     }
 }
 
-/// A `document_events` row.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// A `document_events` row: a change in a document's status.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = Event)]
 pub struct EventRow {
     /// When.
     pub at: DateTime<Utc>,
     /// The status it moved to.
+    #[schema(value_type = formflow_schemas::DocStatus)]
     pub status: String,
     /// What happened, in plain words.
     pub detail: Option<String>,
