@@ -32,7 +32,10 @@ fn sentence(file: &str) -> &'static str {
         "encrypted.pdf" => "the PDF is protected by a password; send it without one",
         "thousand-pages.pdf" => "the PDF has 1000 pages; the limit is 200",
         "giant-page.pdf" => "page 1 is 4939 x 4939 mm; the largest page accepted is 600 mm a side",
-        "pixel-bomb.png" => "the image would be 60000 x 60000 pixels (3.6 gigapixels); the limit is 40 megapixels a page",
+        "pixel-bomb.png" => {
+            "the image would be 60000 x 60000 pixels (3.6 gigapixels); the limit is 40 \
+             megapixels a page"
+        }
         "truncated.jpg" => "the JPEG is cut short (truncated): scan it again",
         "truncated-scan.pdf" => "the PDF is cut short (truncated): scan it again",
         _ => "",

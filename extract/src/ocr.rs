@@ -73,7 +73,9 @@ impl Ocr {
     /// Starts an engine with the English LSTM model.
     pub fn new() -> Result<Ocr, String> {
         let dir = find_tessdata().ok_or_else(|| {
-            "Tesseract's English language data (eng.traineddata) was not found; install tesseract-ocr-eng or set TESSDATA_PREFIX".to_string()
+            "Tesseract's English language data (eng.traineddata) was not found; install \
+             tesseract-ocr-eng or set TESSDATA_PREFIX"
+                .to_string()
         })?;
         Self::with_tessdata(&dir)
     }

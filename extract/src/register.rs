@@ -876,7 +876,10 @@ mod tests {
         let json = serde_json::to_string(&pose).unwrap();
         assert_eq!(
             json,
-            r#"{"orientation":270,"angle":-0.0125,"sx":11.8,"sy":11.75,"tx":20.5,"ty":-15.25,"scan_w":2480,"scan_h":3508}"#
+            concat!(
+                r#"{"orientation":270,"angle":-0.0125,"sx":11.8,"sy":11.75,"#,
+                r#""tx":20.5,"ty":-15.25,"scan_w":2480,"scan_h":3508}"#
+            )
         );
         assert_eq!(serde_json::from_str::<Pose>(&json).unwrap(), pose);
     }

@@ -316,15 +316,35 @@ mod tests {
         fn no_values_make_the_rules_panic_or_change_a_value(
             picks in proptest::collection::vec((0usize..5, 0usize..4), 0..30)
         ) {
-            let choices = [json!(null), json!(true), json!(false), json!("2001-01-01"), json!("x"), json!(3)];
-            let flag_sets = [vec![], vec![Flag::Invalid], vec![Flag::LowConfidence], vec![Flag::Unreadable]];
+            let choices = [
+                json!(null),
+                json!(true),
+                json!(false),
+                json!("2001-01-01"),
+                json!("x"),
+                json!(3),
+            ];
+            let flag_sets = [
+                vec![],
+                vec![Flag::Invalid],
+                vec![Flag::LowConfidence],
+                vec![Flag::Unreadable],
+            ];
             for t in [voter(), legal_aid()] {
                 let mut f: Vec<(String, Normalised)> = t
                     .fields
                     .iter()
                     .zip(picks.iter().cycle())
                     .map(|(s, &(v, fl))| {
-                        (s.name.clone(), Normalised { value: choices[v].clone(), confidence: 0.9, flags: flag_sets[fl].clone(), note: None })
+                        (
+                            s.name.clone(),
+                            Normalised {
+                                value: choices[v].clone(),
+                                confidence: 0.9,
+                                flags: flag_sets[fl].clone(),
+                                note: None,
+                            },
+                        )
                     })
                     .collect();
                 let before: Vec<Value> = f.iter().map(|(_, x)| x.value.clone()).collect();

@@ -53,7 +53,10 @@ pub async fn run(db: Db, broker: Broker, wake: Arc<Notify>, mut stop: watch::Rec
                         DrainError::Db(d) => d,
                         DrainError::Publish(p) => p as &QueueError,
                     };
-                    tracing::warn!(error = %what, "outbox relay: cannot publish yet; uploads are kept and will be sent");
+                    tracing::warn!(
+                        error = %what,
+                        "outbox relay: cannot publish yet; uploads are kept and will be sent"
+                    );
                     failing = true;
                 }
                 tokio::select! {

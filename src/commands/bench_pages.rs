@@ -399,7 +399,11 @@ async fn timed(db_url: &str, name: &str, records: usize, repeat: usize) -> anyho
         ("audit log page", "/admin/audit".into(), &adm),
         ("people page", "/admin/users".into(), &adm),
     ];
-    println!("{records} records in the database ({} documents waiting for review); {repeat} calls each, after one warm-up", counts.documents);
+    println!(
+        "{records} records in the database ({} documents waiting for review); {repeat} calls \
+         each, after one warm-up",
+        counts.documents
+    );
     println!();
     println!(
         "{:<28} {:>9} {:>9} {:>9} {:>8}",

@@ -107,9 +107,16 @@ pub fn bench_pipeline(
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    println!("{} files, {pages} pages; {repeat} round(s) of: extract alone, pipeline with 1 worker, with 2", files.len());
+    println!(
+        "{} files, {pages} pages; {repeat} round(s) of: extract alone, pipeline with 1 worker, \
+         with 2",
+        files.len()
+    );
     println!();
-    println!("round  extract CPU-s  workers  upload s  wall s  pages/s  serve CPU-s  worker CPU-s  (extracting)  PostgreSQL CPU-s  RabbitMQ CPU-s  overhead  attributed");
+    println!(
+        "round  extract CPU-s  workers  upload s  wall s  pages/s  serve CPU-s  worker \
+         CPU-s  (extracting)  PostgreSQL CPU-s  RabbitMQ CPU-s  overhead  attributed"
+    );
     let mut rounds = Vec::new();
     for round in 1..=repeat.max(1) {
         // Extraction alone, the same files, in this process: on one thread
@@ -127,7 +134,8 @@ pub fn bench_pipeline(
             let r = rt.block_on(one_run(&files, pages, workers, admin_url, amqp_url))?;
             let extract_cpu = extract_cpu[workers - 1];
             println!(
-                "{round:>5}  {extract_cpu:>13.2}  {:>7}  {:>8.2}  {:>6.2}  {:>7.2}  {:>11.2}  {:>12.2}  {:>12.2}  {:>16.2}  {:>14.2}  {:>7.1}%  {:>9.1}%",
+                "{round:>5}  {extract_cpu:>13.2}  {:>7}  {:>8.2}  {:>6.2}  {:>7.2}  {:>11.2}  \
+                 {:>12.2}  {:>12.2}  {:>16.2}  {:>14.2}  {:>7.1}%  {:>9.1}%",
                 r.workers,
                 r.upload,
                 r.wall,
@@ -193,9 +201,15 @@ pub fn bench_pipeline(
                 .collect()
         )
     );
-    println!("overhead = (serve + workers + PostgreSQL + RabbitMQ CPU) / CPU of extraction alone on the same files in the same round");
+    println!(
+        "overhead = (serve + workers + PostgreSQL + RabbitMQ CPU) / CPU of extraction alone on \
+         the same files in the same round"
+    );
     println!("           (on as many threads as workers) - 1");
-    println!("attributed = the same, but against the CPU the workers' extraction threads used in the run itself");
+    println!(
+        "attributed = the same, but against the CPU the workers' extraction threads used in the \
+         run itself"
+    );
     Ok(())
 }
 

@@ -80,9 +80,11 @@ const RESTART_POSTGRES: &str = "s=; [ \"$(id -u)\" -eq 0 ] || s=sudo; \
 /// Restarts the machine's RabbitMQ node (by systemd where it runs it),
 /// and waits for it to start.
 const RESTART_RABBITMQ: &str = "s=; [ \"$(id -u)\" -eq 0 ] || s=sudo; \
-     if systemctl is-active --quiet rabbitmq-server 2>/dev/null; then $s systemctl restart rabbitmq-server; \
+     if systemctl is-active --quiet rabbitmq-server 2>/dev/null; then \
+     $s systemctl restart rabbitmq-server; \
      else $s rabbitmqctl stop >/dev/null && $s rabbitmq-server -detached; fi; \
-     for i in $(seq 1 120); do $s rabbitmqctl -q await_startup --timeout 5 >/dev/null 2>&1 && exit 0; sleep 1; done; exit 1";
+     for i in $(seq 1 120); do $s rabbitmqctl -q await_startup --timeout 5 >/dev/null 2>&1 && \
+     exit 0; sleep 1; done; exit 1";
 
 /// Documents a request carries.
 const PER_REQUEST: usize = 10;
@@ -295,7 +297,8 @@ async fn run(scans: Vec<(String, Vec<u8>)>, opts: &DrillOpts) -> anyhow::Result<
     }
     anyhow::ensure!(
         ok,
-        "the drill found documents lost, duplicated or stuck, or a restart failed (logs kept in {})",
+        "the drill found documents lost, duplicated or stuck, or a restart failed (logs kept \
+         in {})",
         std::env::temp_dir().join(&name).display()
     );
     Ok(())
@@ -617,7 +620,8 @@ impl Report {
         .fetch_one(pool)
         .await?;
         let (no_records,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM documents d WHERE d.status IN ('extracted', 'needs_review', 'unclassified') \
+            "SELECT COUNT(*) FROM documents d \
+             WHERE d.status IN ('extracted', 'needs_review', 'unclassified') \
              AND NOT EXISTS (SELECT 1 FROM records r WHERE r.document_id = d.id)",
         )
         .fetch_one(pool)

@@ -146,7 +146,11 @@ fn read_password() -> anyhow::Result<String> {
         .read_to_string(&mut all)
         .context("Failed to read the password from standard input")?;
     let first = all.lines().next().unwrap_or("").to_string();
-    anyhow::ensure!(!first.is_empty(), "give the password on standard input, for example: echo 'long password' | formflow user add ann --role caseworker");
+    anyhow::ensure!(
+        !first.is_empty(),
+        "give the password on standard input, for example: echo 'long password' | formflow \
+         user add ann --role caseworker"
+    );
     Ok(first)
 }
 
@@ -248,29 +252,59 @@ pub fn token(cmd: &TokenCommand, opts: &PeopleOpts) -> anyhow::Result<()> {
                 check_name(name)?;
                 anyhow::ensure!(
                     token_role_allowed(*role),
-                    "a token may be for a consumer, an uploader or a caseworker: admin work is done by people who sign in"
+                    "a token may be for a consumer, an uploader or a caseworker: admin work is \
+                     done by people who sign in"
                 );
                 let token = new_token()?;
                 db.add_token(name, *role, &secret_hash(&token))
                     .await?
                     .map_err(anyhow::Error::msg)
-                    .with_context(|| format!("no token was made: revoke the token {name} first, or choose another name"))?;
+                    .with_context(|| {
+                        format!(
+                            "no token was made: revoke the token {name} first, or choose \
+                             another name"
+                        )
+                    })?;
                 audit(&db, "token.create", "token", name, json!({ "role": role })).await?;
-                eprintln!("formflow: token {name} ({role}) made; it is shown once, below. Send it as: Authorization: Bearer <token>");
+                eprintln!(
+                    "formflow: token {name} ({role}) made; it is shown once, below. Send it as: \
+                     Authorization: Bearer <token>"
+                );
                 println!("{token}");
             }
             TokenCommand::Revoke { name } => {
-                anyhow::ensure!(db.revoke_token(name).await?, "there is no live token called {name:?}");
+                anyhow::ensure!(
+                    db.revoke_token(name).await?,
+                    "there is no live token called {name:?}"
+                );
                 audit(&db, "token.revoke", "token", name, json!({})).await?;
                 eprintln!("formflow: token {name} is revoked");
             }
             TokenCommand::List => {
                 let tokens = db.tokens().await?;
-                let w = tokens.iter().map(|t| t.name.chars().count()).max().unwrap_or(4).max(4);
-                println!("{:<w$}  {:<10}  {:<20}  {:<20}  revoked", "name", "role", "made", "last used");
-                let t = |d: Option<chrono::DateTime<chrono::Utc>>| d.map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_else(|| "-".into());
+                let w = tokens
+                    .iter()
+                    .map(|t| t.name.chars().count())
+                    .max()
+                    .unwrap_or(4)
+                    .max(4);
+                println!(
+                    "{:<w$}  {:<10}  {:<20}  {:<20}  revoked",
+                    "name", "role", "made", "last used"
+                );
+                let t = |d: Option<chrono::DateTime<chrono::Utc>>| {
+                    d.map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+                        .unwrap_or_else(|| "-".into())
+                };
                 for k in tokens {
-                    println!("{:<w$}  {:<10}  {:<20}  {:<20}  {}", k.name, k.role, t(Some(k.created_at)), t(k.last_used_at), t(k.revoked_at));
+                    println!(
+                        "{:<w$}  {:<10}  {:<20}  {:<20}  {}",
+                        k.name,
+                        k.role,
+                        t(Some(k.created_at)),
+                        t(k.last_used_at),
+                        t(k.revoked_at)
+                    );
                 }
             }
         }

@@ -6,6 +6,7 @@ use super::ExtractOpts;
 use anyhow::Context as _;
 use formflow_extract::Pool;
 use formflow_ingest::auth::session::AuthSettings;
+use formflow_ingest::door::Door;
 use formflow_ingest::{App, Receiving, Settings, UploadLimits};
 use formflow_service::db::Actor;
 use formflow_service::db::DocStatus;
@@ -80,7 +81,11 @@ pub struct HttpOpts {
     #[arg(long, env = "FORMFLOW_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Largest upload request, in megabytes (413 beyond).
-    #[arg(long, env = "FORMFLOW_MAX_UPLOAD_MB", default_value_t = UploadLimits::DEFAULT_MAX_REQUEST_MB)]
+    #[arg(
+        long,
+        env = "FORMFLOW_MAX_UPLOAD_MB",
+        default_value_t = UploadLimits::DEFAULT_MAX_REQUEST_MB
+    )]
     pub max_upload_mb: usize,
     /// Most files in one upload (413 beyond).
     #[arg(long, env = "FORMFLOW_MAX_FILES", default_value_t = UploadLimits::DEFAULT_MAX_FILES)]
@@ -88,41 +93,88 @@ pub struct HttpOpts {
     /// Most uploads received at once; more are answered 503 with
     /// Retry-After. Files are received to disk and checked two at a time,
     /// whatever their number.
-    #[arg(long, env = "FORMFLOW_MAX_CONCURRENT_UPLOADS", default_value_t = UploadLimits::DEFAULT_MAX_CONCURRENT)]
+    #[arg(
+        long,
+        env = "FORMFLOW_MAX_CONCURRENT_UPLOADS",
+        default_value_t = UploadLimits::DEFAULT_MAX_CONCURRENT
+    )]
     pub max_concurrent_uploads: usize,
     /// How long opening a document for review holds it for one caseworker
     /// (minutes, or with a unit: 900s, 15m, 1h). Longer lets them pause;
     /// shorter returns abandoned documents to the queue sooner.
-    #[arg(long, env = "FORMFLOW_REVIEW_LEASE", default_value = "15m", value_parser = parse_duration)]
+    #[arg(
+        long,
+        env = "FORMFLOW_REVIEW_LEASE",
+        default_value = duration_arg(Settings::DEFAULT_REVIEW_LEASE),
+        value_parser = parse_duration
+    )]
     pub review_lease: Duration,
     /// A signed-in person unused this long is signed out (minutes, or with
     /// a unit). Shorter is safer on shared desks.
-    #[arg(long, env = "FORMFLOW_SESSION_IDLE", default_value = "30m", value_parser = parse_duration)]
+    #[arg(
+        long,
+        env = "FORMFLOW_SESSION_IDLE",
+        default_value = duration_arg(AuthSettings::DEFAULT_IDLE),
+        value_parser = parse_duration
+    )]
     pub session_idle: Duration,
     /// A session ends this long after sign-in, however busy.
-    #[arg(long, env = "FORMFLOW_SESSION_MAX", default_value = "12h", value_parser = parse_duration)]
+    #[arg(
+        long,
+        env = "FORMFLOW_SESSION_MAX",
+        default_value = duration_arg(AuthSettings::DEFAULT_MAX),
+        value_parser = parse_duration
+    )]
     pub session_max: Duration,
     /// Memory for decoded pages kept for drawing crops, in megabytes.
-    #[arg(long, env = "FORMFLOW_PAGE_CACHE_MB", default_value_t = 256)]
+    #[arg(
+        long,
+        env = "FORMFLOW_PAGE_CACHE_MB",
+        default_value_t = Settings::DEFAULT_PAGE_CACHE_MB
+    )]
     pub page_cache_mb: usize,
     /// A document being read whose worker has said nothing for this long
-    /// (workers speak every FORMFLOW_HEARTBEAT) goes back to the queue: its worker was
-    /// killed, cut off or hung.
-    #[arg(long, env = "FORMFLOW_STALE_AFTER", default_value = "5m", value_parser = parse_duration)]
+    /// (workers speak every FORMFLOW_HEARTBEAT) goes back to the queue: its
+    /// worker was killed, cut off or hung.
+    #[arg(
+        long,
+        env = "FORMFLOW_STALE_AFTER",
+        default_value = "5m",
+        value_parser = parse_duration
+    )]
     pub stale_after: Duration,
     /// Time a client has to send a request's head (or start its next one
     /// on a kept-alive connection, or finish a TLS handshake).
-    #[arg(long, env = "FORMFLOW_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(
+        long,
+        env = "FORMFLOW_HEADER_TIMEOUT",
+        default_value = duration_arg(Door::DEFAULT_HEADER_TIMEOUT),
+        value_parser = parse_duration
+    )]
     pub header_timeout: Duration,
     /// Longest an upload's body may stop arriving before it is dropped.
-    #[arg(long, env = "FORMFLOW_BODY_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    #[arg(
+        long,
+        env = "FORMFLOW_BODY_IDLE_TIMEOUT",
+        default_value = duration_arg(UploadLimits::DEFAULT_BODY_IDLE),
+        value_parser = parse_duration
+    )]
     pub body_idle_timeout: Duration,
     /// Most connections open at once; more wait until one closes.
-    #[arg(long, env = "FORMFLOW_MAX_CONNECTIONS", default_value_t = 512)]
+    #[arg(
+        long,
+        env = "FORMFLOW_MAX_CONNECTIONS",
+        default_value_t = Door::DEFAULT_MAX_CONNECTIONS
+    )]
     pub max_connections: usize,
     /// On stop, how long open requests may finish before their
     /// connections are closed.
-    #[arg(long, env = "FORMFLOW_SHUTDOWN_DEADLINE", default_value = "30s", value_parser = parse_duration)]
+    #[arg(
+        long,
+        env = "FORMFLOW_SHUTDOWN_DEADLINE",
+        default_value = duration_arg(Door::DEFAULT_SHUTDOWN_DEADLINE),
+        value_parser = parse_duration
+    )]
     pub shutdown_deadline: Duration,
     /// A PEM certificate chain: serve HTTPS with it (with
     /// FORMFLOW_TLS_KEY), rather than behind a proxy that terminates TLS.
@@ -137,7 +189,11 @@ pub struct HttpOpts {
     /// Erase each document (records, history, pages, original) this many
     /// days after its upload, checked hourly. Unset, nothing is erased
     /// unless `formflow purge` is run.
-    #[arg(long, env = "FORMFLOW_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(
+        long,
+        env = "FORMFLOW_RETENTION_DAYS",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
     pub retention_days: Option<u32>,
     /// The PEM private key of FORMFLOW_TLS_CERT.
     #[arg(long, env = "FORMFLOW_TLS_KEY", requires = "tls_cert")]
@@ -168,6 +224,22 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err("a duration must be more than nothing".into());
     }
     Ok(Duration::from_secs(secs))
+}
+
+/// `d` as [`parse_duration`] reads it, in the largest whole unit (`30s`,
+/// `15m`, `12h`): a clap default built from a constant the library uses
+/// too.
+fn duration_arg(d: Duration) -> String {
+    debug_assert!(d.subsec_nanos() == 0 && d.as_secs() > 0, "{d:?}");
+    let secs = d.as_secs();
+    let text = if secs.is_multiple_of(3600) {
+        format!("{}h", secs / 3600)
+    } else if secs.is_multiple_of(60) {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    };
+    text
 }
 
 impl HttpOpts {
@@ -207,14 +279,14 @@ impl HttpOpts {
     }
 
     /// How connections are taken: timeouts, their limit, TLS.
-    fn door(&self) -> anyhow::Result<formflow_ingest::door::Door> {
+    fn door(&self) -> anyhow::Result<Door> {
         let tls = match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => {
                 Some(formflow_ingest::door::tls_config(cert, key).map_err(anyhow::Error::msg)?)
             }
             _ => None,
         };
-        Ok(formflow_ingest::door::Door {
+        Ok(Door {
             header_timeout: self.header_timeout,
             max_connections: self.max_connections.max(1),
             shutdown_deadline: self.shutdown_deadline,
@@ -253,21 +325,35 @@ impl HttpOpts {
 #[derive(Debug, Clone, clap::Args)]
 pub struct WorkerOpts {
     /// Attempts at one document before it is failed and dead-lettered.
-    #[arg(long, env = "FORMFLOW_MAX_ATTEMPTS", default_value_t = 3)]
+    #[arg(
+        long,
+        env = "FORMFLOW_MAX_ATTEMPTS",
+        default_value_t = formflow_worker::DEFAULT_MAX_ATTEMPTS
+    )]
     pub max_attempts: i32,
     /// Tries of one job after passing failures (database or storage down)
     /// before it goes back to the end of the queue; waits double from 0.5 s
     /// up to 30 s.
-    #[arg(long, env = "FORMFLOW_RETRIES", default_value_t = 8)]
+    #[arg(long, env = "FORMFLOW_RETRIES", default_value_t = formflow_worker::DEFAULT_RETRIES)]
     pub retries: u32,
     /// How often a worker tells the database it is still reading a
     /// document; keep it well under the service's FORMFLOW_STALE_AFTER.
-    #[arg(long, env = "FORMFLOW_HEARTBEAT", default_value = "30s", value_parser = parse_duration)]
+    #[arg(
+        long,
+        env = "FORMFLOW_HEARTBEAT",
+        default_value = duration_arg(formflow_worker::DEFAULT_HEARTBEAT),
+        value_parser = parse_duration
+    )]
     pub heartbeat: Duration,
     /// Longest reading a document may take, a page (a page takes about a
     /// second); past it the reading is taken to have hung and the document
     /// is failed with the reason `timeout`.
-    #[arg(long, env = "FORMFLOW_PAGE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    #[arg(
+        long,
+        env = "FORMFLOW_PAGE_TIMEOUT",
+        default_value = duration_arg(formflow_worker::DEFAULT_PAGE_TIMEOUT),
+        value_parser = parse_duration
+    )]
     pub page_timeout: Duration,
     /// Pages from which a document (a stack) is split into page jobs that
     /// every worker shares, its records joined when all its pages are
@@ -301,7 +387,7 @@ impl WorkerOpts {
         let m = Arc::clone(metrics);
         let stop = stop.clone();
         Ok(Some(tokio::spawn(async move {
-            let scrape = Arc::new(move || m.encode());
+            let scrape = Arc::new(move |out: &mut String| m.encode_into(out));
             if let Err(e) =
                 formflow_ingest::metrics::serve_metrics(listener, scrape, wait_for(stop)).await
             {
@@ -416,6 +502,13 @@ pub(super) async fn wait_for(mut stop: watch::Receiver<bool>) {
 /// The folder `formflow run` keeps its state in, by default.
 pub const DEFAULT_DATA: &str = "formflow-data";
 
+/// `formflow openapi`: the API's description, as `serve` gives it.
+pub fn openapi() -> anyhow::Result<()> {
+    let doc = serde_json::to_string_pretty(formflow_ingest::openapi::document())?;
+    println!("{doc}");
+    Ok(())
+}
+
 /// `formflow migrate`.
 pub fn migrate(store: &StoreOpts) -> anyhow::Result<()> {
     runtime()?.block_on(async {
@@ -455,9 +548,10 @@ pub fn serve(
         let db = connect_migrated(store, &stop).await?;
         if !http_opts.listen.ip().is_loopback() && !db.has_principals().await? {
             anyhow::bail!(
-                "formflow will not listen on {} while nobody can sign in: anyone who reached it could read every form. \
-                 Add a person first (formflow user add NAME --role admin) or a token (formflow token create NAME --role consumer), \
-                 or listen on 127.0.0.1",
+                "formflow will not listen on {} while nobody can sign in: anyone who reached it \
+                 could read every form. Add a person first (formflow user add NAME --role \
+                 admin) or a token (formflow token create NAME --role consumer), or listen on \
+                 127.0.0.1",
                 http_opts.listen
             );
         }
@@ -570,7 +664,8 @@ pub fn purge(store: &StoreOpts, opts: &PurgeOpts) -> anyhow::Result<()> {
                 .await?;
                 if opts.dry_run {
                     println!(
-                        "{} document(s) uploaded more than {days} day(s) ago would be erased, with their duplicates",
+                        "{} document(s) uploaded more than {days} day(s) ago would be erased, \
+                         with their duplicates",
                         r.documents.len()
                     );
                     return Ok(());
@@ -589,7 +684,8 @@ pub fn purge(store: &StoreOpts, opts: &PurgeOpts) -> anyhow::Result<()> {
             }
         };
         println!(
-            "erased {} document(s): {} record(s), {} earlier value(s), {} original(s), {} empty batch(es)",
+            "erased {} document(s): {} record(s), {} earlier value(s), {} original(s), {} empty \
+             batch(es)",
             report.documents.len(),
             report.records,
             report.history,
@@ -740,7 +836,8 @@ pub fn run(
                     .with_context(|| format!("Failed to read {}", f.display()))?;
                 incoming.push(received);
             }
-            let answer = formflow_ingest::accept(&app, incoming, &Actor::system("formflow run")).await?;
+            let answer =
+                formflow_ingest::accept(&app, incoming, &Actor::system("formflow run")).await?;
             bar.inc(chunk.len() as u64);
             refused.extend(answer.refused);
             batches.extend(answer.batch_id);
@@ -778,7 +875,10 @@ pub fn run(
         }
         let data = std::path::absolute(&opts.data).unwrap_or_else(|_| opts.data.clone());
         let kept: Vec<&str> = [
-            store.database_url.is_none().then_some("the database formflow.db"),
+            store
+                .database_url
+                .is_none()
+                .then_some("the database formflow.db"),
             store.storage.is_none().then_some("the scans in originals/"),
         ]
         .into_iter()
@@ -793,7 +893,8 @@ pub fn run(
         }
         if !opts.serve && !opts.json {
             println!(
-                "To review and correct it in the browser: formflow run --serve, then open http://{}/review",
+                "To review and correct it in the browser: formflow run --serve, then open \
+                 http://{}/review",
                 http_opts.listen
             );
         }
@@ -806,10 +907,14 @@ pub fn run(
                     println!("{s}");
                 }
             };
-            say(format!("Review pages: http://{}/review (Ctrl-C stops)", http_opts.listen));
+            say(format!(
+                "Review pages: http://{}/review (Ctrl-C stops)",
+                http_opts.listen
+            ));
             if let Some(password) = super::people::local_admin(&db).await? {
                 say(format!(
-                    "\nSign in at http://{}/sign-in as {} with the password {password}\n(shown this once; formflow user password {} sets another)",
+                    "\nSign in at http://{}/sign-in as {} with the password {password}\n(shown \
+                     this once; formflow user password {} sets another)",
                     http_opts.listen,
                     super::people::LOCAL_ADMIN,
                     super::people::LOCAL_ADMIN
@@ -824,7 +929,8 @@ pub fn run(
             let hot_folder = opts.watch.clone().map(|dir| {
                 let metrics = Arc::new(super::WatchMetrics::default());
                 let m = Arc::clone(&metrics);
-                app.metrics.add_source(Box::new(move |out| m.encode_into(out)));
+                app.metrics
+                    .add_source(Box::new(move |out| m.encode_into(out)));
                 let target = super::watch::Target::Local(Arc::clone(&app));
                 let (watch_opts, stop) = (opts.watch_opts.clone(), stop.clone());
                 tokio::spawn(async move {
@@ -920,5 +1026,33 @@ async fn document_status_of(db: &Db, id: Option<Uuid>) -> String {
             .map(|d| d.status)
             .unwrap_or_else(|| "?".into()),
         None => "?".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{duration_arg, parse_duration};
+    use std::time::Duration;
+
+    #[test]
+    fn a_default_duration_reads_back_as_itself() {
+        for d in [
+            formflow_worker::DEFAULT_HEARTBEAT,
+            formflow_worker::DEFAULT_PAGE_TIMEOUT,
+            Duration::from_secs(1),
+            Duration::from_secs(90),
+            Duration::from_secs(15 * 60),
+            Duration::from_secs(12 * 3600),
+        ] {
+            assert_eq!(
+                parse_duration(&duration_arg(d)),
+                Ok(d),
+                "{}",
+                duration_arg(d)
+            );
+        }
+        assert_eq!(duration_arg(Duration::from_secs(30)), "30s");
+        assert_eq!(duration_arg(Duration::from_secs(15 * 60)), "15m");
+        assert_eq!(duration_arg(Duration::from_secs(12 * 3600)), "12h");
     }
 }

@@ -55,7 +55,11 @@ pub struct UploadOpts {
     pub timeout: u64,
     /// Largest batch sent in one request, in megabytes: the server's
     /// FORMFLOW_MAX_UPLOAD_MB.
-    #[arg(long, env = "FORMFLOW_MAX_UPLOAD_MB", default_value_t = UploadLimits::DEFAULT_MAX_REQUEST_MB)]
+    #[arg(
+        long,
+        env = "FORMFLOW_MAX_UPLOAD_MB",
+        default_value_t = UploadLimits::DEFAULT_MAX_REQUEST_MB
+    )]
     pub max_upload_mb: usize,
     /// Most files sent in one request: the server's FORMFLOW_MAX_FILES.
     #[arg(long, env = "FORMFLOW_MAX_FILES", default_value_t = UploadLimits::DEFAULT_MAX_FILES)]
@@ -97,7 +101,8 @@ async fn answer_error(res: reqwest::Response, what: &str) -> anyhow::Error {
     let detail = body["detail"].as_str().unwrap_or("no reason given");
     match status.as_u16() {
         401 => anyhow::anyhow!(
-            "the service asks who is uploading: set FORMFLOW_TOKEN to an uploader's token (formflow token create NAME --role uploader): {detail}"
+            "the service asks who is uploading: set FORMFLOW_TOKEN to an uploader's token \
+             (formflow token create NAME --role uploader): {detail}"
         ),
         403 => anyhow::anyhow!("the token may not {what}: it needs the uploader role ({detail})"),
         _ => anyhow::anyhow!("the service refused to {what} ({status}): {detail}"),
@@ -313,6 +318,54 @@ async fn file_part(path: &Path) -> anyhow::Result<reqwest::multipart::Part> {
     )
 }
 
+/// Waits between tries of one request: from 1 s, doubling up to 60 s, or
+/// what the service's `Retry-After` asks; at most `retries` waits.
+struct Backoff {
+    wait: Duration,
+    tries: u32,
+    retries: u32,
+}
+
+impl Backoff {
+    fn new(retries: u32) -> Backoff {
+        Backoff {
+            wait: Duration::from_secs(1),
+            tries: 0,
+            retries,
+        }
+    }
+
+    /// Counts a try.
+    fn try_once(&mut self) {
+        self.tries += 1;
+    }
+
+    /// The next wait is what the service asked in `res`'s `Retry-After`
+    /// (within 1 to 60 s), if it asked.
+    fn heed(&mut self, res: &reqwest::Response) {
+        if let Some(after) = res
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            self.wait = Duration::from_secs(after.clamp(1, 60));
+        }
+    }
+
+    /// Waits before trying again, saying why; false, without waiting, once
+    /// the retries are spent.
+    async fn again(&mut self, why: &str) -> bool {
+        if self.tries > self.retries {
+            return false;
+        }
+        tracing::warn!("{why}; trying again in {} s", self.wait.as_secs());
+        tokio::time::sleep(self.wait).await;
+        self.wait = (self.wait * 2).min(Duration::from_secs(60));
+        true
+    }
+}
+
 /// Sends one batch, trying again with backoff while the server is busy or
 /// cannot be reached.
 async fn send_batch(
@@ -321,10 +374,9 @@ async fn send_batch(
     paths: &[&Path],
     retries: u32,
 ) -> anyhow::Result<Sending> {
-    let mut wait = Duration::from_secs(1);
-    let mut tries = 0;
+    let mut backoff = Backoff::new(retries);
     loop {
-        tries += 1;
+        backoff.try_once();
         let mut form = reqwest::multipart::Form::new();
         for p in paths {
             form = form.part("file", file_part(p).await?);
@@ -350,29 +402,21 @@ async fn send_batch(
                     ));
                 }
                 503 => {
-                    if let Some(after) = res
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                    {
-                        wait = Duration::from_secs(after.clamp(1, 60));
-                    }
+                    backoff.heed(&res);
                     "the service is busy (503)".to_string()
                 }
                 _ => return Err(answer_error(res, "upload").await),
             },
             Err(e) => format!("the service could not be reached: {e}"),
         };
-        if tries > retries {
+        if !backoff.again(&why).await {
             return Err(Exit::Unreachable(format!(
-                "gave up after {tries} tries: {why}; run the same command again to send what was not sent"
+                "gave up after {} tries: {why}; run the same command again to send what was \
+                 not sent",
+                backoff.tries
             ))
             .into());
         }
-        tracing::warn!("{why}; trying again in {} s", wait.as_secs());
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(Duration::from_secs(60));
     }
 }
 
@@ -384,26 +428,31 @@ pub(super) async fn may_upload(
     base: &str,
     retries: u32,
 ) -> anyhow::Result<()> {
-    let mut wait = Duration::from_secs(1);
-    let mut tries = 0;
+    let mut backoff = Backoff::new(retries);
     let may = loop {
-        tries += 1;
+        backoff.try_once();
         match client
             .get(format!("{base}/api/v1/batches?limit=1"))
             .send()
             .await
         {
             Ok(res) if res.status() != 503 => break res,
-            Ok(_) | Err(_) if tries <= retries => {
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(60));
+            Ok(res) => {
+                backoff.heed(&res);
+                if !backoff.again("the service is busy (503)").await {
+                    break res;
+                }
             }
-            Ok(res) => break res,
             Err(e) => {
-                return Err(Exit::Unreachable(format!(
-                    "formflow at {base} could not be reached after {tries} tries: is `formflow serve` running? ({e})"
-                ))
-                .into())
+                let why = format!("the service could not be reached: {e}");
+                if !backoff.again(&why).await {
+                    return Err(Exit::Unreachable(format!(
+                        "formflow at {base} could not be reached after {} tries: is `formflow \
+                         serve` running? ({e})",
+                        backoff.tries
+                    ))
+                    .into());
+                }
             }
         }
     };
@@ -501,7 +550,11 @@ pub fn upload(paths: &[PathBuf], opts: &UploadOpts) -> anyhow::Result<()> {
                 Sending::Answered(v) => v,
                 Sending::TooLarge(why) if batch.len() > 1 => {
                     // The server's limits are lower than ours: halve it.
-                    tracing::warn!("the service found a batch of {} files too large ({why}); sending it in halves", batch.len());
+                    tracing::warn!(
+                        "the service found a batch of {} files too large ({why}); sending it in \
+                         halves",
+                        batch.len()
+                    );
                     let (a, b) = batch.split_at(batch.len() / 2);
                     queue.push_front(b.to_vec());
                     queue.push_front(a.to_vec());
@@ -520,7 +573,8 @@ pub fn upload(paths: &[PathBuf], opts: &UploadOpts) -> anyhow::Result<()> {
             let sent: Vec<Sent> = batch.iter().map(|&i| todo[i].1.clone()).collect();
             journal.record(&sent, batch_id.as_deref())?;
             refused.extend(
-                serde_json::from_value::<Vec<Refusal>>(answer["refused"].clone()).unwrap_or_default(),
+                serde_json::from_value::<Vec<Refusal>>(answer["refused"].clone())
+                    .unwrap_or_default(),
             );
             batch_ids.extend(batch_id);
         }
@@ -529,7 +583,11 @@ pub fn upload(paths: &[PathBuf], opts: &UploadOpts) -> anyhow::Result<()> {
             if opts.json {
                 println!(
                     "{}",
-                    serde_json::json!({"batches": batch_ids, "refused": refused, "skipped": skipped})
+                    serde_json::json!({
+                        "batches": batch_ids,
+                        "refused": refused,
+                        "skipped": skipped
+                    })
                 );
             } else {
                 for b in &batch_ids {
@@ -593,7 +651,8 @@ async fn wait_batch(
     }
     let unreachable = |e: reqwest::Error| {
         anyhow::Error::from(Exit::Unreachable(format!(
-            "formflow at {base} stopped answering while the batch was read ({e}); it goes on: {base}/api/v1/batches/{batch}"
+            "formflow at {base} stopped answering while the batch was read ({e}); it goes on: \
+             {base}/api/v1/batches/{batch}"
         )))
     };
     let view = loop {

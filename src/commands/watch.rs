@@ -33,11 +33,22 @@ use tokio::sync::watch;
 /// How the folder is watched.
 #[derive(Debug, Clone, clap::Args)]
 pub struct WatchOpts {
-    /// How often the hot folder is looked at (seconds, or with a unit).
-    #[arg(long = "watch-interval", env = "FORMFLOW_WATCH_INTERVAL", default_value = "2s", value_parser = super::service::parse_duration)]
+    /// How often the hot folder is looked at (minutes, or with a unit:
+    /// 2s, 1m).
+    #[arg(
+        long = "watch-interval",
+        env = "FORMFLOW_WATCH_INTERVAL",
+        default_value = "2s",
+        value_parser = super::service::parse_duration
+    )]
     pub interval: Duration,
     /// How long a file's size must stay the same before it is sent.
-    #[arg(long = "watch-settle", env = "FORMFLOW_WATCH_SETTLE", default_value = "5s", value_parser = super::service::parse_duration)]
+    #[arg(
+        long = "watch-settle",
+        env = "FORMFLOW_WATCH_SETTLE",
+        default_value = "5s",
+        value_parser = super::service::parse_duration
+    )]
     pub settle: Duration,
 }
 
@@ -71,13 +82,15 @@ impl Default for WatchMetrics {
         let waiting = Gauge::default();
         registry.register(
             "formflow_hot_folder_waiting_files",
-            "Files in the hot folder not yet sent (still being written, or the service unreachable)",
+            "Files in the hot folder not yet sent (still being written, or the service \
+             unreachable)",
             waiting.clone(),
         );
         let failures = Counter::default();
         registry.register(
             "formflow_hot_folder_send_failures",
-            "Times a file could not be sent (the service busy or unreachable) and stayed for the next look",
+            "Times a file could not be sent (the service busy or unreachable) and stayed for the \
+             next look",
             failures.clone(),
         );
         WatchMetrics {
@@ -93,17 +106,6 @@ impl WatchMetrics {
     /// The metrics in the text format, without `# EOF`.
     pub fn encode_into(&self, out: &mut String) -> std::fmt::Result {
         prometheus_client::encoding::text::encode_registry(out, &self.registry)
-    }
-
-    /// The whole exposition.
-    pub fn encode(&self) -> String {
-        let mut out = String::new();
-        if self.encode_into(&mut out).is_err()
-            || prometheus_client::encoding::text::encode_eof(&mut out).is_err()
-        {
-            out.clear();
-        }
-        out
     }
 }
 
@@ -233,7 +235,10 @@ pub async fn watch_folder(
                 Err(e) => {
                     waiting += 1;
                     metrics.failures.inc();
-                    tracing::warn!(error = %e, "hot folder: a file could not be sent; it stays for the next look");
+                    tracing::warn!(
+                        error = %e,
+                        "hot folder: a file could not be sent; it stays for the next look"
+                    );
                 }
             }
         }
@@ -315,7 +320,7 @@ pub fn watch(
                 let m = Arc::clone(&metrics);
                 let stop = stop.clone();
                 Some(tokio::spawn(async move {
-                    let scrape = Arc::new(move || m.encode());
+                    let scrape = Arc::new(move |out: &mut String| m.encode_into(out));
                     let _ = formflow_ingest::metrics::serve_metrics(
                         listener,
                         scrape,

@@ -484,7 +484,8 @@ pub(crate) fn py_str_repr(s: &str) -> String {
             }
             c if c.is_control()
                 || matches!(c, '\u{a0}' | '\u{ad}' | '\u{1680}' | '\u{2000}'..='\u{200f}'
-                    | '\u{2028}'..='\u{202f}' | '\u{205f}'..='\u{2064}' | '\u{3000}' | '\u{feff}') =>
+                    | '\u{2028}'..='\u{202f}' | '\u{205f}'..='\u{2064}' | '\u{3000}'
+                    | '\u{feff}') =>
             {
                 let n = c as u32;
                 out.push_str(&match n {

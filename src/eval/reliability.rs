@@ -112,8 +112,16 @@ impl Reliability {
                 "to": b.to,
                 "fields": b.fields,
                 "right": b.right,
-                "accuracy": if b.fields == 0 { Value::Null } else { json!(r4(b.right as f64 / b.fields as f64)) },
-                "mean_confidence": if b.fields == 0 { Value::Null } else { json!(r4(b.mean_confidence)) },
+                "accuracy": if b.fields == 0 {
+                    Value::Null
+                } else {
+                    json!(r4(b.right as f64 / b.fields as f64))
+                },
+                "mean_confidence": if b.fields == 0 {
+                    Value::Null
+                } else {
+                    json!(r4(b.mean_confidence))
+                },
             })).collect::<Vec<_>>(),
             "calibration_error": r4(self.calibration_error),
             "review_curve": self.curve.iter().map(|p| json!({

@@ -125,11 +125,13 @@ impl Counts {
     fn raw_json(&self) -> Value {
         json!({
             "documents": self.documents, "documents_missing": self.documents_missing,
-            "documents_classified": self.documents_classified, "documents_split_right": self.documents_split_right,
+            "documents_classified": self.documents_classified,
+            "documents_split_right": self.documents_split_right,
             "documents_right": self.documents_right, "documents_auto": self.documents_auto,
             "documents_auto_wrong": self.documents_auto_wrong, "fields": self.fields,
             "fields_right": self.fields_right, "fields_flagged": self.fields_flagged,
-            "fields_wrong_unflagged": self.fields_wrong_unflagged, "invalid_fields": self.invalid_fields,
+            "fields_wrong_unflagged": self.fields_wrong_unflagged,
+            "invalid_fields": self.invalid_fields,
             "invalid_flagged": self.invalid_flagged,
         })
     }
@@ -300,8 +302,16 @@ impl Report {
             "by_tier": rounded(&self.by_tier),
             "by_type": rounded(&self.by_type),
             "counts": self.counts.raw_json(),
-            "by_form": self.by_form.iter().map(|(k, c)| (k.clone(), c.json())).collect::<Map<_, _>>(),
-            "by_field": self.by_field.iter().map(|(k, c)| (k.clone(), Value::Object(c.field_json()))).collect::<Map<_, _>>(),
+            "by_form": self
+                .by_form
+                .iter()
+                .map(|(k, c)| (k.clone(), c.json()))
+                .collect::<Map<_, _>>(),
+            "by_field": self
+                .by_field
+                .iter()
+                .map(|(k, c)| (k.clone(), Value::Object(c.field_json())))
+                .collect::<Map<_, _>>(),
             "wrong_fields": self.wrong.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
             "unknown_forms": self.unknown_forms,
             "reliability": self.reliability.to_json(),
@@ -404,11 +414,17 @@ impl Report {
             .max()
             .unwrap_or(0)
             .max(7);
-        let _ = writeln!(s, "\n{:w$}  docs  missing  classified  split  accuracy  silent  review  straight  st_wrong  all_right", "by form");
+        let _ = writeln!(
+            s,
+            "\n{:w$}  docs  missing  classified  split  accuracy  silent  review  \
+             straight  st_wrong  all_right",
+            "by form"
+        );
         for (k, c) in &self.by_form {
             let _ = writeln!(
                 s,
-                "{k:w$}  {:>4}  {:>7}  {:>10.4}  {:>5.4}  {:>8.4}  {:>6.4}  {:>6.4}  {:>8.4}  {:>8.4}  {:>9.4}",
+                "{k:w$}  {:>4}  {:>7}  {:>10.4}  {:>5.4}  {:>8.4}  {:>6.4}  {:>6.4}  \
+                 {:>8.4}  {:>8.4}  {:>9.4}",
                 c.documents,
                 c.documents_missing,
                 c.classified(),

@@ -489,7 +489,8 @@ fn norm_agrees_with_python_on_tricky_values() {
          spec = importlib.util.spec_from_file_location('score', sys.argv[1])\n\
          m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n\
          vals = json.load(open(sys.argv[2]))\n\
-         def eq(a, b):\n    try:\n        return a == b\n    except Exception:\n        return False\n\
+         def eq(a, b):\n    try:\n        return a == b\n    except \
+         Exception:\n        return False\n\
          out = {}\n\
          for k in sys.argv[3].split(','):\n    ns = [m.norm(k, v) for v in vals]\n    \
          out[k] = {'repr': [repr(n) for n in ns], 'eq': [[eq(a, b) for b in ns] for a in ns]}\n\

@@ -205,7 +205,11 @@ mod tests {
         std::fs::create_dir_all(dir.join("batches")).unwrap();
         let doc = |file: &str| {
             format!(
-                r#"{{"file": "{file}", "form": "f", "pages": 1, "tier": "typed", "fields": {{"a": 1}}, "scan": "not read"}}"#
+                concat!(
+                    r#"{{"file": "{file}", "form": "f", "pages": 1, "tier": "typed", "#,
+                    r#""fields": {{"a": 1}}, "scan": "not read"}}"#
+                ),
+                file = file
             )
         };
         std::fs::write(dir.join("documents/b.json"), doc("b.jpg")).unwrap();
@@ -213,9 +217,12 @@ mod tests {
         std::fs::write(dir.join("documents/notes.txt"), "ignored").unwrap();
         std::fs::write(
             dir.join("batches/m.json"),
-            r#"{"file": "m.pdf", "documents": [
-                {"first_page": 1, "form": "f", "pages": 2, "tier": "handwriting", "fields": {}, "invalid": ["a"]},
-                {"first_page": 3, "form": "g", "pages": 1, "tier": "typed", "fields": {}}]}"#,
+            concat!(
+                r#"{"file": "m.pdf", "documents": [
+                {"first_page": 1, "form": "f", "pages": 2, "tier": "handwriting", "#,
+                r#""fields": {}, "invalid": ["a"]},
+                {"first_page": 3, "form": "g", "pages": 1, "tier": "typed", "fields": {}}]}"#
+            ),
         )
         .unwrap();
         let truth = load_truth(&dir).unwrap();

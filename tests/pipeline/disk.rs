@@ -47,7 +47,8 @@ impl Tmpfs {
                 "tmpfs",
                 at.to_str().unwrap(),
             ]),
-            "this test mounts a small tmpfs: run the tests as root or with sudo that asks no password"
+            "this test mounts a small tmpfs: run the tests as root or with sudo that asks no \
+             password"
         );
         Tmpfs { dir, at }
     }

@@ -43,7 +43,8 @@ async fn a_client_trickling_its_head_is_cut_off_at_the_header_timeout() {
     s.wait_serving().await;
     let mut c = TcpStream::connect(("127.0.0.1", s.port)).await.unwrap();
     let start = Instant::now();
-    let head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let head = b"GET /healthz HTTP/1.1\r\nHost: \
+        127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
     // One byte every 200 ms: the whole head would take 16 s.
     let mut sent = 0;
     let closed = loop {

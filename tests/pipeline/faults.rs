@@ -101,7 +101,10 @@ async fn a_document_whose_worker_froze_is_swept_back_and_read_by_another() {
     let (_, d) = s.get(&format!("/api/v1/documents/{doc}")).await;
     assert_eq!(d["attempts"], 2, "{d}");
     let back = s
-        .count("SELECT COUNT(*) FROM document_events WHERE status = 'queued' AND detail LIKE 'back in the queue%'")
+        .count(
+            "SELECT COUNT(*) FROM document_events \
+             WHERE status = 'queued' AND detail LIKE 'back in the queue%'",
+        )
         .await;
     assert_eq!(back, 1, "swept back once");
     // The frozen worker wakes, finishes its copy, and writes nothing.
@@ -153,11 +156,18 @@ async fn workers_killed_or_frozen_on_a_page_leave_the_stack_one_outcome() {
     s.start("worker-b", &["worker"], split);
     let start = Instant::now();
     while s
-        .count("SELECT COUNT(*) FROM page_tasks WHERE touched_at IS NOT NULL AND result IS NULL AND attempts = 2")
+        .count(
+            "SELECT COUNT(*) FROM page_tasks \
+             WHERE touched_at IS NOT NULL AND result IS NULL AND attempts = 2",
+        )
         .await
         == 0
     {
-        assert!(start.elapsed() < Duration::from_secs(60), "the killed page was not taken again: {}", s.log("worker-b"));
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the killed page was not taken again: {}",
+            s.log("worker-b")
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     s.signal("worker-b", "STOP");

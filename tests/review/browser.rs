@@ -47,9 +47,10 @@ impl Browser {
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
                 "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--window-size=1280,1000", format!("--user-data-dir={}", profile.path().display()),
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
+                    format!("--user-data-dir={}", profile.path().display()),
                 ]
             }
         }))
@@ -157,8 +158,10 @@ impl Browser {
             .expect("axe-core is in vendor/ (scripts/fetch-axe.sh)");
         self.client.execute(&axe, vec![]).await.unwrap();
         let script = "const done = arguments[arguments.length - 1];
-            axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] } })
-              .then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(' ')) }))))
+            axe.run(document, { runOnly: { type: 'tag', \
+            values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] } })
+              .then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help, \
+              nodes: v.nodes.map(n => n.target.join(' ')) }))))
               .catch(e => done([{ id: 'axe-error', help: String(e) }]));";
         let violations = self.client.execute_async(script, vec![]).await.unwrap();
         assert_eq!(violations, json!([]), "{name}: accessibility violations");
@@ -244,7 +247,11 @@ async fn a_caseworker_corrects_and_approves_with_the_keyboard_alone() {
     // The flagged fields, in page order; the first has focus.
     let flagged: Vec<String> = serde_json::from_value(
         b.client
-            .execute("return Array.from(document.querySelectorAll('.ff-value')).slice(0, arguments[0]).map(e => e.name)", vec![json!(100)])
+            .execute(
+                "return Array.from(document.querySelectorAll('.ff-value')).slice(0, \
+                 arguments[0]).map(e => e.name)",
+                vec![json!(100)],
+            )
             .await
             .unwrap(),
     )
@@ -309,11 +316,14 @@ async fn a_caseworker_corrects_and_approves_with_the_keyboard_alone() {
 
     // The record is approved, in the database and through the API, with
     // the corrected values and their history.
-    let (status, by, id): (String, String, uuid::Uuid) =
-        sqlx::query_as("SELECT r.status, r.reviewed_by, r.id FROM records r JOIN documents d ON d.id = r.document_id WHERE d.source = 'voter-registration-012.tif'")
-            .fetch_one(&s.pool)
-            .await
-            .unwrap();
+    let (status, by, id): (String, String, uuid::Uuid) = sqlx::query_as(
+        "SELECT r.status, r.reviewed_by, r.id FROM records r \
+             JOIN documents d ON d.id = r.document_id \
+             WHERE d.source = 'voter-registration-012.tif'",
+    )
+    .fetch_one(&s.pool)
+    .await
+    .unwrap();
     assert_eq!((status.as_str(), by.as_str()), ("approved", "cas"));
     let (st, rec) = s.get(&format!("/api/v1/records/{id}")).await;
     assert_eq!(st, 200);

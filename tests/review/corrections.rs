@@ -74,7 +74,11 @@ async fn corrections_approvals_and_rejections_through_the_api() {
         &s,
         reqwest::Method::PATCH,
         &format!("/api/v1/records/{id}"),
-        json!({"version": 1, "fields": {"date_of_birth": "31 02 1970"}, "confirm": ["date_of_birth"]}),
+        json!({
+            "version": 1,
+            "fields": {"date_of_birth": "31 02 1970"},
+            "confirm": ["date_of_birth"]
+        }),
     )
     .await;
     assert_eq!(st, 200, "{v}");
@@ -224,7 +228,13 @@ async fn corrections_approvals_and_rejections_through_the_api() {
     let csv = csv.text().await.unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 2, "{csv}");
-    assert!(lines[0].starts_with("record_id,document_id,batch_id,source,pages,status,version,reviewed_by,reviewed_at,updated_at,surname,first_names,date_of_birth"), "{csv}");
+    assert!(
+        lines[0].starts_with(concat!(
+            "record_id,document_id,batch_id,source,pages,status,version,reviewed_by,",
+            "reviewed_at,updated_at,surname,first_names,date_of_birth"
+        )),
+        "{csv}"
+    );
     assert!(
         lines[1].contains(",approved,4,test-caseworker,")
             && lines[1].contains(",WATSON,")

@@ -84,18 +84,30 @@ impl Default for Settings {
             concurrency: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
-            max_attempts: 3,
-            retries: 8,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            retries: DEFAULT_RETRIES,
             backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             tag: format!("formflow-worker-{}", std::process::id()),
-            heartbeat: Duration::from_secs(30),
-            page_timeout: Duration::from_secs(60),
+            heartbeat: DEFAULT_HEARTBEAT,
+            page_timeout: DEFAULT_PAGE_TIMEOUT,
             split_pages: SPLIT_PAGES,
             metrics: Arc::default(),
         }
     }
 }
+
+/// Attempts at one document before it is failed, unless set otherwise.
+pub const DEFAULT_MAX_ATTEMPTS: i32 = 3;
+
+/// Tries of one delivery after passing failures, unless set otherwise.
+pub const DEFAULT_RETRIES: u32 = 8;
+
+/// How often a document being read is touched, unless set otherwise.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(30);
+
+/// Longest a document may take to read, a page, unless set otherwise.
+pub const DEFAULT_PAGE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Pages from which a document is split into page jobs, unless set
 /// otherwise: a stack of forms (the voter registration form has one page,
@@ -163,7 +175,8 @@ struct Passing(String);
 const MISSING: &str = "the original file is missing from storage: upload it again";
 
 /// What the document of a panicked extraction says.
-const PANICKED: &str = "formflow stopped on this file with an internal fault, which is logged for support: scan it again or send it to support";
+const PANICKED: &str = "formflow stopped on this file with an internal fault, which is logged for \
+                        support: scan it again or send it to support";
 
 /// What became of a job's work.
 enum Step {
@@ -383,18 +396,34 @@ impl Worker {
                 Err(Passing(why)) => {
                     tries += 1;
                     if tries > self.settings.retries {
-                        tracing::warn!(document = %job.document_id, error = %why, "worker: still failing after {tries} tries; the job goes back to the queue");
+                        tracing::warn!(
+                            document = %job.document_id,
+                            error = %why,
+                            "worker: still failing after {tries} tries; the job goes back to the \
+                             queue"
+                        );
                         if let Err(e) = d.retry_later(&self.broker).await {
-                            tracing::warn!(error = %e, "worker: could not put a job back; the broker will redeliver it");
+                            tracing::warn!(
+                                error = %e,
+                                "worker: could not put a job back; the broker will redeliver it"
+                            );
                         }
                         return Handled::Later(why);
                     }
-                    tracing::warn!(document = %job.document_id, error = %why, "worker: passing failure; trying again in {wait:?}");
+                    tracing::warn!(
+                        document = %job.document_id,
+                        error = %why,
+                        "worker: passing failure; trying again in {wait:?}"
+                    );
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
                         _ = stop.changed() => {
                             if let Err(e) = d.requeue().await {
-                                tracing::warn!(error = %e, "worker: could not give a job back; the broker will redeliver it");
+                                tracing::warn!(
+                                    error = %e,
+                                    "worker: could not give a job back; the broker will redeliver \
+                                     it"
+                                );
                             }
                             return Handled::Requeued;
                         }
@@ -408,13 +437,21 @@ impl Worker {
                 if let Err(e) = d.ack().await {
                     // The broker redelivers it; the outcome is committed, so
                     // the next worker only acks.
-                    tracing::warn!(document = %job.document_id, error = %e, "worker: ack failed after commit");
+                    tracing::warn!(
+                        document = %job.document_id,
+                        error = %e,
+                        "worker: ack failed after commit"
+                    );
                 }
                 Handled::Done
             }
             Step::Dead(reason) => {
                 if let Err(e) = d.dead_letter(&self.broker, &reason).await {
-                    tracing::warn!(document = %job.document_id, error = %e, "worker: could not dead-letter; the broker will redeliver it");
+                    tracing::warn!(
+                        document = %job.document_id,
+                        error = %e,
+                        "worker: could not dead-letter; the broker will redeliver it"
+                    );
                 }
                 Handled::Dead(reason)
             }
@@ -453,7 +490,8 @@ impl Worker {
     async fn work(&self, doc: &DocumentRow) -> Result<Step, Passing> {
         if doc.attempts > self.settings.max_attempts {
             let why = format!(
-                "gave up after {} attempts: the file stopped every worker that took it; scan it again or send it to support",
+                "gave up after {} attempts: the file stopped every worker that took it; scan it \
+                 again or send it to support",
                 doc.attempts - 1
             );
             return self.fail(doc, &why, "attempts").await;
@@ -587,7 +625,8 @@ impl Worker {
     ) -> Result<Step, Passing> {
         if attempts > self.settings.max_attempts {
             let why = format!(
-                "gave up on page {number} after {} attempts: it stopped every worker that took it; scan it again or send it to support",
+                "gave up on page {number} after {} attempts: it stopped every worker that took \
+                 it; scan it again or send it to support",
                 attempts - 1
             );
             return self.fail(doc, &why, "attempts").await;
@@ -655,7 +694,11 @@ impl Worker {
             }
         }
         if !again.is_empty() {
-            tracing::warn!(document = %doc.id, pages = again.len(), "worker: saved page readings did not parse; reading them again");
+            tracing::warn!(
+                document = %doc.id,
+                pages = again.len(),
+                "worker: saved page readings did not parse; reading them again"
+            );
             self.db.queue_pages(doc, &again).await.map_err(passing)?;
             return Ok(Step::Done);
         }
@@ -727,9 +770,16 @@ impl Worker {
                 j = &mut task => break j,
                 _ = &mut deadline => {
                     let free = self.slots.available_permits();
-                    tracing::error!(document = %doc.id, seconds = limit.as_secs(), free_slots = free, "worker: a reading hung; the document is failed and its thread left to end");
+                    tracing::error!(
+                        document = %doc.id,
+                        seconds = limit.as_secs(),
+                        free_slots = free,
+                        "worker: a reading hung; the document is failed and its thread left to end"
+                    );
                     if free == 0 {
-                        tracing::error!("worker: every reading thread has hung: restart this worker");
+                        tracing::error!(
+                            "worker: every reading thread has hung: restart this worker"
+                        );
                     }
                     return Ok(Read::Hung(limit));
                 }
@@ -739,7 +789,11 @@ impl Worker {
                         Beat::Page(id, n) => self.db.touch_page(id, n).await,
                     };
                     if let Err(e) = touched {
-                        tracing::warn!(document = %doc.id, error = %e, "worker: could not touch the document");
+                        tracing::warn!(
+                            document = %doc.id,
+                            error = %e,
+                            "worker: could not touch the document"
+                        );
                     }
                 }
             }
@@ -747,7 +801,10 @@ impl Worker {
         match joined {
             Ok(x) => Ok(Read::Done(x)),
             Err(e) if e.is_panic() => {
-                tracing::error!(document = %doc.id, "worker: extraction panicked; the document is failed");
+                tracing::error!(
+                    document = %doc.id,
+                    "worker: extraction panicked; the document is failed"
+                );
                 Ok(Read::Panicked)
             }
             Err(e) => Err(Passing(format!("extraction stopped unexpectedly: {e}"))),
@@ -787,7 +844,8 @@ fn hung(limit: Duration) -> String {
         format!("{secs:.0}")
     };
     format!(
-        "reading it took longer than {secs} seconds and was stopped: scan it again or send it to support"
+        "reading it took longer than {secs} seconds and was stopped: scan it again or send it to \
+         support"
     )
 }
 

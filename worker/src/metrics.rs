@@ -32,7 +32,8 @@ impl Default for WorkerMetrics {
         let jobs = Family::<Labels, Counter>::default();
         registry.register(
             "formflow_worker_jobs",
-            "Jobs this worker finished, by task (document, page, join) and outcome (done, dead, later, requeued)",
+            "Jobs this worker finished, by task (document, page, join) and outcome (done, dead, \
+             later, requeued)",
             jobs.clone(),
         );
         let in_progress = Gauge::default();
@@ -113,16 +114,5 @@ impl WorkerMetrics {
     /// `# EOF` (so that others can follow).
     pub fn encode_into(&self, out: &mut String) -> std::fmt::Result {
         prometheus_client::encoding::text::encode_registry(out, &self.registry)
-    }
-
-    /// The whole exposition, ended by `# EOF`.
-    pub fn encode(&self) -> String {
-        let mut out = String::new();
-        if self.encode_into(&mut out).is_err()
-            || prometheus_client::encoding::text::encode_eof(&mut out).is_err()
-        {
-            out.clear();
-        }
-        out
     }
 }

@@ -234,7 +234,10 @@ async fn a_reading_that_hangs_fails_its_document_and_keeps_its_slot() {
         "{took:?}"
     );
     assert!(
-        matches!(&handled, Handled::Dead(why) if why.starts_with("reading it took longer than 0.3 seconds")),
+        matches!(
+            &handled,
+            Handled::Dead(why) if why.starts_with("reading it took longer than 0.3 seconds")
+        ),
         "{handled:?}"
     );
     assert_eq!(f.status().await, ("failed".into(), Some("timeout".into())));

@@ -51,7 +51,10 @@ pub enum DecodeError {
         format: Format,
     },
     /// A PDF page with a side longer than [`Limits::max_page_side_mm`].
-    #[error("page {page} is {width_mm:.0} x {height_mm:.0} mm; the largest page accepted is {limit_mm:.0} mm a side")]
+    #[error(
+        "page {page} is {width_mm:.0} x {height_mm:.0} mm; the largest page accepted is \
+         {limit_mm:.0} mm a side"
+    )]
     PageTooLarge {
         /// The page number, from 1.
         page: u32,
@@ -95,7 +98,10 @@ pub enum DecodeError {
         cause: Option<Cause>,
     },
     /// A valid file using a feature this program does not read.
-    #[error("the {format} is stored in a way this program cannot read ({what}); save it as a plain greyscale or colour {format}")]
+    #[error(
+        "the {format} is stored in a way this program cannot read ({what}); save it as a \
+         plain greyscale or colour {format}"
+    )]
     Unsupported {
         /// The file's format.
         format: Format,

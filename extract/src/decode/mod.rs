@@ -404,7 +404,11 @@ mod tests {
                 .map(|f| f.to_string())
                 .unwrap_or_else(|e| e.to_string())
         };
-        assert_eq!(msg(b"PK\x03\x04abc"), "the file is not a PDF, TIFF, PNG or JPEG (it looks like a ZIP archive or an Office document)");
+        assert_eq!(
+            msg(b"PK\x03\x04abc"),
+            "the file is not a PDF, TIFF, PNG or JPEG (it looks like a ZIP archive or an \
+             Office document)"
+        );
         assert_eq!(
             msg(b"GIF89a...."),
             "the file is not a PDF, TIFF, PNG or JPEG (it looks like a GIF image)"
@@ -496,7 +500,8 @@ mod tests {
         let e = open_err("bad-inputs/pixel-bomb.png");
         assert_eq!(
             e.to_string(),
-            "the image would be 60000 x 60000 pixels (3.6 gigapixels); the limit is 40 megapixels a page"
+            "the image would be 60000 x 60000 pixels (3.6 gigapixels); the limit is 40 \
+             megapixels a page"
         );
     }
 
@@ -572,7 +577,13 @@ mod tests {
         let e = Source::open(sample("documents/voter-registration-035.png"), &few_pixels)
             .err()
             .map(|e| e.to_string());
-        assert_eq!(e.as_deref(), Some("the image would be 2481 x 3508 pixels (8.7 megapixels); the limit is 2 megapixels a page"));
+        assert_eq!(
+            e.as_deref(),
+            Some(
+                "the image would be 2481 x 3508 pixels (8.7 megapixels); the limit is 2 \
+                 megapixels a page"
+            )
+        );
     }
 
     #[test]

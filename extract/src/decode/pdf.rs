@@ -528,7 +528,10 @@ mod tests {
             .and_then(|mut s| s.page(0));
         assert_eq!(
             e.err().map(|e| e.to_string()).as_deref(),
-            Some("the image would be 827 x 1169 pixels (1.0 megapixels); the limit is 0.1 megapixels a page")
+            Some(
+                "the image would be 827 x 1169 pixels (1.0 megapixels); the limit is 0.1 \
+                 megapixels a page"
+            )
         );
     }
 

@@ -532,7 +532,13 @@ mod tests {
         let e = Source::open(sample("documents/legal-aid-cw1-018.tif"), &few)
             .err()
             .map(|e| e.to_string());
-        assert_eq!(e.as_deref(), Some("page 1 would be 1654 x 2339 pixels (3.9 megapixels); the limit is 1 megapixel a page"));
+        assert_eq!(
+            e.as_deref(),
+            Some(
+                "page 1 would be 1654 x 2339 pixels (3.9 megapixels); the limit is 1 \
+                 megapixel a page"
+            )
+        );
         let one = Limits {
             max_pages: 1,
             ..Limits::default()

@@ -548,7 +548,10 @@ mod tests {
             let n = run(&signed(), &cells(&written), &ctx);
             prop_assert_eq!(n.value, json!(d.format("%Y-%m-%d").to_string()));
             prop_assert!(n.flags.is_empty());
-            prop_assert_eq!(Date::parse(&format!("{} {} {}", d.day(), d.month(), d.year())).map(|x| x.naive()), Ok(d));
+            prop_assert_eq!(
+                Date::parse(&format!("{} {} {}", d.day(), d.month(), d.year())).map(|x| x.naive()),
+                Ok(d)
+            );
         }
 
         #[test]
@@ -563,7 +566,13 @@ mod tests {
 
         #[test]
         fn no_candidates_make_a_date_panic(
-            cells in proptest::collection::vec(proptest::option::of(proptest::collection::vec((any::<char>(), any::<f32>()), 0..4)), 0..10)
+            cells in proptest::collection::vec(
+                proptest::option::of(proptest::collection::vec(
+                    (any::<char>(), any::<f32>()),
+                    0..4,
+                )),
+                0..10,
+            )
         ) {
             let raw = RawValue::Cells(cells.into_iter().map(|c| c.map(CharCandidates)).collect());
             let n = run(&dob(), &raw, &ctx());

@@ -143,7 +143,11 @@ mod tests {
 
     proptest! {
         #[test]
-        fn any_plain_address_round_trips(local in "[a-z][a-z0-9.]{0,10}[a-z]", domain in "[a-z]{1,8}", tld in "(com|org|co\\.uk)") {
+        fn any_plain_address_round_trips(
+            local in "[a-z][a-z0-9.]{0,10}[a-z]",
+            domain in "[a-z]{1,8}",
+            tld in "(com|org|co\\.uk)",
+        ) {
             let v = format!("{local}@{domain}.{tld}");
             let n = run(&email(), &line(&v.to_uppercase()), &ctx());
             prop_assert_eq!(n.value, json!(v));

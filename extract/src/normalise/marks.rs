@@ -202,8 +202,16 @@ mod tests {
 
     proptest! {
         #[test]
-        fn any_choice_is_sound(ticks in proptest::collection::vec((any::<bool>(), any::<f64>()), 0..6)) {
-            let raw = RawValue::Choice(ticks.iter().enumerate().map(|(i, &(t, c))| (format!("k{i}"), t, c)).collect());
+        fn any_choice_is_sound(
+            ticks in proptest::collection::vec((any::<bool>(), any::<f64>()), 0..6),
+        ) {
+            let raw = RawValue::Choice(
+                ticks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(t, c))| (format!("k{i}"), t, c))
+                    .collect(),
+            );
             let n = run(&spec("c", FieldType::Choice), &raw, &ctx());
             prop_assert!((0.0..=1.0).contains(&n.confidence));
             let ticked = ticks.iter().filter(|t| t.0).count();

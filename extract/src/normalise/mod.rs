@@ -846,7 +846,10 @@ mod tests {
 
     proptest! {
         #[test]
-        fn no_raw_value_makes_any_field_type_panic(raw in any_raw(), pattern in proptest::option::of("\\PC{0,10}")) {
+        fn no_raw_value_makes_any_field_type_panic(
+            raw in any_raw(),
+            pattern in proptest::option::of("\\PC{0,10}"),
+        ) {
             for kind in KINDS {
                 let mut s = spec("date_of_birth", kind);
                 s.pattern = pattern.clone();
@@ -857,7 +860,9 @@ mod tests {
                 sorted.sort();
                 sorted.dedup();
                 prop_assert_eq!(&sorted, &n.flags);
-                prop_assert!(!(n.flags.contains(&Flag::Invalid) && n.flags.contains(&Flag::LowConfidence)));
+                prop_assert!(
+                    !(n.flags.contains(&Flag::Invalid) && n.flags.contains(&Flag::LowConfidence))
+                );
                 prop_assert!(!n.flags.contains(&Flag::MissingRequired));
             }
         }

@@ -262,7 +262,8 @@ mod tests {
             let n = run(&ni(), &cells(&v), &ctx());
             prop_assert_eq!(n.value, json!(v.clone()));
             prop_assert!(n.flags.is_empty());
-            let spaced = format!("{} {} {} {} {}", &v[0..2], &v[2..4], &v[4..6], &v[6..8], &v[8..9]);
+            let spaced =
+                format!("{} {} {} {} {}", &v[0..2], &v[2..4], &v[4..6], &v[6..8], &v[8..9]);
             prop_assert_eq!(NiNumber::parse(&spaced), NiNumber::parse(&v));
         }
 
@@ -270,7 +271,11 @@ mod tests {
         fn no_string_makes_a_number_panic(s in "\\PC{0,14}") {
             let _ = NiNumber::parse(&s);
             let _ = run(&ni(), &line(&s), &ctx());
-            let raw = RawValue::Cells(s.chars().map(|c| Some(CharCandidates(vec![(c, 0.6), ('0', 0.3)]))).collect());
+            let raw = RawValue::Cells(
+                s.chars()
+                    .map(|c| Some(CharCandidates(vec![(c, 0.6), ('0', 0.3)])))
+                    .collect(),
+            );
             let _ = run(&ni(), &raw, &ctx());
         }
     }

@@ -346,7 +346,11 @@ mod tests {
             sp.pattern = Some(p);
             sp.label = Some(s.clone());
             let _ = run(&sp, &line(&s), &ctx());
-            let _ = run(&sp, &RawValue::Cells(vec![None, Some(CharCandidates(vec![('x', f32::NAN)]))]), &ctx());
+            let _ = run(
+                &sp,
+                &RawValue::Cells(vec![None, Some(CharCandidates(vec![('x', f32::NAN)]))]),
+                &ctx(),
+            );
         }
     }
 }

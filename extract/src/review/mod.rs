@@ -458,13 +458,18 @@ mod tests {
                 dob.clone(),
                 "01 01 2020",
                 json!("2020-01-01"),
-                Some("a date of birth must make the person at least 14 years old; this one makes them 6"),
+                Some(
+                    "a date of birth must make the person at least 14 years old; this one makes \
+                     them 6",
+                ),
             ),
             (
                 dob,
                 "01 01 1880",
                 json!("1880-01-01"),
-                Some("a date of birth cannot be more than 120 years ago; this one is 146 years ago"),
+                Some(
+                    "a date of birth cannot be more than 120 years ago; this one is 146 years ago",
+                ),
             ),
             (
                 signed,
@@ -775,7 +780,13 @@ mod tests {
             typed in any_typed(),
             flag_picks in proptest::collection::vec(0usize..5, 0..4),
         ) {
-            let all = [Flag::LowConfidence, Flag::Invalid, Flag::MissingRequired, Flag::Ambiguous, Flag::Unreadable];
+            let all = [
+                Flag::LowConfidence,
+                Flag::Invalid,
+                Flag::MissingRequired,
+                Flag::Ambiguous,
+                Flag::Unreadable,
+            ];
             for form in ["voter-registration", "legal-aid-cw1"] {
                 let t = template(form);
                 let mut fields = Vec::new();
@@ -789,7 +800,8 @@ mod tests {
                     prop_assert!(why.iter().all(|s| !s.is_empty()));
                     let flags: Vec<Flag> = flag_picks.iter().map(|&i| all[i]).collect();
                     let why = explain(spec, &n.value, &flags, &ctx());
-                    prop_assert!(why.iter().all(|s| !s.is_empty() && s.chars().next().is_some_and(|c| !c.is_uppercase())));
+                    prop_assert!(why.iter().all(|s| !s.is_empty()
+                        && s.chars().next().is_some_and(|c| !c.is_uppercase())));
                     fields.push((spec.name.clone(), n));
                 }
                 check_record(&t, &mut fields, &ctx());
@@ -820,7 +832,8 @@ mod tests {
 
         #[test]
         fn any_real_date_typed_any_way_is_accepted(days in 0i64..40000, sep in 0usize..5) {
-            let d = chrono::NaiveDate::from_ymd_opt(1910, 1, 1).unwrap() + chrono::Duration::days(days);
+            let d = chrono::NaiveDate::from_ymd_opt(1910, 1, 1).unwrap()
+                + chrono::Duration::days(days);
             let typed = match sep {
                 0 => d.format("%d %m %Y").to_string(),
                 1 => d.format("%d/%m/%Y").to_string(),

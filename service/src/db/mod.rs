@@ -98,8 +98,11 @@ impl DbError {
     /// Whether the database's disk is full (SQLite's SQLITE_FULL,
     /// PostgreSQL's disk_full).
     pub fn is_full(&self) -> bool {
-        matches!(self, DbError::Sql(sqlx::Error::Database(d)) if matches!(d.code().as_deref(), Some("13") | Some("53100")))
-            || matches!(self, DbError::Sql(sqlx::Error::Io(e)) if crate::blobs::is_full(e))
+        matches!(
+            self,
+            DbError::Sql(sqlx::Error::Database(d))
+                if matches!(d.code().as_deref(), Some("13") | Some("53100"))
+        ) || matches!(self, DbError::Sql(sqlx::Error::Io(e)) if crate::blobs::is_full(e))
     }
 }
 
@@ -204,7 +207,9 @@ impl Db {
             Db::Sqlite(_) => &SQLITE_MIGRATIONS,
         };
         let applied: Result<Vec<(i64,)>, sqlx::Error> = on_db!(self, p => {
-            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version").fetch_all(p).await
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                .fetch_all(p)
+                .await
         });
         let applied: Vec<i64> = match applied {
             Ok(rows) => rows.into_iter().map(|r| r.0).collect(),
@@ -224,7 +229,10 @@ impl Db {
             )));
         }
         if let Some(v) = applied.iter().find(|v| !wanted.contains(v)) {
-            return Err(DbError::NotMigrated(format!("it has migration {v}, which this formflow does not know: it is older than the database")));
+            return Err(DbError::NotMigrated(format!(
+                "it has migration {v}, which this formflow does not know: it is older than the \
+                 database"
+            )));
         }
         Ok(())
     }
@@ -234,7 +242,10 @@ impl Db {
     pub async fn check_write(&self) -> DbResult<()> {
         let at = crate::now();
         on_db!(self, p => {
-            sqlx::query("INSERT INTO readiness (id, checked_at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at")
+            sqlx::query(
+                "INSERT INTO readiness (id, checked_at) VALUES (1, $1) \
+                 ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+            )
                 .bind(at)
                 .execute(p)
                 .await?;

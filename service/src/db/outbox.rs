@@ -29,10 +29,15 @@ impl Db {
             ($p:expr, $lock:expr) => {{
                 let mut tx = $p.begin().await.map_err(|e| DrainError::Db(e.into()))?;
                 let sql = format!(
-                    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT $1{}) RETURNING id, kind, routing_key, payload",
+                    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT $1{}) \
+                     RETURNING id, kind, routing_key, payload",
                     $lock
                 );
-                let mut rows: Vec<OutboxRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(&mut *tx).await.map_err(|e| DrainError::Db(e.into()))?;
+                let mut rows: Vec<OutboxRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(|e| DrainError::Db(e.into()))?;
                 rows.sort_by_key(|r| r.id);
                 let n = rows.len();
                 for row in rows {

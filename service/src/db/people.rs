@@ -149,7 +149,8 @@ impl Db {
         let id = Uuid::now_v7();
         on_db!(self, p => {
             let inserted = sqlx::query(
-                "INSERT INTO users (id, name, role, password_hash, disabled, created_at, updated_at) \
+                "INSERT INTO users \
+                 (id, name, role, password_hash, disabled, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $6)",
             )
             .bind(id)
@@ -171,12 +172,14 @@ impl Db {
     pub async fn set_password(&self, name: &str, password_hash: &str) -> DbResult<bool> {
         let at = crate::now();
         on_db!(self, p => {
-            let r = sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE name = $1")
-                .bind(name)
-                .bind(password_hash)
-                .bind(at)
-                .execute(p)
-                .await?;
+            let r = sqlx::query(
+                "UPDATE users SET password_hash = $2, updated_at = $3 WHERE name = $1",
+            )
+            .bind(name)
+            .bind(password_hash)
+            .bind(at)
+            .execute(p)
+            .await?;
             Ok(r.rows_affected() > 0)
         })
     }
@@ -197,11 +200,17 @@ impl Db {
             .await?;
             let Some((id,)) = id else { return Ok(false) };
             if disabled {
-                sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
-                sqlx::query("UPDATE documents SET lease_user_id = NULL, lease_until = NULL WHERE lease_user_id = $1")
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
+                sqlx::query(
+                    "UPDATE documents SET lease_user_id = NULL, lease_until = NULL \
+                     WHERE lease_user_id = $1",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
             }
             tx.commit().await?;
             Ok(true)
@@ -253,7 +262,14 @@ impl Db {
             if let Err(taken) = unique(inserted, name)? {
                 return Ok(Err(taken));
             }
-            Ok(Ok(Token { id, name: name.to_string(), role, created_at: at, revoked_at: None, last_used_at: None }))
+            Ok(Ok(Token {
+                id,
+                name: name.to_string(),
+                role,
+                created_at: at,
+                revoked_at: None,
+                last_used_at: None,
+            }))
         })
     }
 
@@ -261,11 +277,13 @@ impl Db {
     pub async fn revoke_token(&self, name: &str) -> DbResult<bool> {
         let at = crate::now();
         on_db!(self, p => {
-            let r = sqlx::query("UPDATE tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL")
-                .bind(name)
-                .bind(at)
-                .execute(p)
-                .await?;
+            let r = sqlx::query(
+                "UPDATE tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
+            )
+            .bind(name)
+            .bind(at)
+            .execute(p)
+            .await?;
             Ok(r.rows_affected() > 0)
         })
     }
@@ -273,7 +291,8 @@ impl Db {
     /// Every token, live ones first, then by name.
     pub async fn tokens(&self) -> DbResult<Vec<Token>> {
         let sql = format!(
-            "SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY CASE WHEN revoked_at IS NULL THEN 0 ELSE 1 END, name, created_at"
+            "SELECT {TOKEN_COLUMNS} FROM tokens \
+             ORDER BY CASE WHEN revoked_at IS NULL THEN 0 ELSE 1 END, name, created_at"
         );
         let rows: Vec<TokenRow> = on_db!(self, p => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(p).await?
@@ -324,7 +343,8 @@ impl Db {
         let at = crate::now();
         on_db!(self, p => {
             sqlx::query(
-                "INSERT INTO sessions (id_hash, user_id, csrf, created_at, last_seen_at, expires_at) \
+                "INSERT INTO sessions \
+                 (id_hash, user_id, csrf, created_at, last_seen_at, expires_at) \
                  VALUES ($1, $2, $3, $4, $4, $5)",
             )
             .bind(id_hash)
@@ -398,7 +418,10 @@ impl Db {
     pub async fn purge_sessions(&self) -> DbResult<u64> {
         let at = crate::now();
         on_db!(self, p => {
-            let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(at).execute(p).await?;
+            let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                .bind(at)
+                .execute(p)
+                .await?;
             Ok(r.rows_affected())
         })
     }
@@ -407,8 +430,13 @@ impl Db {
     /// person or a live token.
     pub async fn has_principals(&self) -> DbResult<bool> {
         on_db!(self, p => {
-            let (users,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE NOT disabled").fetch_one(p).await?;
-            let (tokens,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM tokens WHERE revoked_at IS NULL").fetch_one(p).await?;
+            let (users,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE NOT disabled")
+                .fetch_one(p)
+                .await?;
+            let (tokens,): (i64,) =
+                sqlx::query_as("SELECT COUNT(*) FROM tokens WHERE revoked_at IS NULL")
+                    .fetch_one(p)
+                    .await?;
             Ok(users + tokens > 0)
         })
     }

@@ -107,7 +107,8 @@ impl Db {
             let Some(first) = first else { return Ok(Purge::Missing) };
             let mut docs: Vec<(Uuid, Uuid, String, String)> = vec![(id, first.0, first.1, first.2)];
             let copies: Vec<(Uuid, Uuid, String, String)> = sqlx::query_as(
-                "SELECT id, batch_id, status, sha256 FROM documents WHERE duplicate_of = $1 ORDER BY created_at, id",
+                "SELECT id, batch_id, status, sha256 FROM documents WHERE duplicate_of = $1 \
+                 ORDER BY created_at, id",
             )
             .bind(id)
             .fetch_all(&mut *tx)
@@ -135,13 +136,29 @@ impl Db {
                         .execute(&mut *tx)
                         .await?;
                 }
-                sqlx::query("DELETE FROM page_tasks WHERE document_id = $1").bind(doc).execute(&mut *tx).await?;
-                sqlx::query("DELETE FROM pages WHERE document_id = $1").bind(doc).execute(&mut *tx).await?;
-                sqlx::query("DELETE FROM records WHERE document_id = $1").bind(doc).execute(&mut *tx).await?;
-                sqlx::query("DELETE FROM document_events WHERE document_id = $1").bind(doc).execute(&mut *tx).await?;
-                sqlx::query("DELETE FROM documents WHERE id = $1").bind(doc).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM page_tasks WHERE document_id = $1")
+                    .bind(doc)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM pages WHERE document_id = $1")
+                    .bind(doc)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM records WHERE document_id = $1")
+                    .bind(doc)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM document_events WHERE document_id = $1")
+                    .bind(doc)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM documents WHERE id = $1")
+                    .bind(doc)
+                    .execute(&mut *tx)
+                    .await?;
                 out.batches += sqlx::query(
-                    "DELETE FROM batches WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM documents WHERE batch_id = $1)",
+                    "DELETE FROM batches WHERE id = $1 \
+                     AND NOT EXISTS (SELECT 1 FROM documents WHERE batch_id = $1)",
                 )
                 .bind(batch)
                 .execute(&mut *tx)
@@ -180,7 +197,8 @@ impl Db {
     pub async fn purgeable_before(&self, cutoff: DateTime<Utc>, limit: u32) -> DbResult<Vec<Uuid>> {
         on_db!(self, p => {
             let ids: Vec<(Uuid,)> = sqlx::query_as(
-                "SELECT id FROM documents WHERE created_at < $1 AND status NOT IN ('queued', 'processing') \
+                "SELECT id FROM documents \
+                 WHERE created_at < $1 AND status NOT IN ('queued', 'processing') \
                  AND duplicate_of IS NULL ORDER BY created_at, id LIMIT $2",
             )
             .bind(cutoff)
@@ -197,7 +215,8 @@ impl Db {
     pub async fn purge_empty_batches(&self, cutoff: DateTime<Utc>) -> DbResult<u64> {
         on_db!(self, p => {
             Ok(sqlx::query(
-                "DELETE FROM batches WHERE created_at < $1 AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.batch_id = batches.id)",
+                "DELETE FROM batches WHERE created_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.batch_id = batches.id)",
             )
             .bind(cutoff)
             .execute(p)
@@ -209,10 +228,11 @@ impl Db {
     /// Whether any document is stored under the original `sha`.
     pub async fn original_in_use(&self, sha: &str) -> DbResult<bool> {
         on_db!(self, p => {
-            let row: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM documents WHERE sha256 = $1 LIMIT 1")
-                .bind(sha)
-                .fetch_optional(p)
-                .await?;
+            let row: Option<(i32,)> =
+                sqlx::query_as("SELECT 1 FROM documents WHERE sha256 = $1 LIMIT 1")
+                    .bind(sha)
+                    .fetch_optional(p)
+                    .await?;
             Ok(row.is_some())
         })
     }

@@ -18,10 +18,19 @@ async fn rows_about(db: &Db, doc: Uuid) -> i64 {
         "SELECT COUNT(*) FROM records WHERE document_id = $1",
         "SELECT COUNT(*) FROM pages WHERE document_id = $1",
         "SELECT COUNT(*) FROM document_events WHERE document_id = $1",
-        "SELECT COUNT(*) FROM field_values v JOIN records r ON r.id = v.record_id WHERE r.document_id = $1",
-        "SELECT COUNT(*) FROM field_history h JOIN records r ON r.id = h.record_id WHERE r.document_id = $1",
+        "SELECT COUNT(*) FROM field_values v JOIN records r ON r.id = v.record_id \
+         WHERE r.document_id = $1",
+        "SELECT COUNT(*) FROM field_history h JOIN records r ON r.id = h.record_id \
+         WHERE r.document_id = $1",
     ] {
-        n += on_db!(db, p => sqlx::query_as::<_, (i64,)>(sql).bind(doc).fetch_one(p).await.unwrap().0);
+        n += on_db!(db, p => {
+            sqlx::query_as::<_, (i64,)>(sql)
+                .bind(doc)
+                .fetch_one(p)
+                .await
+                .unwrap()
+                .0
+        });
     }
     n
 }
@@ -148,7 +157,13 @@ async fn a_purged_document_leaves_only_its_audit_entry_and_event() {
     assert_eq!(log[1].detail["reason"], "request");
     assert_eq!(log[0].detail["duplicate_of"], doc.to_string());
     let events: Vec<(String, sqlx::types::Json<serde_json::Value>)> = on_db!(&db, p => {
-        sqlx::query_as("SELECT routing_key, payload FROM outbox WHERE routing_key = 'document.purged' ORDER BY id").fetch_all(p).await.unwrap()
+        sqlx::query_as(
+            "SELECT routing_key, payload FROM outbox \
+             WHERE routing_key = 'document.purged' ORDER BY id",
+        )
+        .fetch_all(p)
+        .await
+        .unwrap()
     });
     assert_eq!(events.len(), 2);
     assert_eq!(
@@ -270,7 +285,12 @@ async fn an_original_another_document_uses_is_kept_and_retention_takes_only_the_
     assert_eq!(r.batches, 1);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM batches").await, 1);
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM audit WHERE action = 'document.purge' AND detail LIKE '%retention%'").await,
+        count(
+            &db,
+            "SELECT COUNT(*) FROM audit \
+             WHERE action = 'document.purge' AND detail LIKE '%retention%'"
+        )
+        .await,
         1
     );
 }

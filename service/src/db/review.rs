@@ -198,15 +198,21 @@ macro_rules! push_queue_filter {
         }
         match $f.form.as_deref() {
             Some("unclassified") => {
-                $q.push(" AND EXISTS (SELECT 1 FROM records r WHERE r.document_id = d.id AND r.form IS NULL AND r.status IN ");
+                $q.push(
+                    " AND EXISTS (SELECT 1 FROM records r \
+                     WHERE r.document_id = d.id AND r.form IS NULL AND r.status IN ",
+                );
                 $q.push(WAITING).push(")");
             }
             Some(form) => {
-                $q.push(" AND EXISTS (SELECT 1 FROM records r WHERE r.document_id = d.id AND r.form = ")
-                    .push_bind(form.to_string())
-                    .push(" AND r.status IN ")
-                    .push(WAITING)
-                    .push(")");
+                $q.push(
+                    " AND EXISTS (SELECT 1 FROM records r \
+                     WHERE r.document_id = d.id AND r.form = ",
+                )
+                .push_bind(form.to_string())
+                .push(" AND r.status IN ")
+                .push(WAITING)
+                .push(")");
             }
             None => {}
         }
@@ -241,7 +247,8 @@ impl Db {
                 push_queue_filter!(q, f);
             };
             let mut q = sqlx::QueryBuilder::new(
-                "SELECT d.id, d.batch_id, d.source, d.status, d.page_count, d.created_at, d.lease_user_id, d.lease_until, u.name \
+                "SELECT d.id, d.batch_id, d.source, d.status, d.page_count, d.created_at, \
+                 d.lease_user_id, d.lease_until, u.name \
                  FROM documents d LEFT JOIN users u ON u.id = d.lease_user_id",
             );
             filter(&mut q);
@@ -252,9 +259,11 @@ impl Db {
             );
             q.push_bind(at).push(" THEN 1 ELSE 0 END), 0), MIN(d.created_at) FROM documents d");
             filter(&mut q);
-            let (documents, leased, oldest): (i64, i64, Option<DateTime<Utc>>) = q.build_query_as().fetch_one(p).await?;
+            let (documents, leased, oldest): (i64, i64, Option<DateTime<Utc>>) =
+                q.build_query_as().fetch_one(p).await?;
             let by_form: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT COALESCE(r.form, 'unclassified'), COUNT(*) FROM records r JOIN documents d ON d.id = r.document_id \
+                "SELECT COALESCE(r.form, 'unclassified'), COUNT(*) FROM records r \
+                 JOIN documents d ON d.id = r.document_id \
                  WHERE d.status IN ('needs_review', 'unclassified') AND r.status IN {WAITING} \
                  GROUP BY COALESCE(r.form, 'unclassified') ORDER BY 1"
             )))
@@ -324,7 +333,11 @@ impl Db {
         for _ in 0..5 {
             let at = crate::now();
             let candidate: Option<(Uuid,)> = on_db!(self, p => {
-                let mut q = sqlx::QueryBuilder::new("SELECT d.id FROM documents d WHERE d.status IN ('needs_review', 'unclassified') AND (d.lease_until IS NULL OR d.lease_until <= ");
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT d.id FROM documents d \
+                     WHERE d.status IN ('needs_review', 'unclassified') \
+                     AND (d.lease_until IS NULL OR d.lease_until <= ",
+                );
                 q.push_bind(at).push(" OR d.lease_user_id = ").push_bind(user_id).push(")");
                 push_queue_filter!(q, f);
                 q.push(" ORDER BY d.created_at, d.batch_id, d.position LIMIT 1");
@@ -352,7 +365,8 @@ impl Db {
         let updated = on_db!(self, p => {
             sqlx::query(
                 "UPDATE documents SET lease_user_id = $2, lease_until = $3 \
-                 WHERE id = $1 AND (lease_user_id IS NULL OR lease_until IS NULL OR lease_until <= $4 OR lease_user_id = $2)",
+                 WHERE id = $1 AND (lease_user_id IS NULL OR lease_until IS NULL \
+                 OR lease_until <= $4 OR lease_user_id = $2)",
             )
             .bind(doc)
             .bind(user_id)
@@ -380,11 +394,14 @@ impl Db {
     /// Gives a document back to the queue, if `user` holds it.
     pub async fn release_lease(&self, doc: Uuid, user_id: Uuid) -> DbResult<()> {
         on_db!(self, p => {
-            sqlx::query("UPDATE documents SET lease_user_id = NULL, lease_until = NULL WHERE id = $1 AND lease_user_id = $2")
-                .bind(doc)
-                .bind(user_id)
-                .execute(p)
-                .await?;
+            sqlx::query(
+                "UPDATE documents SET lease_user_id = NULL, lease_until = NULL \
+                 WHERE id = $1 AND lease_user_id = $2",
+            )
+            .bind(doc)
+            .bind(user_id)
+            .execute(p)
+            .await?;
             Ok(())
         })
     }
@@ -394,7 +411,8 @@ impl Db {
         let at = crate::now();
         let row: Option<(Uuid, String, DateTime<Utc>)> = on_db!(self, p => {
             sqlx::query_as(
-                "SELECT d.lease_user_id, u.name, d.lease_until FROM documents d JOIN users u ON u.id = d.lease_user_id \
+                "SELECT d.lease_user_id, u.name, d.lease_until FROM documents d \
+                 JOIN users u ON u.id = d.lease_user_id \
                  WHERE d.id = $1 AND d.lease_until > $2",
             )
             .bind(doc)
@@ -412,7 +430,10 @@ impl Db {
     /// A document's records, in file order.
     pub async fn records_of(&self, doc: Uuid) -> DbResult<Vec<StoredRecord>> {
         let rows: Vec<RecordRow> = on_db!(self, p => {
-            sqlx::query_as("SELECT * FROM records WHERE document_id = $1 ORDER BY ordinal").bind(doc).fetch_all(p).await?
+            sqlx::query_as("SELECT * FROM records WHERE document_id = $1 ORDER BY ordinal")
+                .bind(doc)
+                .fetch_all(p)
+                .await?
         });
         self.with_fields(rows).await
     }
@@ -420,10 +441,13 @@ impl Db {
     /// A document's pages, with the form page and pose each was read as.
     pub async fn pages_of(&self, doc: Uuid) -> DbResult<Vec<PageRow>> {
         on_db!(self, p => {
-            Ok(sqlx::query_as("SELECT number, record_id, form, form_page, pose FROM pages WHERE document_id = $1 ORDER BY number")
-                .bind(doc)
-                .fetch_all(p)
-                .await?)
+            Ok(sqlx::query_as(
+                "SELECT number, record_id, form, form_page, pose FROM pages \
+                 WHERE document_id = $1 ORDER BY number",
+            )
+            .bind(doc)
+            .fetch_all(p)
+            .await?)
         })
     }
 
@@ -439,12 +463,15 @@ impl Db {
         let outcome: Result<Vec<String>, ChangeRefused> = on_db!(self, p => {
             let mut tx = p.begin().await?;
             let lock = if matches!(self, Db::Postgres(_)) { " FOR UPDATE" } else { "" };
-            let row: Option<RecordRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT * FROM records WHERE id = $1{lock}")))
-                .bind(c.record_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let row: Option<RecordRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT * FROM records WHERE id = $1{lock}"
+            )))
+            .bind(c.record_id)
+            .fetch_optional(&mut *tx)
+            .await?;
             let Some(row) = row else { return Ok(Err(ChangeRefused::Missing)) };
-            let status: Status = serde_json::from_value(Value::String(row.status.clone())).unwrap_or(Status::NeedsReview);
+            let status: Status = serde_json::from_value(Value::String(row.status.clone()))
+                .unwrap_or(Status::NeedsReview);
             if matches!(status, Status::Approved | Status::Rejected) {
                 return Ok(Err(ChangeRefused::Closed { status, by: row.reviewed_by.clone() }));
             }
@@ -454,77 +481,103 @@ impl Db {
             let applicable = match (&c.action, status) {
                 (ReviewAction::Reject { .. }, _) => true,
                 (ReviewAction::Reread, s) => s == Status::Unclassified,
-                (ReviewAction::Save | ReviewAction::Approve, s) => matches!(s, Status::NeedsReview | Status::Extracted),
+                (ReviewAction::Save | ReviewAction::Approve, s) => {
+                    matches!(s, Status::NeedsReview | Status::Extracted)
+                }
             };
             if !applicable {
                 return Ok(Err(ChangeRefused::NotApplicable(status)));
             }
             let lease: Option<LeaseRow> = sqlx::query_as(
-                "SELECT d.lease_user_id, d.lease_until, u.name FROM documents d LEFT JOIN users u ON u.id = d.lease_user_id WHERE d.id = $1",
+                "SELECT d.lease_user_id, d.lease_until, u.name FROM documents d \
+                 LEFT JOIN users u ON u.id = d.lease_user_id WHERE d.id = $1",
             )
             .bind(row.document_id)
             .fetch_optional(&mut *tx)
             .await?;
             if let Some((Some(holder), Some(until), name)) = lease {
                 if until > at && Some(holder) != c.actor.user_id {
-                    return Ok(Err(ChangeRefused::Leased(Lease { user_id: holder, user_name: name.unwrap_or_default(), until })));
+                    return Ok(Err(ChangeRefused::Leased(Lease {
+                        user_id: holder,
+                        user_name: name.unwrap_or_default(),
+                        until,
+                    })));
                 }
             }
 
             // The fields: write those that changed, and the history of values.
-            let current: Vec<FieldRow> = sqlx::query_as("SELECT * FROM field_values WHERE record_id = $1 ORDER BY position")
-                .bind(c.record_id)
-                .fetch_all(&mut *tx)
-                .await?;
+            let current: Vec<FieldRow> =
+                sqlx::query_as("SELECT * FROM field_values WHERE record_id = $1 ORDER BY position")
+                    .bind(c.record_id)
+                    .fetch_all(&mut *tx)
+                    .await?;
             let mut changed = Vec::new();
             for (pos, (name, f)) in c.fields.iter().enumerate() {
                 let old = current.iter().find(|r| &r.name == name);
                 let same_value = old.is_some_and(|o| o.value.0 == f.value);
-                let same_all = same_value && old.is_some_and(|o| o.flags.0 == f.flags && o.confidence == f.confidence && o.note == f.note);
+                let same_all = same_value
+                    && old.is_some_and(|o| {
+                        o.flags.0 == f.flags && o.confidence == f.confidence && o.note == f.note
+                    });
                 if same_all {
                     continue;
                 }
                 match old {
                     Some(_) => {
-                        sqlx::query("UPDATE field_values SET value = $3, confidence = $4, flags = $5, note = $6 WHERE record_id = $1 AND name = $2")
-                            .bind(c.record_id)
-                            .bind(name)
-                            .bind(Json(&f.value))
-                            .bind(f.confidence)
-                            .bind(Json(&f.flags))
-                            .bind(&f.note)
-                            .execute(&mut *tx)
-                            .await?;
+                        sqlx::query(
+                            "UPDATE field_values \
+                             SET value = $3, confidence = $4, flags = $5, note = $6 \
+                             WHERE record_id = $1 AND name = $2",
+                        )
+                        .bind(c.record_id)
+                        .bind(name)
+                        .bind(Json(&f.value))
+                        .bind(f.confidence)
+                        .bind(Json(&f.flags))
+                        .bind(&f.note)
+                        .execute(&mut *tx)
+                        .await?;
                     }
                     None => {
-                        sqlx::query("INSERT INTO field_values (record_id, position, name, value, confidence, flags, note) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-                            .bind(c.record_id)
-                            .bind(pos as i32)
-                            .bind(name)
-                            .bind(Json(&f.value))
-                            .bind(f.confidence)
-                            .bind(Json(&f.flags))
-                            .bind(&f.note)
-                            .execute(&mut *tx)
-                            .await?;
+                        sqlx::query(
+                            "INSERT INTO field_values \
+                             (record_id, position, name, value, confidence, flags, note) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        )
+                        .bind(c.record_id)
+                        .bind(pos as i32)
+                        .bind(name)
+                        .bind(Json(&f.value))
+                        .bind(f.confidence)
+                        .bind(Json(&f.flags))
+                        .bind(&f.note)
+                        .execute(&mut *tx)
+                        .await?;
                     }
                 }
                 if !same_value {
                     let (actor, note) = match (&c.action, old) {
                         // A new reading is the engine's, at a person's word.
-                        (ReviewAction::Reread, _) => ("formflow-extract".to_string(), Some(format!("read again at the word of {}", c.actor.name))),
+                        (ReviewAction::Reread, _) => (
+                            "formflow-extract".to_string(),
+                            Some(format!("read again at the word of {}", c.actor.name)),
+                        ),
                         _ => (c.actor.name.clone(), c.notes.get(name).cloned()),
                     };
-                    sqlx::query("INSERT INTO field_history (record_id, name, at, actor, old_value, new_value, note) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-                        .bind(c.record_id)
-                        .bind(name)
-                        .bind(at)
-                        .bind(actor)
-                        .bind(old.map(|o| Json(&o.value.0)))
-                        .bind(Json(&f.value))
-                        .bind(note)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(
+                        "INSERT INTO field_history \
+                         (record_id, name, at, actor, old_value, new_value, note) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(c.record_id)
+                    .bind(name)
+                    .bind(at)
+                    .bind(actor)
+                    .bind(old.map(|o| Json(&o.value.0)))
+                    .bind(Json(&f.value))
+                    .bind(note)
+                    .execute(&mut *tx)
+                    .await?;
                     changed.push(name.clone());
                 }
             }
@@ -563,15 +616,18 @@ impl Db {
                     .execute(&mut *tx)
                     .await?;
                 for (number, form_page, pose) in r.placed {
-                    sqlx::query("UPDATE pages SET record_id = $3, form = $4, form_page = $5, pose = $6 WHERE document_id = $1 AND number = $2")
-                        .bind(row.document_id)
-                        .bind(*number as i32)
-                        .bind(c.record_id)
-                        .bind(r.form)
-                        .bind(*form_page as i32)
-                        .bind(pose.as_ref().map(Json))
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(
+                        "UPDATE pages SET record_id = $3, form = $4, form_page = $5, pose = $6 \
+                         WHERE document_id = $1 AND number = $2",
+                    )
+                    .bind(row.document_id)
+                    .bind(*number as i32)
+                    .bind(c.record_id)
+                    .bind(r.form)
+                    .bind(*form_page as i32)
+                    .bind(pose.as_ref().map(Json))
+                    .execute(&mut *tx)
+                    .await?;
                 }
             }
 
@@ -600,7 +656,8 @@ impl Db {
             .await?;
             if waiting == 0 {
                 let moved = sqlx::query(
-                    "UPDATE documents SET status = $2, lease_user_id = NULL, lease_until = NULL, updated_at = $3 \
+                    "UPDATE documents \
+                     SET status = $2, lease_user_id = NULL, lease_until = NULL, updated_at = $3 \
                      WHERE id = $1 AND status IN ('needs_review', 'unclassified', 'extracted')",
                 )
                 .bind(row.document_id)
@@ -609,28 +666,35 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
                 if moved.rows_affected() > 0 {
-                    sqlx::query("INSERT INTO document_events (document_id, at, status, detail) VALUES ($1, $2, $3, $4)")
-                        .bind(row.document_id)
-                        .bind(at)
-                        .bind(DocStatus::Reviewed.as_str())
-                        .bind(format!("every record reviewed; the last by {}", c.actor.name))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            } else if let (Some(user), Some(until)) = (c.actor.user_id, c.lease_until) {
-                sqlx::query("UPDATE documents SET lease_user_id = $2, lease_until = $3 WHERE id = $1")
+                    sqlx::query(
+                        "INSERT INTO document_events (document_id, at, status, detail) \
+                         VALUES ($1, $2, $3, $4)",
+                    )
                     .bind(row.document_id)
-                    .bind(user)
-                    .bind(until)
+                    .bind(at)
+                    .bind(DocStatus::Reviewed.as_str())
+                    .bind(format!("every record reviewed; the last by {}", c.actor.name))
                     .execute(&mut *tx)
                     .await?;
+                }
+            } else if let (Some(user), Some(until)) = (c.actor.user_id, c.lease_until) {
+                sqlx::query(
+                    "UPDATE documents SET lease_user_id = $2, lease_until = $3 WHERE id = $1",
+                )
+                .bind(row.document_id)
+                .bind(user)
+                .bind(until)
+                .execute(&mut *tx)
+                .await?;
             }
 
             let mut detail = json!({ "version": version, "fields_changed": changed });
             if let Some(r) = &c.reread {
                 detail["form"] = json!(r.form);
             }
-            let entry = AuditEntry::new(c.actor, c.action.audit_action()).on("record", c.record_id).detail(detail);
+            let entry = AuditEntry::new(c.actor, c.action.audit_action())
+                .on("record", c.record_id)
+                .detail(detail);
             insert_audit!(tx, at, &entry);
             tx.commit().await?;
             Ok(changed)

@@ -337,7 +337,10 @@ async fn a_change_checks_version_and_lease_and_keeps_history_events_and_audit() 
     assert_eq!(approved.reviewed_by.as_deref(), Some("ann"));
     assert!(approved.reviewed_at.is_some());
     let events: Vec<(String, sqlx::types::Json<serde_json::Value>)> = on_db!(&db, p => {
-        sqlx::query_as("SELECT routing_key, payload FROM outbox WHERE kind = 'event' ORDER BY id").fetch_all(p).await.unwrap()
+        sqlx::query_as("SELECT routing_key, payload FROM outbox WHERE kind = 'event' ORDER BY id")
+            .fetch_all(p)
+            .await
+            .unwrap()
     });
     let (key, payload) = events.last().unwrap();
     assert_eq!(key, "record.approved");

@@ -73,7 +73,8 @@ impl Db {
     pub async fn page_tasks(&self, id: Uuid) -> DbResult<Vec<PageTask>> {
         on_db!(self, p => {
             let rows: Vec<TaskRow> = sqlx::query_as(
-                "SELECT number, result, read_ms, cpu_ms FROM page_tasks WHERE document_id = $1 ORDER BY number",
+                "SELECT number, result, read_ms, cpu_ms FROM page_tasks WHERE document_id = $1 \
+                 ORDER BY number",
             )
             .bind(id)
             .fetch_all(p)
@@ -99,11 +100,13 @@ impl Db {
         let at = now();
         on_db!(self, p => {
             let mut tx = p.begin().await?;
-            let taken = sqlx::query("UPDATE documents SET updated_at = $2 WHERE id = $1 AND status = 'processing'")
-                .bind(doc.id)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
+            let taken = sqlx::query(
+                "UPDATE documents SET updated_at = $2 WHERE id = $1 AND status = 'processing'",
+            )
+            .bind(doc.id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
             if taken.rows_affected() == 0 {
                 tx.rollback().await?;
                 return Ok(false);
@@ -115,7 +118,8 @@ impl Db {
                 .is_none();
             let numbers: Vec<i32> = (1..=doc.page_count).collect();
             for chunk in numbers.chunks(1000) {
-                let mut q = sqlx::QueryBuilder::new("INSERT INTO page_tasks (document_id, number) ");
+                let mut q =
+                    sqlx::QueryBuilder::new("INSERT INTO page_tasks (document_id, number) ");
                 q.push_values(chunk, |mut b, n| {
                     b.push_bind(doc.id).push_bind(*n);
                 });
@@ -123,11 +127,15 @@ impl Db {
                 q.build().execute(&mut *tx).await?;
             }
             for &n in pages {
-                sqlx::query("UPDATE page_tasks SET result = NULL, read_ms = NULL, cpu_ms = NULL, touched_at = NULL WHERE document_id = $1 AND number = $2")
-                    .bind(doc.id)
-                    .bind(n as i32)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE page_tasks \
+                     SET result = NULL, read_ms = NULL, cpu_ms = NULL, touched_at = NULL \
+                     WHERE document_id = $1 AND number = $2",
+                )
+                .bind(doc.id)
+                .bind(n as i32)
+                .execute(&mut *tx)
+                .await?;
                 insert_job!(tx, at, Job { document_id: doc.id, task: Task::Page(n) });
             }
             let detail = if fresh {
@@ -135,12 +143,15 @@ impl Db {
             } else {
                 format!("{} page job(s) queued again", pages.len())
             };
-            sqlx::query("INSERT INTO document_events (document_id, at, status, detail) VALUES ($1, $2, 'processing', $3)")
-                .bind(doc.id)
-                .bind(at)
-                .bind(detail)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO document_events (document_id, at, status, detail) \
+                 VALUES ($1, $2, 'processing', $3)",
+            )
+            .bind(doc.id)
+            .bind(at)
+            .bind(detail)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -167,7 +178,11 @@ impl Db {
             };
             let status = DocStatus::parse(&doc.status).unwrap_or(DocStatus::Failed);
             if status != DocStatus::Processing {
-                return Ok(if status == DocStatus::Queued { PageStarted::Nothing } else { PageStarted::Done(status) });
+                return Ok(if status == DocStatus::Queued {
+                    PageStarted::Nothing
+                } else {
+                    PageStarted::Done(status)
+                });
             }
             let attempts: Option<(i32,)> = sqlx::query_as(
                 "UPDATE page_tasks SET attempts = attempts + 1, touched_at = $3 \
@@ -191,12 +206,15 @@ impl Db {
     pub async fn touch_page(&self, id: Uuid, number: u32) -> DbResult<()> {
         let at = now();
         on_db!(self, p => {
-            sqlx::query("UPDATE page_tasks SET touched_at = $3 WHERE document_id = $1 AND number = $2 AND result IS NULL")
-                .bind(id)
-                .bind(number as i32)
-                .bind(at)
-                .execute(p)
-                .await?;
+            sqlx::query(
+                "UPDATE page_tasks SET touched_at = $3 \
+                 WHERE document_id = $1 AND number = $2 AND result IS NULL",
+            )
+            .bind(id)
+            .bind(number as i32)
+            .bind(at)
+            .execute(p)
+            .await?;
             Ok(())
         })
     }
@@ -217,11 +235,13 @@ impl Db {
         let at = now();
         on_db!(self, p => {
             let mut tx = p.begin().await?;
-            let taken = sqlx::query("UPDATE documents SET updated_at = $2 WHERE id = $1 AND status = 'processing'")
-                .bind(id)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
+            let taken = sqlx::query(
+                "UPDATE documents SET updated_at = $2 WHERE id = $1 AND status = 'processing'",
+            )
+            .bind(id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
             if taken.rows_affected() == 0 {
                 tx.rollback().await?;
                 return Ok(Saved::Gone);
@@ -242,10 +262,12 @@ impl Db {
                 tx.rollback().await?;
                 return Ok(Saved::More);
             }
-            let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM page_tasks WHERE document_id = $1 AND result IS NULL")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
+            let (left,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM page_tasks WHERE document_id = $1 AND result IS NULL",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
             if left == 0 {
                 insert_job!(tx, at, Job { document_id: id, task: Task::Join });
             }

@@ -63,7 +63,13 @@ pub(super) fn record(status: Status) -> Record {
 }
 
 pub(super) async fn count(db: &Db, sql: &str) -> i64 {
-    on_db!(db, p => sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(p).await.unwrap().0)
+    on_db!(db, p => {
+        sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql.to_string()))
+            .fetch_one(p)
+            .await
+            .unwrap()
+            .0
+    })
 }
 
 #[tokio::test]
@@ -296,7 +302,15 @@ async fn a_document_gets_one_outcome_however_often_it_is_processed() {
         .await,
         1
     );
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM outbox WHERE kind = 'event' AND routing_key = 'document.needs_review'").await, 1);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM outbox \
+             WHERE kind = 'event' AND routing_key = 'document.needs_review'"
+        )
+        .await,
+        1
+    );
     assert!(matches!(
         db.start(doc.id).await.unwrap(),
         Started::Done(DocStatus::NeedsReview)

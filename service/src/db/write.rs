@@ -112,11 +112,14 @@ pub(crate) use insert_event;
 /// transaction `$tx`.
 macro_rules! insert_job {
     ($tx:expr, $at:expr, $job:expr) => {
-        sqlx::query("INSERT INTO outbox (kind, routing_key, payload, created_at) VALUES ('job', '', $1, $2)")
-            .bind(sqlx::types::Json($job))
-            .bind($at)
-            .execute(&mut *$tx)
-            .await?
+        sqlx::query(
+            "INSERT INTO outbox (kind, routing_key, payload, created_at) \
+             VALUES ('job', '', $1, $2)",
+        )
+        .bind(sqlx::types::Json($job))
+        .bind($at)
+        .execute(&mut *$tx)
+        .await?
     };
 }
 pub(crate) use insert_job;
@@ -136,26 +139,37 @@ impl Db {
         let at = now();
         on_db!(self, p => {
             let mut tx = p.begin().await?;
-            sqlx::query("INSERT INTO batches (id, created_at, files, refused, uploaded_by) VALUES ($1, $2, $3, $4, $5)")
-                .bind(batch_id)
-                .bind(at)
-                .bind(files as i32)
-                .bind(Json(refused))
-                .bind(&by.name)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO batches (id, created_at, files, refused, uploaded_by) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(batch_id)
+            .bind(at)
+            .bind(files as i32)
+            .bind(Json(refused))
+            .bind(&by.name)
+            .execute(&mut *tx)
+            .await?;
             let mut out = Vec::with_capacity(docs.len());
             for (i, d) in docs.iter().enumerate() {
                 let earlier: Option<(Uuid,)> = sqlx::query_as(
-                    "SELECT id FROM documents WHERE sha256 = $1 AND status NOT IN ('failed', 'duplicate') ORDER BY created_at, id LIMIT 1",
+                    "SELECT id FROM documents \
+                     WHERE sha256 = $1 AND status NOT IN ('failed', 'duplicate') \
+                     ORDER BY created_at, id LIMIT 1",
                 )
                 .bind(&d.sha256)
                 .fetch_optional(&mut *tx)
                 .await?;
                 let duplicate_of = earlier.map(|e| e.0);
-                let status = if duplicate_of.is_some() { DocStatus::Duplicate } else { DocStatus::Queued };
+                let status = if duplicate_of.is_some() {
+                    DocStatus::Duplicate
+                } else {
+                    DocStatus::Queued
+                };
                 sqlx::query(
-                    "INSERT INTO documents (id, batch_id, position, source, sha256, bytes, format, page_count, status, duplicate_of, attempts, created_at, updated_at, request_id) \
+                    "INSERT INTO documents (id, batch_id, position, source, sha256, bytes, format, \
+                     page_count, status, duplicate_of, attempts, created_at, updated_at, \
+                     request_id) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $11, $12)",
                 )
                 .bind(d.id)
@@ -176,13 +190,16 @@ impl Db {
                     Some(o) => format!("the same file was uploaded before as document {o}"),
                     None => "stored and queued".to_string(),
                 };
-                sqlx::query("INSERT INTO document_events (document_id, at, status, detail) VALUES ($1, $2, $3, $4)")
-                    .bind(d.id)
-                    .bind(at)
-                    .bind(status.as_str())
-                    .bind(detail)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO document_events (document_id, at, status, detail) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(d.id)
+                .bind(at)
+                .bind(status.as_str())
+                .bind(detail)
+                .execute(&mut *tx)
+                .await?;
                 if duplicate_of.is_none() {
                     insert_job!(tx, at, Job::document(d.id));
                 }
@@ -191,7 +208,12 @@ impl Db {
             let duplicates = out.iter().filter(|a| a.duplicate_of.is_some()).count();
             let entry = AuditEntry::new(by, "upload")
                 .on("batch", batch_id)
-                .detail(json!({ "files": files, "accepted": docs.len(), "duplicates": duplicates, "refused": refused.len() }));
+                .detail(json!({
+                    "files": files,
+                    "accepted": docs.len(),
+                    "duplicates": duplicates,
+                    "refused": refused.len()
+                }));
             insert_audit!(tx, at, &entry);
             tx.commit().await?;
             Ok(out)
@@ -215,7 +237,8 @@ impl Db {
             }
             let row: Option<DocumentRow> = sqlx::query_as(
                 "UPDATE documents SET status = 'processing', updated_at = $2, \
-                 attempts = attempts + CASE WHEN EXISTS (SELECT 1 FROM page_tasks WHERE document_id = $1) THEN 0 ELSE 1 END \
+                 attempts = attempts + CASE WHEN EXISTS \
+                 (SELECT 1 FROM page_tasks WHERE document_id = $1) THEN 0 ELSE 1 END \
                  WHERE id = $1 AND status IN ('queued', 'processing') RETURNING *",
             )
             .bind(id)
@@ -223,18 +246,25 @@ impl Db {
             .fetch_optional(&mut *tx)
             .await?;
             let Some(row) = row else {
-                let status: Option<(String,)> = sqlx::query_as("SELECT status FROM documents WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
+                let status: Option<(String,)> =
+                    sqlx::query_as("SELECT status FROM documents WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
                 return Ok(match status {
                     Some((s,)) => Started::Done(DocStatus::parse(&s).unwrap_or(DocStatus::Failed)),
                     None => Started::Missing,
                 });
             };
-            sqlx::query("INSERT INTO document_events (document_id, at, status, detail) VALUES ($1, $2, 'processing', $3)")
-                .bind(id)
-                .bind(at)
-                .bind(format!("attempt {}", row.attempts))
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO document_events (document_id, at, status, detail) \
+                 VALUES ($1, $2, 'processing', $3)",
+            )
+            .bind(id)
+            .bind(at)
+            .bind(format!("attempt {}", row.attempts))
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             Ok(Started::Go(Box::new(row)))
         })
@@ -254,7 +284,8 @@ impl Db {
         on_db!(self, p => {
             let mut tx = p.begin().await?;
             let updated = sqlx::query(
-                "UPDATE documents SET status = $2, error = $3, reason = $4, extract_ms = $5, extract_cpu_ms = $7, updated_at = $6 \
+                "UPDATE documents SET status = $2, error = $3, reason = $4, extract_ms = $5, \
+                 extract_cpu_ms = $7, updated_at = $6 \
                  WHERE id = $1 AND status IN ('queued', 'processing')",
             )
             .bind(doc.id)
@@ -271,10 +302,14 @@ impl Db {
                 return Ok(false);
             }
             // A split document's pages as read: joined now, or not needed.
-            sqlx::query("DELETE FROM page_tasks WHERE document_id = $1").bind(doc.id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM page_tasks WHERE document_id = $1")
+                .bind(doc.id)
+                .execute(&mut *tx)
+                .await?;
             for (i, (r, rid)) in outcome.records.iter().zip(&record_ids).enumerate() {
                 sqlx::query(
-                    "INSERT INTO records (id, document_id, ordinal, batch_id, source, form, pages, status, error, created_at, updated_at) \
+                    "INSERT INTO records (id, document_id, ordinal, batch_id, source, form, pages, \
+                     status, error, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
                 )
                 .bind(rid)
@@ -292,21 +327,42 @@ impl Db {
                 if r.fields.is_empty() {
                     continue;
                 }
-                let mut q = sqlx::QueryBuilder::new("INSERT INTO field_values (record_id, position, name, value, confidence, flags, note) ");
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO field_values \
+                     (record_id, position, name, value, confidence, flags, note) ",
+                );
                 q.push_values(r.fields.iter().enumerate(), |mut b, (pos, (name, f))| {
-                    b.push_bind(rid).push_bind(pos as i32).push_bind(name).push_bind(Json(&f.value)).push_bind(f.confidence).push_bind(Json(&f.flags)).push_bind(&f.note);
+                    b.push_bind(rid)
+                        .push_bind(pos as i32)
+                        .push_bind(name)
+                        .push_bind(Json(&f.value))
+                        .push_bind(f.confidence)
+                        .push_bind(Json(&f.flags))
+                        .push_bind(&f.note);
                 });
                 q.build().execute(&mut *tx).await?;
-                let mut q = sqlx::QueryBuilder::new("INSERT INTO field_history (record_id, name, at, actor, new_value) ");
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO field_history (record_id, name, at, actor, new_value) ",
+                );
                 q.push_values(r.fields.iter(), |mut b, (name, f)| {
-                    b.push_bind(rid).push_bind(name).push_bind(at).push_bind("formflow-extract").push_bind(Json(&f.value));
+                    b.push_bind(rid)
+                        .push_bind(name)
+                        .push_bind(at)
+                        .push_bind("formflow-extract")
+                        .push_bind(Json(&f.value));
                 });
                 q.build().execute(&mut *tx).await?;
             }
             if !outcome.pages.is_empty() {
-                let mut q = sqlx::QueryBuilder::new("INSERT INTO pages (document_id, number, record_id, form, form_page, pose) ");
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO pages (document_id, number, record_id, form, form_page, pose) ",
+                );
                 q.push_values(outcome.pages.iter(), |mut b, pg| {
-                    let rid = outcome.records.iter().position(|r| r.pages.contains(&pg.number)).map(|i| record_ids[i]);
+                    let rid = outcome
+                        .records
+                        .iter()
+                        .position(|r| r.pages.contains(&pg.number))
+                        .map(|i| record_ids[i]);
                     b.push_bind(doc.id)
                         .push_bind(pg.number as i32)
                         .push_bind(rid)
@@ -320,13 +376,16 @@ impl Db {
                 Some(e) => e.clone(),
                 None => format!("{} record(s)", outcome.records.len()),
             };
-            sqlx::query("INSERT INTO document_events (document_id, at, status, detail) VALUES ($1, $2, $3, $4)")
-                .bind(doc.id)
-                .bind(at)
-                .bind(status.as_str())
-                .bind(detail)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO document_events (document_id, at, status, detail) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(doc.id)
+            .bind(at)
+            .bind(status.as_str())
+            .bind(detail)
+            .execute(&mut *tx)
+            .await?;
             insert_event!(tx, at, event.routing_key(), &event);
             tx.commit().await?;
             Ok(true)
@@ -338,11 +397,13 @@ impl Db {
     pub async fn touch(&self, id: Uuid) -> DbResult<()> {
         let at = now();
         on_db!(self, p => {
-            sqlx::query("UPDATE documents SET updated_at = $2 WHERE id = $1 AND status = 'processing'")
-                .bind(id)
-                .bind(at)
-                .execute(p)
-                .await?;
+            sqlx::query(
+                "UPDATE documents SET updated_at = $2 WHERE id = $1 AND status = 'processing'",
+            )
+            .bind(id)
+            .bind(at)
+            .execute(p)
+            .await?;
             Ok(())
         })
     }
@@ -366,19 +427,23 @@ impl Db {
             let ids: Vec<(Uuid,)> = sqlx::query_as(
                 "UPDATE documents SET status = 'queued', updated_at = $2 \
                  WHERE status = 'processing' AND updated_at < $1 \
-                 AND NOT EXISTS (SELECT 1 FROM page_tasks t WHERE t.document_id = documents.id) RETURNING id",
+                 AND NOT EXISTS (SELECT 1 FROM page_tasks t WHERE t.document_id = documents.id) \
+                 RETURNING id",
             )
             .bind(stale_before)
             .bind(at)
             .fetch_all(&mut *tx)
             .await?;
             for (id,) in &ids {
-                sqlx::query("INSERT INTO document_events (document_id, at, status, detail) VALUES ($1, $2, 'queued', $3)")
-                    .bind(id)
-                    .bind(at)
-                    .bind("back in the queue: the worker that took it stopped answering")
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO document_events (document_id, at, status, detail) \
+                     VALUES ($1, $2, 'queued', $3)",
+                )
+                .bind(id)
+                .bind(at)
+                .bind("back in the queue: the worker that took it stopped answering")
+                .execute(&mut *tx)
+                .await?;
                 insert_job!(tx, at, Job::document(*id));
             }
             let pages: Vec<(Uuid, i32)> = sqlx::query_as(
@@ -392,12 +457,17 @@ impl Db {
             .fetch_all(&mut *tx)
             .await?;
             for (id, number) in &pages {
-                sqlx::query("INSERT INTO document_events (document_id, at, status, detail) VALUES ($1, $2, 'processing', $3)")
-                    .bind(id)
-                    .bind(at)
-                    .bind(format!("page {number} back in the queue: the worker that took it stopped answering"))
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO document_events (document_id, at, status, detail) \
+                     VALUES ($1, $2, 'processing', $3)",
+                )
+                .bind(id)
+                .bind(at)
+                .bind(format!(
+                    "page {number} back in the queue: the worker that took it stopped answering"
+                ))
+                .execute(&mut *tx)
+                .await?;
                 insert_job!(tx, at, Job { document_id: *id, task: Task::Page(*number as u32) });
             }
             tx.commit().await?;
@@ -413,9 +483,12 @@ impl Db {
         on_db!(self, p => {
             let mut tx = p.begin().await?;
             sqlx::query("DELETE FROM outbox WHERE kind = 'job'").execute(&mut *tx).await?;
-            let ids: Vec<(Uuid,)> = sqlx::query_as("SELECT id FROM documents WHERE status IN ('queued', 'processing') ORDER BY created_at, position")
-                .fetch_all(&mut *tx)
-                .await?;
+            let ids: Vec<(Uuid,)> = sqlx::query_as(
+                "SELECT id FROM documents WHERE status IN ('queued', 'processing') \
+                 ORDER BY created_at, position",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
             for (id,) in &ids {
                 insert_job!(tx, at, Job::document(*id));
             }

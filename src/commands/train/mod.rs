@@ -192,7 +192,8 @@ pub fn train_glyphs(o: &TrainOpts) -> anyhow::Result<()> {
         let (acc_plain, _) = accuracy(&folded, &held_plain, 1.0)?;
         let (acc_paper, _) = accuracy(&folded, &held_paper, 1.0)?;
         eprintln!(
-            "epoch {:>2}: loss {:.4}, left-out writers {:.2}% plain, {:.2}% through paper ({:.0} s, {:.0} s waiting for batches)",
+            "epoch {:>2}: loss {:.4}, left-out writers {:.2}% plain, {:.2}% through \
+             paper ({:.0} s, {:.0} s waiting for batches)",
             epoch + 1,
             loss_sum / n.max(1) as f64,
             100.0 * acc_plain,
