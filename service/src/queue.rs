@@ -463,6 +463,15 @@ impl Consumer {
                 .await;
         }
     }
+
+    /// Closes the channel, once every delivery taken from it is acked: a
+    /// channel left open when the connection closes is reported by lapin
+    /// as an error.
+    pub async fn close(self) {
+        if let Consumer::Rabbit { channel, .. } = self {
+            let _ = channel.close(200, "stopping".into()).await;
+        }
+    }
 }
 
 /// One job as delivered, to be acked, requeued or dead-lettered.

@@ -533,8 +533,8 @@ impl EventTap {
         let conn = lapin::Connection::connect(&self.amqp_url, Default::default())
             .await
             .context("Failed to reach RabbitMQ")?;
-        let ch = conn.create_channel().await?;
-        let dead = ch
+        let probe = conn.create_channel().await?;
+        let dead = probe
             .queue_declare(
                 self.dead.as_str().into(),
                 lapin::options::QueueDeclareOptions {
@@ -546,6 +546,8 @@ impl EventTap {
             .await
             .map(|q| q.message_count())
             .unwrap_or(0);
+        // A passive declare of a missing queue closes its channel itself.
+        let _ = probe.close(200, "counted".into()).await;
         let ch = conn.create_channel().await?;
         let mut consumer = ch
             .basic_consume(
@@ -569,6 +571,9 @@ impl EventTap {
         }
         let _ = ch.basic_cancel("drill".into(), Default::default()).await;
         drop(consumer);
+        // Channels are closed before the connection: one left open is
+        // reported by lapin as an error.
+        let _ = ch.close(200, "drained".into()).await;
         let _ = conn.close(200, "drained".into()).await;
         Ok((heard, dead))
     }

@@ -186,6 +186,7 @@ impl Stack {
             let _ = ch
                 .exchange_delete(self.events_exchange().as_str().into(), Default::default())
                 .await;
+            let _ = ch.close(200, "done".into()).await;
         }
         let _ = conn.close(200, "done".into()).await;
     }

@@ -280,6 +280,10 @@ impl Worker {
                     Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                     _ = stop.changed() => {
                         consumer.cancel().await;
+                        // What is in hand is acked on this channel: finish
+                        // it before the channel goes.
+                        while tasks.join_next().await.is_some() {}
+                        consumer.close().await;
                         break;
                     }
                 }
