@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what formflow needs to build and run on Debian/Ubuntu: Tesseract
-# and Leptonica (with headers), a C toolchain and pkg-config to link them,
+# and Leptonica (with headers), SQLite's library and headers, a C toolchain and pkg-config to link them,
 # dpkg-dev to package, and libpdfium into vendor/pdfium/. Works as root or
 # as a user with sudo. Checks that cargo is at the version the workspace
 # needs, and names the command that installs it if not. Safe to run again:
@@ -17,7 +17,7 @@ if [ "$(id -u)" != 0 ]; then
   SUDO="sudo"
 fi
 
-PKGS=(tesseract-ocr tesseract-ocr-eng libtesseract-dev libleptonica-dev build-essential pkg-config dpkg-dev python3 python3-pip curl ca-certificates)
+PKGS=(tesseract-ocr tesseract-ocr-eng libtesseract-dev libleptonica-dev libsqlite3-dev build-essential pkg-config dpkg-dev python3 python3-pip curl ca-certificates)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

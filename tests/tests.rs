@@ -16,7 +16,10 @@
 //!   PostgreSQL and RabbitMQ (faults, TLS, and originals on a real S3
 //!   server included), `formflow upload`, and `formflow run` on SQLite;
 //! - `review`: sign-in, roles and tokens on every route, corrections,
-//!   approvals, rejections, leases, and a caseworker in a real browser.
+//!   approvals, rejections, leases, and a caseworker in a real browser;
+//! - `worker`: the worker on SQLite and the in-process queue, with readers
+//!   that panic, stall or succeed: dead letters, retries, hangs, heartbeats
+//!   and split documents.
 
 mod bad_inputs;
 mod cli;
@@ -27,3 +30,4 @@ mod samples;
 mod stress;
 mod templates;
 mod util;
+mod worker;

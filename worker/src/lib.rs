@@ -174,8 +174,9 @@ struct Passing(String);
 /// What the document whose original is gone says.
 const MISSING: &str = "the original file is missing from storage: upload it again";
 
-/// What the document of a panicked extraction says.
-const PANICKED: &str = "formflow stopped on this file with an internal fault, which is logged for \
+/// What the record of a document whose extraction panicked says.
+pub const PANICKED: &str =
+    "formflow stopped on this file with an internal fault, which is logged for \
                         support: scan it again or send it to support";
 
 /// What became of a job's work.
@@ -234,6 +235,12 @@ impl Worker {
             slots,
             stack: std::sync::Mutex::new(None),
         })
+    }
+
+    /// How many more readings it could start now: a reading that overran
+    /// its timeout keeps its slot until its thread ends.
+    pub fn free_slots(&self) -> usize {
+        self.slots.available_permits()
     }
 
     /// Takes jobs until `stop` turns true, then finishes those it holds and
@@ -870,6 +877,3 @@ fn passing(e: DbError) -> Passing {
     // lose it; the attempts cap bounds the loop.
     Passing(e.to_string())
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,10 +1,17 @@
 //! The worker against a real SQLite file and the in-process queue, with
 //! readers that panic, stall or succeed in its place.
 
-use super::*;
+use formflow_extract::{ExtractError, Extraction, PageResult, PreparedPage};
 use formflow_schemas::{Record, Status};
 use formflow_service::db::{Actor, NewDocument};
+use formflow_service::queue::{Job, Task};
+use formflow_service::{Blobs, Broker, Db};
+use formflow_worker::{Handled, Reader, Settings, Worker, PANICKED};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 use uuid::Uuid;
 
 struct Fixture {
@@ -243,9 +250,9 @@ async fn a_reading_that_hangs_fails_its_document_and_keeps_its_slot() {
     assert_eq!(f.status().await, ("failed".into(), Some("timeout".into())));
     assert_eq!(f.broker.dead_letters().len(), 1);
     // The hung thread keeps its slot until it ends.
-    assert_eq!(w.slots.available_permits(), 0);
+    assert_eq!(w.free_slots(), 0);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(w.slots.available_permits(), 1);
+    assert_eq!(w.free_slots(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
