@@ -10,6 +10,8 @@
 //!   outcome;
 //! - `templates`: forms are data: a template folder decides what is known;
 //! - `cli`: the `formflow` command's output as downstream tools see it;
+//! - `openapi`: the generated OpenAPI document against the role table and
+//!   the record types;
 //! - `deploy`: the alert rules and dashboard of `deploy/` against promtool
 //!   and the metrics formflow exports;
 //! - `pipeline`: upload to record through `serve` and `worker` on the real
@@ -24,6 +26,7 @@
 mod bad_inputs;
 mod cli;
 mod deploy;
+mod openapi;
 mod pipeline;
 mod review;
 mod samples;
