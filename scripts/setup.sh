@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs what formflow needs to build and run on Debian/Ubuntu: Tesseract
-# and Leptonica (with headers), SQLite's library and headers, a C toolchain and pkg-config to link them,
-# dpkg-dev to package, and libpdfium into vendor/pdfium/. Works as root or
-# as a user with sudo. Checks that cargo is at the version the workspace
+# Installs what formflow needs to build and run on Debian/Ubuntu: Tesseract,
+# Leptonica and SQLite (with headers), a C toolchain and pkg-config to link
+# them, dpkg-dev to package, and libpdfium into vendor/pdfium/. Works as root
+# or as a user with sudo. Checks that cargo is at the version the workspace
 # needs, and names the command that installs it if not. Safe to run again:
 # it skips what is already there.
 set -euo pipefail
