@@ -8,6 +8,10 @@
 //!   and TLS clients as long to finish their handshake: a client that
 //!   trickles its head one byte at a time is cut off;
 //! - request heads are held to 64 KiB;
+//! - an answer given before its request's body was read to the end (a
+//!   refused upload) says `Connection: close`, and the connection is closed
+//!   after it: hyper closes it anyway, and a client told so does not send
+//!   its next request down a connection that is going away;
 //! - TLS is terminated here when a certificate is given
 //!   ([`tls_config`]), or left to a proxy in front;
 //! - on shutdown, no new connection is taken, each open one finishes its
@@ -17,15 +21,20 @@
 //! Body timeouts are the handlers' (an upload that stalls: see
 //! [`crate::UploadLimits::body_idle`]).
 
+use axum::body::Bytes;
 use axum::extract::ConnectInfo;
+use axum::http::{header, HeaderValue};
 use axum::Router;
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::service::Service as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{watch, Semaphore};
@@ -167,6 +176,53 @@ pub async fn serve(
     Ok(())
 }
 
+/// A request's body that notes when it has been read to its end.
+struct Watched {
+    inner: Incoming,
+    read: Arc<AtomicBool>,
+}
+
+impl Watched {
+    /// The request with its body watched, and the flag that is set once
+    /// the body has been read to its end (at once for a request without
+    /// one).
+    fn wrap(req: hyper::Request<Incoming>) -> (hyper::Request<Watched>, Arc<AtomicBool>) {
+        let (parts, inner) = req.into_parts();
+        let read = Arc::new(AtomicBool::new(inner.is_end_stream()));
+        let body = Watched {
+            inner,
+            read: Arc::clone(&read),
+        };
+        (hyper::Request::from_parts(parts, body), read)
+    }
+}
+
+impl Body for Watched {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        // The end is the stream's end, or the last byte of a body whose
+        // length was given (a reader may stop there without asking again).
+        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.read.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Serves HTTP/1.1 on one connection until the client closes it, a
 /// timeout cuts it off, or shutdown asks it to finish.
 async fn connection<S>(
@@ -181,7 +237,16 @@ async fn connection<S>(
     let tower = TowerToHyperService::new(router);
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(addr));
-        tower.call(req)
+        let (req, read) = Watched::wrap(req);
+        let answer = tower.call(req);
+        async move {
+            let mut res = answer.await?;
+            if !read.load(Ordering::Acquire) {
+                res.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            Ok::<_, std::convert::Infallible>(res)
+        }
     });
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())

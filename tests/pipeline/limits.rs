@@ -127,6 +127,14 @@ async fn a_part_whose_headers_never_end_is_refused_without_being_held() {
         answer.contains("headers or a form field longer than 1 MB"),
         "{answer}"
     );
+    // Answered before the body was read: the client is told the
+    // connection closes, so it does not send its next request down it.
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("\r\nconnection: close\r\n"),
+        "{answer}"
+    );
     let after = peak_mib(pid);
     eprintln!("serve's peak memory: {before} MiB, then {after} MiB; answered in {took:?}");
     assert!(
@@ -151,10 +159,15 @@ async fn a_part_whose_headers_never_end_is_refused_without_being_held() {
         .await
         .expect("upload sent");
     assert_eq!(r.status(), 202);
+    // Read to its end, the upload leaves its connection open for the next.
+    assert_ne!(
+        r.headers().get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..])
+    );
 }
 
 /// Sends a request's head and `body` on a raw connection; the answer's
-/// status line and whether it came within `within`.
+/// head (its status line first), which must come within `within`.
 async fn raw_request(port: u16, head: &str, body: &[u8], within: Duration) -> String {
     let mut c = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
@@ -164,7 +177,7 @@ async fn raw_request(port: u16, head: &str, body: &[u8], within: Duration) -> St
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     let read = tokio::time::timeout(within, async {
-        while !got.windows(2).any(|w| w == b"\r\n") {
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
             let n = c.read(&mut buf).await.unwrap_or(0);
             if n == 0 {
                 break;
@@ -174,11 +187,8 @@ async fn raw_request(port: u16, head: &str, body: &[u8], within: Duration) -> St
     })
     .await;
     assert!(read.is_ok(), "no answer within {within:?}");
-    String::from_utf8_lossy(&got)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string()
+    let got = String::from_utf8_lossy(&got);
+    got.split("\r\n\r\n").next().unwrap_or_default().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,8 +202,16 @@ async fn an_upload_announcing_more_than_the_limit_is_refused_before_it_is_read()
          Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 600000000\r\n\r\n"
     );
     // One byte of the 600 MB announced, then nothing: the answer comes anyway.
-    let status = raw_request(s.port, &head, b"-", Duration::from_secs(10)).await;
-    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+    let answer = raw_request(s.port, &head, b"-", Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    // The body was never read, so the connection cannot carry another
+    // request, and the answer says so.
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("\r\nconnection: close"),
+        "{answer}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
