@@ -98,6 +98,10 @@ pub(crate) fn assert_deploy_names_only_scraped(scrapes: &[&str]) {
         .map(String::from)
         .collect();
     assert!(families.contains("formflow_queue_depth"), "{families:?}");
+    assert!(
+        families.contains("formflow_dead_letter_queue_depth"),
+        "{families:?}"
+    );
     assert!(families.contains("formflow_worker_jobs"), "{families:?}");
     for (file, text) in deploy_files() {
         let used = metric_names(&text);

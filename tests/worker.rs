@@ -216,7 +216,11 @@ async fn a_job_whose_failures_outlast_the_retries_goes_back_to_the_queue() {
     let handled = f.handle_one(&w).await;
     assert!(matches!(handled, Handled::Later(_)), "{handled:?}");
     assert!(f.broker.dead_letters().is_empty(), "not dead-lettered");
-    assert_eq!(f.broker.depth().await.unwrap(), 1, "back in the queue");
+    assert_eq!(
+        f.broker.depths().await.unwrap().jobs,
+        1,
+        "back in the queue"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

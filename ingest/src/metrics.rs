@@ -5,13 +5,14 @@
 //! Counts made in this process (uploads, bytes, HTTP requests and their
 //! durations) live in a `prometheus-client` registry. What every worker
 //! does (documents by status, pages done, failures by reason, extraction
-//! time, queue depth, outbox, the review backlog and its age) is read from
-//! the database and the broker at each scrape, so that one scrape of
-//! `serve` covers the whole pipeline. Other parts of the same process (the
+//! time, the jobs and dead letters queued, outbox, the review backlog and
+//! its age) is read from the database and the broker at each scrape, so
+//! that one scrape of `serve` covers the whole pipeline. Other parts of the same process (the
 //! embedded worker of `formflow run`, the hot folder) add theirs with
 //! [`Metrics::add_source`].
 
 use formflow_service::db::MetricsSnapshot;
+use formflow_service::queue::Depths;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -41,7 +42,7 @@ pub type Source = Box<dyn Fn(&mut String) -> std::fmt::Result + Send + Sync>;
 /// The pipeline's state as last read, encoded at scrape.
 #[derive(Debug, Default)]
 struct Pipeline {
-    snapshot: Mutex<Option<(MetricsSnapshot, Option<u64>)>>,
+    snapshot: Mutex<Option<(MetricsSnapshot, Option<Depths>)>>,
 }
 
 impl Default for Metrics {
@@ -125,9 +126,9 @@ impl Metrics {
     }
 
     /// The text exposition, with the pipeline's state as given.
-    pub fn encode(&self, snapshot: MetricsSnapshot, queue_depth: Option<u64>) -> String {
+    pub fn encode(&self, snapshot: MetricsSnapshot, depths: Option<Depths>) -> String {
         if let Ok(mut s) = self.pipeline.snapshot.lock() {
-            *s = Some((snapshot, queue_depth));
+            *s = Some((snapshot, depths));
         }
         exposition(|out| {
             prometheus_client::encoding::text::encode_registry(out, &self.registry)?;
@@ -230,7 +231,13 @@ impl Collector for PipelineCollector {
             single(
                 "formflow_queue_depth",
                 "Jobs waiting in the queue",
-                *d as i64,
+                d.jobs as i64,
+            )?;
+            single(
+                "formflow_dead_letter_queue_depth",
+                "Jobs in the dead-letter queue, given up by a worker or by the broker, \
+                 until a person takes them",
+                d.dead as i64,
             )?;
         }
         let mut buckets = Vec::with_capacity(s.extract_buckets.len() + 1);

@@ -37,6 +37,17 @@ use uuid::Uuid;
 /// attempts they count in the database.
 pub const DELIVERY_LIMIT: i64 = 10;
 
+/// Messages waiting in the queues.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Depths {
+    /// Jobs waiting to be taken (not counting those a worker holds).
+    pub jobs: u64,
+    /// Jobs in the dead-letter queue: given up by a worker (with the reason
+    /// in `x-formflow-reason`), or dead-lettered by the broker after
+    /// [`DELIVERY_LIMIT`] deliveries. They stay until a person takes them.
+    pub dead: u64,
+}
+
 /// A unit of work on one document.
 ///
 /// On the wire, `{"document_id": ...}` for the document's own job, with
@@ -223,26 +234,39 @@ impl Broker {
         }
     }
 
-    /// Jobs waiting in the queue (not counting those a worker holds).
-    pub async fn depth(&self) -> Result<u64, QueueError> {
+    /// Messages waiting in the jobs queue and in its dead-letter queue.
+    pub async fn depths(&self) -> Result<Depths, QueueError> {
         match self {
             Broker::Rabbit(r) => {
                 let conn = r.connection().await?;
                 let ch = conn.create_channel().await?;
-                let q = ch
-                    .queue_declare(
-                        r.names.jobs.as_str().into(),
-                        QueueDeclareOptions {
-                            passive: true,
-                            ..Default::default()
-                        },
-                        FieldTable::default(),
-                    )
-                    .await?;
+                let mut counts = [0; 2];
+                for (count, queue) in counts
+                    .iter_mut()
+                    .zip([r.names.jobs.clone(), r.names.dead()])
+                {
+                    let q = ch
+                        .queue_declare(
+                            queue.as_str().into(),
+                            QueueDeclareOptions {
+                                passive: true,
+                                ..Default::default()
+                            },
+                            FieldTable::default(),
+                        )
+                        .await?;
+                    *count = u64::from(q.message_count());
+                }
                 let _ = ch.close(200, "done".into()).await;
-                Ok(u64::from(q.message_count()))
+                Ok(Depths {
+                    jobs: counts[0],
+                    dead: counts[1],
+                })
             }
-            Broker::Memory(m) => Ok(m.depth.load(Ordering::Relaxed).max(0) as u64),
+            Broker::Memory(m) => Ok(Depths {
+                jobs: m.depth.load(Ordering::Relaxed).max(0) as u64,
+                dead: m.dead.lock().map_or(0, |d| d.len() as u64),
+            }),
         }
     }
 

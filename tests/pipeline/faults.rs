@@ -1,6 +1,8 @@
 //! Faults: a worker killed mid-job, a worker frozen mid-job, RabbitMQ
-//! unreachable while uploading, a corrupt file in a batch. After each, every accepted file has its
-//! document and every document its one outcome.
+//! unreachable while uploading, a corrupt file in a batch, a job the broker
+//! gives up on. After each, every accepted file has its document and every
+//! document its one outcome, and dead letters are counted wherever they
+//! come from.
 
 use super::by_file;
 use super::stack::Stack;
@@ -315,7 +317,9 @@ async fn a_corrupt_file_fails_with_its_reason_is_dead_lettered_and_the_batch_goe
         .await;
     assert_eq!(d["reason"], "damaged", "{d}");
     assert_eq!(d["records"][0]["status"], "failed", "{d}");
-    // Dead-lettered, with the reason on the message.
+    // Dead-lettered, with the reason on the message, and counted.
+    let metrics = scrape_until(&s, "formflow_dead_letter_queue_depth 1").await;
+    assert!(metrics.contains("formflow_queue_depth 0"), "{metrics}");
     let mut dead = Vec::new();
     for _ in 0..50 {
         dead = s.drain(&format!("{}.dead", s.queue)).await;
@@ -339,6 +343,94 @@ async fn a_corrupt_file_fails_with_its_reason_is_dead_lettered_and_the_batch_goe
         metrics.contains("formflow_documents_failed_total{reason=\"damaged\"} 1"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("formflow_dead_letter_queue_depth 0"),
+        "drained: {metrics}"
+    );
+}
+
+/// Scrapes serve's `/metrics` until it holds `line` (10 s at most).
+async fn scrape_until(s: &Stack, line: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let metrics = s.raw("/metrics").await.text().await.unwrap();
+        if metrics.lines().any(|l| l == line) {
+            return metrics;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no {line:?} in {metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_the_broker_dead_letters_by_itself_is_counted_too() {
+    use lapin::options::{BasicGetOptions, BasicPublishOptions, BasicRejectOptions};
+    let mut s = Stack::new("brokerdead", true).await;
+    s.start("serve", &["serve"], &[]);
+    s.wait_serving().await;
+    // Ready: serve has reached RabbitMQ and declared its queues.
+    let started = Instant::now();
+    while s.raw("/readyz").await.status() != 200 {
+        assert!(started.elapsed() < Duration::from_secs(30), "never ready");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    scrape_until(&s, "formflow_dead_letter_queue_depth 0").await;
+    // A job whose every taker dies without a word to the database: taken
+    // and handed back until the broker's delivery limit.
+    let conn = lapin::Connection::connect(super::stack::AMQP, Default::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let job = format!(r#"{{"document_id":"{}"}}"#, uuid::Uuid::now_v7());
+    ch.basic_publish(
+        "".into(),
+        s.queue.as_str().into(),
+        BasicPublishOptions::default(),
+        job.as_bytes(),
+        Default::default(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let mut deliveries = 0;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        match ch
+            .basic_get(s.queue.as_str().into(), BasicGetOptions { no_ack: false })
+            .await
+            .unwrap()
+        {
+            Some(m) => {
+                deliveries += 1;
+                m.delivery
+                    .reject(BasicRejectOptions { requeue: true })
+                    .await
+                    .unwrap();
+            }
+            None if deliveries > 0 => break,
+            None => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let _ = ch.close(200, "done".into()).await;
+    let _ = conn.close(200, "done".into()).await;
+    assert!(
+        deliveries > formflow_service::queue::DELIVERY_LIMIT,
+        "taken {deliveries} times"
+    );
+    let metrics = scrape_until(&s, "formflow_dead_letter_queue_depth 1").await;
+    assert!(metrics.contains("formflow_queue_depth 0"), "{metrics}");
+    // The broker's own: no reason from a worker on it.
+    let dead = s.drain(&format!("{}.dead", s.queue)).await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(
+        dead[0].1,
+        serde_json::from_str::<serde_json::Value>(&job).unwrap()
+    );
+    assert!(dead[0].2.inner().get("x-formflow-reason").is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

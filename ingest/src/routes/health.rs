@@ -168,11 +168,11 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 )]
 async fn metrics(State(app): State<Arc<App>>) -> ApiResult<Response> {
     let snapshot = app.db.metrics().await.map_err(ApiError::internal)?;
-    let depth = tokio::time::timeout(Duration::from_secs(2), app.broker.depth())
+    let depths = tokio::time::timeout(Duration::from_secs(2), app.broker.depths())
         .await
         .ok()
         .and_then(Result::ok);
-    let body = app.metrics.encode(snapshot, depth);
+    let body = app.metrics.encode(snapshot, depths);
     Ok((
         [(
             header::CONTENT_TYPE,
