@@ -1,7 +1,8 @@
 //! The subcommands' logic, kept out of `main.rs` so that it can be tested.
 //!
 //! Owns how files are found and spread over threads; extraction itself is
-//! `formflow_extract`'s, scoring is [`crate::eval`]'s.
+//! `formflow_extract`'s, scoring is [`crate::eval`]'s, training the
+//! handwriting network `formflow_train`'s.
 
 mod bench;
 mod bench_pages;
@@ -12,7 +13,6 @@ mod people;
 mod service;
 mod stack;
 mod summary;
-mod train;
 mod upload;
 pub mod watch;
 
@@ -21,12 +21,12 @@ pub use bench_pages::bench_pages;
 pub use bench_pipeline::bench_pipeline;
 pub use drill::{drill, DrillOpts};
 pub use extract::{eval, extract, extract_paths, scan_files};
+pub use formflow_train::{train_glyphs, TrainOpts};
 pub use people::{token, user, PeopleOpts, TokenCommand, UserCommand};
 pub use service::{
     migrate, openapi, purge, run, serve, worker, BrokerOpts, HttpOpts, PurgeOpts, RunOpts,
     StoreOpts, WorkerOpts,
 };
-pub use train::{train_glyphs, TrainOpts};
 pub use upload::{upload, ServerOpts, UploadOpts};
 pub use watch::{watch, WatchMetrics, WatchOpts};
 

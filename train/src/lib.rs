@@ -1,7 +1,9 @@
-//! `formflow train-glyphs`: trains the handwriting network of
-//! `formflow_extract::glyph` on real hand-printed characters
-//! (`../shared/handwriting/unipen-capitals-digits.npz`) with augmentation
-//! that imitates paper and scanners, and writes its weights.
+//! `formflow train-glyphs`, the whole of this crate: trains the
+//! handwriting network of `formflow_extract::glyph` on real hand-printed
+//! characters (`../shared/handwriting/unipen-capitals-digits.npz`) with
+//! augmentation that imitates paper and scanners, and writes its weights.
+//! Its loops over pixels are why it is a crate of its own: it is built
+//! optimised, the binary's own crate is not (the workspace's Cargo.toml).
 //!
 //! Writers are split, not characters: a tenth of the recordings (chosen by
 //! a hash of their name) are never trained on, and the accuracy reported is
