@@ -7,8 +7,15 @@
 # every test of the workspace; then installs the Debian package made from
 # that build and runs it (scripts/test-package.sh), and runs the chaos drill
 # on 60 documents (it restarts PostgreSQL and RabbitMQ, so it runs after the
-# tests, alone).
-# Tesseract must see OMP_THREAD_LIMIT=1 from the start.
+# tests, alone). clippy (-D warnings) checks the code beside the tests, which
+# spend most of their time waiting on servers, and the run fails if it finds
+# anything.
+#
+# With arguments, only `cargo test --release --workspace ARGS` runs after
+# the installs: scripts/test.sh --test integration -- pipeline
+#
+# Tesseract must see OMP_THREAD_LIMIT=1 from the start. The tests run four
+# at a time: most of their time is spent waiting on servers and processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -18,8 +25,33 @@ scripts/fetch-moto.sh
 scripts/fetch-openapi-validator.sh
 scripts/services.sh
 export OMP_THREAD_LIMIT=1
-cargo test --release --workspace "$@"
-if [ "$#" -eq 0 ]; then
-  scripts/test-package.sh --no-build
-  target/release/formflow drill --documents 60
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}"
+if [ "$#" -ne 0 ]; then
+  exec cargo test --release --workspace "$@"
+fi
+
+cargo test --release --workspace --no-run
+# clippy needs cargo's lock on target/, which the test run holds only while
+# it checks the build is fresh: clippy starts once the first test binary
+# runs (or after two minutes, whatever the run is doing).
+logs=target/test-logs
+mkdir -p "$logs"
+: >"$logs/tests.log"
+(
+  for _ in $(seq 120); do
+    grep -q '^ *Running ' "$logs/tests.log" && break
+    sleep 1
+  done
+  cargo clippy --release --workspace --all-targets -- -D warnings
+) >"$logs/clippy.log" 2>&1 &
+clippy=$!
+cargo test --release --workspace 2>&1 | tee "$logs/tests.log"
+scripts/test-package.sh --no-build
+target/release/formflow drill --documents 60
+if wait "$clippy"; then
+  cat "$logs/clippy.log"
+else
+  cat "$logs/clippy.log"
+  echo "test: clippy found problems (above)" >&2
+  exit 1
 fi
