@@ -11,7 +11,11 @@
 //! - an answer given before its request's body was read to the end (a
 //!   refused upload) says `Connection: close`, and the connection is closed
 //!   after it: hyper closes it anyway, and a client told so does not send
-//!   its next request down a connection that is going away;
+//!   its next request down a connection that is going away. Until then the
+//!   rest of the body is read and thrown away (at most [`LINGER_BYTES`],
+//!   for at most [`LINGER_TIME`]): closed on a client still sending, the
+//!   connection would be reset, and the client would see a broken pipe
+//!   rather than the answer;
 //! - TLS is terminated here when a certificate is given
 //!   ([`tls_config`]), or left to a proxy in front;
 //! - on shutdown, no new connection is taken, each open one finishes its
@@ -76,6 +80,13 @@ impl Default for Door {
 
 /// Largest request head.
 const MAX_HEAD: usize = 64 * 1024;
+
+/// How much of a body left unread by its answer is read and thrown away
+/// before the connection is closed, so that the client can finish sending
+/// and read the answer.
+pub const LINGER_BYTES: u64 = 64 * 1024 * 1024;
+/// How long that may take.
+pub const LINGER_TIME: Duration = Duration::from_secs(10);
 
 /// A TLS configuration from a PEM certificate chain and its PEM private
 /// key. The error says which file is wrong, and how.
@@ -176,10 +187,39 @@ pub async fn serve(
     Ok(())
 }
 
-/// A request's body that notes when it has been read to its end.
+/// A request's body that notes when it has been read to its end, and is
+/// read to its end (within limits) if dropped before.
 struct Watched {
-    inner: Incoming,
+    /// Always there until dropped.
+    inner: Option<Incoming>,
     read: Arc<AtomicBool>,
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if self.read.load(Ordering::Acquire) {
+            return;
+        }
+        let (Some(body), Ok(runtime)) = (self.inner.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        runtime.spawn(async move {
+            let mut body = body;
+            let mut thrown = 0u64;
+            let _ = tokio::time::timeout(LINGER_TIME, async {
+                while thrown < LINGER_BYTES {
+                    match std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+                        Some(Ok(frame)) => {
+                            thrown += frame.data_ref().map_or(0, |d| d.len() as u64);
+                        }
+                        _ => break,
+                    }
+                }
+            })
+            .await;
+        });
+    }
 }
 
 impl Watched {
@@ -190,7 +230,7 @@ impl Watched {
         let (parts, inner) = req.into_parts();
         let read = Arc::new(AtomicBool::new(inner.is_end_stream()));
         let body = Watched {
-            inner,
+            inner: Some(inner),
             read: Arc::clone(&read),
         };
         (hyper::Request::from_parts(parts, body), read)
@@ -205,21 +245,26 @@ impl Body for Watched {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = Pin::new(&mut *inner).poll_frame(cx);
         // The end is the stream's end, or the last byte of a body whose
         // length was given (a reader may stop there without asking again).
-        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
+        if matches!(polled, Poll::Ready(None)) || inner.is_end_stream() {
             self.read.store(true, Ordering::Release);
         }
         polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(Incoming::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Incoming::size_hint)
     }
 }
 

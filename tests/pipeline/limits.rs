@@ -1,9 +1,10 @@
 //! Memory bounded by settings, not by clients: uploads are received to
 //! disk as they arrive, a file over the size limit is refused without
 //! being held, a request announcing more than the limit is refused before
-//! it is read, and uploads beyond the concurrent limit are asked to come
-//! back; originals are streamed to slow clients. Peak memory is read from
-//! `/proc`.
+//! it is read (and the rest of what the client sends is taken, so that it
+//! reads the answer), and uploads beyond the concurrent limit are asked to
+//! come back; originals are streamed to slow clients. Peak memory is read
+//! from `/proc`.
 
 use super::stack::Stack;
 use crate::util::repo;
@@ -173,7 +174,9 @@ async fn raw_request(port: u16, head: &str, body: &[u8], within: Duration) -> St
         .await
         .unwrap();
     c.write_all(head.as_bytes()).await.unwrap();
-    c.write_all(body).await.unwrap();
+    c.write_all(body)
+        .await
+        .expect("the whole body sent, not cut off by a reset");
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     let read = tokio::time::timeout(within, async {
@@ -191,27 +194,55 @@ async fn raw_request(port: u16, head: &str, body: &[u8], within: Duration) -> St
     got.split("\r\n\r\n").next().unwrap_or_default().to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_upload_announcing_more_than_the_limit_is_refused_before_it_is_read() {
-    let mut s = Stack::new("announced", true).await;
-    s.start("serve", &["serve"], &[("FORMFLOW_MAX_UPLOAD_MB", "10")]);
+/// Starts `serve` with an upload limit of `limit_mb`, announces an upload
+/// of `announced` bytes, sends `body` of it on a raw connection, and checks
+/// the answer within `within`: 413, and, as the body was not read, the
+/// connection cannot carry another request and the answer says so.
+async fn refused_upload(
+    name: &str,
+    limit_mb: &str,
+    announced: usize,
+    body: &[u8],
+    within: Duration,
+) {
+    let mut s = Stack::new(name, true).await;
+    s.start("serve", &["serve"], &[("FORMFLOW_MAX_UPLOAD_MB", limit_mb)]);
     s.wait_serving().await;
     let token = s.tokens["uploader"].clone();
     let head = format!(
         "POST /api/v1/batches HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 600000000\r\n\r\n"
+         Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {announced}\r\n\r\n"
     );
-    // One byte of the 600 MB announced, then nothing: the answer comes anyway.
-    let answer = raw_request(s.port, &head, b"-", Duration::from_secs(10)).await;
+    let answer = raw_request(s.port, &head, body, within).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
-    // The body was never read, so the connection cannot carry another
-    // request, and the answer says so.
     assert!(
         answer
             .to_ascii_lowercase()
             .contains("\r\nconnection: close"),
         "{answer}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_announcing_more_than_the_limit_is_refused_before_it_is_read() {
+    // One byte of the 600 MB announced, then nothing: the answer comes anyway.
+    refused_upload(
+        "announced",
+        "10",
+        600_000_000,
+        b"-",
+        Duration::from_secs(10),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_still_sending_a_refused_upload_gets_the_answer_not_a_reset() {
+    // 24 MB, announced and sent whole: far more than the sockets' buffers
+    // hold, so the client is still sending when the answer is given. Were
+    // the connection closed on it then, the rest would meet a reset.
+    let body = vec![b'-'; 24_000_000];
+    refused_upload("linger", "1", body.len(), &body, Duration::from_secs(30)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
