@@ -222,6 +222,44 @@ impl Journal {
         self.write(&lines)
     }
 
+    /// Drops the entries of files no longer where they were sent from
+    /// (the hot folder moved them to done/ or refused/), rewriting the
+    /// journal whole: a new file, synced, renamed over the old. An entry
+    /// matters only while its file is still there, between the send and
+    /// the move. Answers how many entries were dropped.
+    pub(super) fn forget_gone(&mut self) -> anyhow::Result<usize> {
+        let before = self.sent.len();
+        self.sent.retain(|file, _| file.path.is_file());
+        let gone = before - self.sent.len();
+        if gone == 0 {
+            return Ok(0);
+        }
+        let mut text = String::new();
+        for (file, refused) in &self.sent {
+            let line = JournalLine {
+                file: file.clone(),
+                batch_id: None,
+                refused: refused.clone(),
+            };
+            text.push_str(&serde_json::to_string(&line)?);
+            text.push('\n');
+        }
+        let fail = || format!("Failed to rewrite the journal {}", self.path.display());
+        let tmp = self.path.with_extension("jsonl.new");
+        let mut f = std::fs::File::create(&tmp).with_context(fail)?;
+        f.write_all(text.as_bytes())
+            .and_then(|()| f.sync_all())
+            .with_context(fail)?;
+        std::fs::rename(&tmp, &self.path).with_context(fail)?;
+        if let Some(dir) = self.path.parent() {
+            // The rename is durable once the folder is synced.
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .with_context(fail)?;
+        }
+        Ok(gone)
+    }
+
     fn write(&mut self, lines: &[JournalLine]) -> anyhow::Result<()> {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)

@@ -11,7 +11,9 @@
 //!   `NAME.txt` saying why, in plain words;
 //! - what was sent is written to the journal `DIR/.formflow-sent.jsonl`
 //!   before the file is moved, so that a watcher stopped between the two
-//!   moves the file on its next start without sending it again;
+//!   moves the file on its next start without sending it again; the
+//!   entries of files moved away are dropped from it when the watcher
+//!   starts and after every `COMPACT_AFTER` files it moves;
 //! - while the service is busy or cannot be reached, the file stays and is
 //!   tried again at the next look;
 //! - files sent, refused and waiting are counted for `/metrics`.
@@ -29,6 +31,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
+
+/// Files moved between two compactions of the journal while watching.
+const COMPACT_AFTER: usize = 1000;
 
 /// How the folder is watched.
 #[derive(Debug, Clone, clap::Args)]
@@ -177,6 +182,8 @@ pub async fn watch_folder(
             .with_context(|| format!("Failed to create {}", dir.join(sub).display()))?;
     }
     let mut journal = Journal::open(dir.join(".formflow-sent.jsonl"))?;
+    journal.forget_gone()?;
+    let mut moved = 0usize;
     // What each file looked like at the last look, and since when.
     let mut seen: HashMap<PathBuf, ((u64, SystemTime), std::time::Instant)> = HashMap::new();
     tracing::info!(folder = %dir.display(), "watching the hot folder");
@@ -211,7 +218,8 @@ pub async fn watch_folder(
                 continue;
             }
             let sent = Sent::of(target.name(), &path)?;
-            let outcome = if journal.contains(&sent) {
+            let journalled = journal.contains(&sent);
+            let outcome = if journalled {
                 // Sent before a restart, not yet moved.
                 Ok(journal.outcome(&sent))
             } else {
@@ -219,9 +227,15 @@ pub async fn watch_folder(
             };
             match outcome {
                 Ok(outcome) => {
-                    journal.record_outcome(&sent, &outcome)?;
+                    if !journalled {
+                        journal.record_outcome(&sent, &outcome)?;
+                    }
                     settle_file(dir, &path, &outcome)?;
                     seen.remove(&path);
+                    moved += 1;
+                    if moved.is_multiple_of(COMPACT_AFTER) {
+                        journal.forget_gone()?;
+                    }
                     let label = match &outcome {
                         Outcome::Accepted => "accepted",
                         Outcome::Refused(_) => "refused",
