@@ -7,9 +7,10 @@
 # every test of the workspace; then installs the Debian package made from
 # that build and runs it (scripts/test-package.sh), and runs the chaos drill
 # on 60 documents (it restarts PostgreSQL and RabbitMQ, so it runs after the
-# tests, alone). clippy (-D warnings) checks the code beside the tests, which
-# spend most of their time waiting on servers, and the run fails if it finds
-# anything.
+# tests; the package test, which needs neither, runs beside it). The test
+# tools are fetched while the build runs, and clippy (-D warnings) checks the
+# code beside the tests, which spend most of their time waiting on servers;
+# the run fails if it finds anything.
 #
 # With arguments, only `cargo test --release --workspace ARGS` runs after
 # the installs: scripts/test.sh --test integration -- pipeline
@@ -18,24 +19,38 @@
 # at a time: most of their time is spent waiting on servers and processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+tools=(scripts/setup-browser.sh scripts/fetch-promtool.sh scripts/fetch-moto.sh
+  scripts/fetch-openapi-validator.sh scripts/services.sh)
 scripts/setup.sh
-scripts/setup-browser.sh
-scripts/fetch-promtool.sh
-scripts/fetch-moto.sh
-scripts/fetch-openapi-validator.sh
-scripts/services.sh
 export OMP_THREAD_LIMIT=1
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}"
 if [ "$#" -ne 0 ]; then
+  for t in "${tools[@]}"; do "$t"; done
   exec cargo test --release --workspace "$@"
 fi
 
+logs=target/test-logs
+mkdir -p "$logs"
+# Prints a background step's log, and fails if the step did.
+finish() {
+  local pid=$1 log=$2 what=$3
+  if wait "$pid"; then
+    cat "$log"
+  else
+    cat "$log"
+    echo "test: $what failed (above)" >&2
+    exit 1
+  fi
+}
+
+(for t in "${tools[@]}"; do "$t"; done) >"$logs/tools.log" 2>&1 &
+fetching=$!
 cargo test --release --workspace --no-run
+finish "$fetching" "$logs/tools.log" "installing the test tools"
+
 # clippy needs cargo's lock on target/, which the test run holds only while
 # it checks the build is fresh: clippy starts once the first test binary
 # runs (or after two minutes, whatever the run is doing).
-logs=target/test-logs
-mkdir -p "$logs"
 : >"$logs/tests.log"
 (
   for _ in $(seq 120); do
@@ -46,12 +61,8 @@ mkdir -p "$logs"
 ) >"$logs/clippy.log" 2>&1 &
 clippy=$!
 cargo test --release --workspace 2>&1 | tee "$logs/tests.log"
-scripts/test-package.sh --no-build
+scripts/test-package.sh --no-build >"$logs/package.log" 2>&1 &
+package=$!
 target/release/formflow drill --documents 60
-if wait "$clippy"; then
-  cat "$logs/clippy.log"
-else
-  cat "$logs/clippy.log"
-  echo "test: clippy found problems (above)" >&2
-  exit 1
-fi
+finish "$package" "$logs/package.log" "the package test"
+finish "$clippy" "$logs/clippy.log" "clippy"
