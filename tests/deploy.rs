@@ -5,7 +5,7 @@
 //! [`assert_deploy_names_only_scraped`]). And the API's
 //! OpenAPI document, which client makers build from, is valid OpenAPI.
 
-use crate::util::repo;
+use crate::util::{openapi_python, repo};
 use std::collections::BTreeSet;
 use std::process::Command;
 
@@ -115,21 +115,7 @@ pub(crate) fn assert_deploy_names_only_scraped(scrapes: &[&str]) {
 
 /// Runs openapi-spec-validator on a document; its verdict and what it said.
 fn validate_openapi(doc: &serde_json::Value) -> (bool, String) {
-    let lib = repo("vendor/openapi-spec-validator");
-    assert!(
-        lib.is_dir(),
-        "{} is missing: run scripts/fetch-openapi-validator.sh",
-        lib.display()
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("openapi.json");
-    std::fs::write(&file, serde_json::to_vec(doc).unwrap()).unwrap();
-    let out = Command::new("python3")
-        .args(["-m", "openapi_spec_validator"])
-        .arg(&file)
-        .env("PYTHONPATH", &lib)
-        .output()
-        .expect("python3 runs");
+    let out = openapi_python(&["-m", "openapi_spec_validator"], doc);
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -102,3 +102,24 @@ pub fn assert_no_silent_errors(r: &formflow::eval::Report) {
         .collect();
     assert!(silent.is_empty(), "wrong and unflagged: {silent:#?}");
 }
+
+/// Runs `python3 ARGS FILE`, FILE holding `input` as JSON, with the
+/// packages scripts/fetch-openapi-validator.sh installs into `vendor/`
+/// (openapi-spec-validator and jsonschema); what it did.
+pub fn openapi_python(args: &[&str], input: &serde_json::Value) -> std::process::Output {
+    let lib = repo("vendor/openapi-spec-validator");
+    assert!(
+        lib.is_dir(),
+        "{} is missing: run scripts/fetch-openapi-validator.sh",
+        lib.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("input.json");
+    std::fs::write(&file, serde_json::to_vec(input).unwrap()).unwrap();
+    std::process::Command::new("python3")
+        .args(args)
+        .arg(&file)
+        .env("PYTHONPATH", &lib)
+        .output()
+        .expect("python3 runs")
+}

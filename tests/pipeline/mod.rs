@@ -2,6 +2,7 @@
 //! worker` processes on PostgreSQL and RabbitMQ, each test with its own
 //! database and queue names; and `formflow run` on SQLite.
 
+mod answers;
 mod disk;
 mod door;
 mod faults;
