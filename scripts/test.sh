@@ -19,13 +19,20 @@
 # at a time: most of their time is spent waiting on servers and processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools=(scripts/setup-browser.sh scripts/fetch-promtool.sh scripts/fetch-moto.sh
-  scripts/fetch-openapi-validator.sh scripts/services.sh)
+# What only the tests need: the browser, promtool, moto, the OpenAPI
+# validator, and PostgreSQL and RabbitMQ running.
+test_tools() {
+  scripts/setup-browser.sh
+  scripts/fetch-promtool.sh
+  scripts/fetch-moto.sh
+  scripts/fetch-openapi-validator.sh
+  scripts/services.sh
+}
 scripts/setup.sh
 export OMP_THREAD_LIMIT=1
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}"
 if [ "$#" -ne 0 ]; then
-  for t in "${tools[@]}"; do "$t"; done
+  test_tools
   exec cargo test --release --workspace "$@"
 fi
 
@@ -33,17 +40,16 @@ logs=target/test-logs
 mkdir -p "$logs"
 # Prints a background step's log, and fails if the step did.
 finish() {
-  local pid=$1 log=$2 what=$3
-  if wait "$pid"; then
-    cat "$log"
-  else
-    cat "$log"
+  local pid=$1 log=$2 what=$3 rc=0
+  wait "$pid" || rc=$?
+  cat "$log"
+  if [ "$rc" -ne 0 ]; then
     echo "test: $what failed (above)" >&2
     exit 1
   fi
 }
 
-(for t in "${tools[@]}"; do "$t"; done) >"$logs/tools.log" 2>&1 &
+test_tools >"$logs/tools.log" 2>&1 &
 fetching=$!
 cargo test --release --workspace --no-run
 finish "$fetching" "$logs/tools.log" "installing the test tools"

@@ -200,12 +200,12 @@ impl Drop for Watched {
         if self.read.load(Ordering::Acquire) {
             return;
         }
-        let (Some(body), Ok(runtime)) = (self.inner.take(), tokio::runtime::Handle::try_current())
+        let (Some(mut body), Ok(runtime)) =
+            (self.inner.take(), tokio::runtime::Handle::try_current())
         else {
             return;
         };
         runtime.spawn(async move {
-            let mut body = body;
             let mut thrown = 0u64;
             let _ = tokio::time::timeout(LINGER_TIME, async {
                 while thrown < LINGER_BYTES {

@@ -234,16 +234,16 @@ impl Journal {
         if gone == 0 {
             return Ok(0);
         }
-        let mut text = String::new();
-        for (file, refused) in &self.sent {
-            let line = JournalLine {
+        let lines: Vec<JournalLine> = self
+            .sent
+            .iter()
+            .map(|(file, refused)| JournalLine {
                 file: file.clone(),
                 batch_id: None,
                 refused: refused.clone(),
-            };
-            text.push_str(&serde_json::to_string(&line)?);
-            text.push('\n');
-        }
+            })
+            .collect();
+        let text = text_of(&lines)?;
         let fail = || format!("Failed to rewrite the journal {}", self.path.display());
         let tmp = self.path.with_extension("jsonl.new");
         let mut f = std::fs::File::create(&tmp).with_context(fail)?;
@@ -270,11 +270,7 @@ impl Journal {
             .append(true)
             .open(&self.path)
             .with_context(|| format!("Failed to open the journal {}", self.path.display()))?;
-        let mut text = String::new();
-        for line in lines {
-            text.push_str(&serde_json::to_string(line)?);
-            text.push('\n');
-        }
+        let text = text_of(lines)?;
         f.write_all(text.as_bytes())
             .and_then(|()| f.sync_data())
             .with_context(|| format!("Failed to write the journal {}", self.path.display()))?;
@@ -282,6 +278,16 @@ impl Journal {
             .extend(lines.iter().map(|l| (l.file.clone(), l.refused.clone())));
         Ok(())
     }
+}
+
+/// Journal lines as the file holds them, one JSON object a line.
+fn text_of(lines: &[JournalLine]) -> anyhow::Result<String> {
+    let mut text = String::new();
+    for line in lines {
+        text.push_str(&serde_json::to_string(line)?);
+        text.push('\n');
+    }
+    Ok(text)
 }
 
 fn default_journal() -> PathBuf {
